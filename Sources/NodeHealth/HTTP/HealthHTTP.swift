@@ -1,0 +1,163 @@
+import Foundation
+import Hummingbird
+
+/// The seed's HTTP endpoints on a Hummingbird router.
+///
+/// | path | answer |
+/// |---|---|
+/// | `GET /health` | ``SystemStatus``; 200 when healthy or degraded, else 503 |
+/// | `GET /health/ready` | `{"ready","status","message"}`; 200 when healthy or degraded, else 503 |
+/// | `GET /health/live` | `{"live","status","uptime"}` (uptime as a Go duration); 503 only when stopping |
+/// | `GET /health/checks` | `{"checks","total","timestamp"}`; always 200 |
+/// | `GET /health/checks/{name}` | that check's latest ``CheckResult``; 200 when it passes, 503 when it fails or has no result, 404 when unknown |
+///
+/// Every path also answers HEAD. Probes never run a check: they serve the latest published results.
+public enum HealthHTTP {
+    /// The paths this module serves, in router syntax.
+    public static let paths = ["/health", "/health/ready", "/health/live", "/health/checks", "/health/checks/:name"]
+
+    /// A router with the health endpoints, JSON errors (404 for unknown paths, 405 with `Allow`
+    /// for other methods on known paths) and HEAD on every GET. `additionalPaths` names routes
+    /// the caller will add itself (such as `/metrics`) so that they get 405s too.
+    public static func makeRouter(
+        manager: HealthManager, additionalPaths: [String] = []
+    ) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
+        router.add(middleware: JSONErrorMiddleware(knownPaths: paths + additionalPaths))
+        addRoutes(to: router, manager: manager)
+        return router
+    }
+
+    /// Adds the health endpoints to `router`.
+    public static func addRoutes<Context: RequestContext>(to router: Router<Context>, manager: HealthManager) {
+        router.get("/health") { _, _ in
+            let status = manager.status()
+            return try jsonResponse(status, status: status.status.isReady ? .ok : .serviceUnavailable)
+        }
+        router.get("/health/ready") { _, _ in
+            let (status, message) = manager.currentStatus
+            let body = ReadyResponse(ready: status.isReady, status: status, message: message)
+            return try jsonResponse(body, status: status.isReady ? .ok : .serviceUnavailable)
+        }
+        router.get("/health/live") { _, _ in
+            let (status, _) = manager.currentStatus
+            let uptime = Duration.seconds(Date().timeIntervalSince(manager.startTime).rounded(.down))
+            let body = LiveResponse(live: status.isLive, status: status, uptime: TimeFormatting.goDuration(uptime))
+            return try jsonResponse(body, status: status.isLive ? .ok : .serviceUnavailable)
+        }
+        router.get("/health/checks") { _, _ in
+            let checks = manager.status().checks
+            let body = ChecksResponse(checks: checks, total: checks.count, timestamp: TimeFormatting.rfc3339(Date()))
+            return try jsonResponse(body, status: .ok)
+        }
+        router.get("/health/checks/:name") { request, context in
+            let raw = context.parameters.get("name") ?? ""
+            let name = raw.removingPercentEncoding ?? raw
+            switch manager.lookup(name) {
+            case .unknown:
+                return try errorResponse(.notFound, "no health check named '\(name)'", path: request.uri.path)
+            case .pending:
+                return try errorResponse(.serviceUnavailable, "health check '\(name)' has no result yet", path: request.uri.path)
+            case .disabled:
+                return try errorResponse(.serviceUnavailable, "health check '\(name)' is disabled", path: request.uri.path)
+            case .result(let result):
+                return try jsonResponse(result, status: result.healthy ? .ok : .serviceUnavailable)
+            }
+        }
+    }
+
+    struct ReadyResponse: Encodable {
+        var ready: Bool
+        var status: HealthStatus
+        var message: String
+    }
+
+    struct LiveResponse: Encodable {
+        var live: Bool
+        var status: HealthStatus
+        var uptime: String
+    }
+
+    struct ChecksResponse: Encodable {
+        var checks: [String: CheckResult]
+        var total: Int
+        var timestamp: String
+    }
+
+    /// The body of every error answer: `{"error": "...", "status": 404, "path": "/x"}`.
+    public struct ErrorBody: Codable, Sendable, Hashable {
+        public var error: String
+        public var status: Int
+        public var path: String
+    }
+
+    /// Encodes `value` as a JSON response that no cache keeps.
+    public static func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(value)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// A JSON error response.
+    public static func errorResponse(
+        _ status: HTTPResponse.Status, _ message: String, path: String, headers extra: HTTPFields = [:]
+    ) throws -> Response {
+        var response = try jsonResponse(ErrorBody(error: message, status: status.code, path: path), status: status)
+        response.headers.append(contentsOf: extra)
+        return response
+    }
+}
+
+/// Turns routing and handler errors into JSON: 404 for unknown paths, 405 (with `Allow: GET, HEAD`)
+/// for a known path asked with another method, the error's own status for other HTTP errors,
+/// and 500 for anything else. The body is ``HealthHTTP/ErrorBody``; HEAD answers carry none.
+public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let patterns: [[Substring]]
+
+    /// `knownPaths` are every route the router serves, in router syntax (`:name` or `{name}` for a segment).
+    public init(knownPaths: [String]) {
+        self.patterns = knownPaths.map { $0.split(separator: "/") }
+    }
+
+    public func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError {
+            let path = request.uri.path
+            var response: Response
+            if error.status == .notFound && isKnown(path) {
+                var allow = HTTPFields()
+                allow[.allow] = "GET, HEAD"
+                response = try HealthHTTP.errorResponse(
+                    .methodNotAllowed, "method \(request.method.rawValue) not allowed on \(path)", path: path,
+                    headers: allow)
+            } else if error.status == .notFound {
+                response = try HealthHTTP.errorResponse(.notFound, "no such endpoint: \(path)", path: path)
+            } else {
+                response = try HealthHTTP.errorResponse(
+                    error.status, error.body ?? error.status.reasonPhrase, path: path, headers: error.headers)
+            }
+            if request.method == .head { response = response.createHeadResponse() }
+            return response
+        } catch {
+            context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            return try HealthHTTP.errorResponse(.internalServerError, "internal error", path: request.uri.path)
+        }
+    }
+
+    func isKnown(_ path: String) -> Bool {
+        let components = path.split(separator: "/")
+        return patterns.contains { pattern in
+            pattern.count == components.count
+                && zip(pattern, components).allSatisfy { pattern, component in
+                    pattern.hasPrefix(":") || pattern.hasPrefix("{") || pattern == component
+                }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+import ArgumentParser
+
+@main
+struct ChorusClusterHealth: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chorus-cluster-health",
+        abstract: "Health checks, probes and metrics for the nodes of a peer-to-peer cluster.",
+        version: ProductVersion.current,
+        subcommands: [NodeCommand.self]
+    )
+}
+
+/// The version this build reports as `version` in `/health`.
+enum ProductVersion {
+    static let current = "0.1.0"
+}
