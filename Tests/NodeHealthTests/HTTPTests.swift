@@ -1,0 +1,291 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NodeHealth
+import Testing
+
+/// The seed's JSON examples, verbatim.
+enum SeedExamples {
+    static let health = """
+        { "status": "healthy", "message": "All health checks passing", "checks": { "database-connectivity": { "healthy": true, "message": "Database connectivity OK", "latency": 15000000, "timestamp": "2025-09-30T10:30:00Z" }, "p2p-connectivity": { "healthy": true, "message": "5 peers connected", "details": { "connected_peers": 5, "min_peers": 3 }, "latency": 8000000, "timestamp": "2025-09-30T10:30:05Z" } }, "uptime": 86400000000000, "start_time": "2025-09-29T10:30:00Z", "last_update": "2025-09-30T10:30:05Z", "version": "v1.0.0", "node_id": "node-123" }
+        """
+    static let ready = """
+        { "ready": true, "status": "healthy", "message": "All health checks passing" }
+        """
+    static let live = """
+        { "live": true, "status": "healthy", "uptime": "24h0m0s" }
+        """
+    static let checks = """
+        { "checks": { "database-connectivity": { "healthy": true, "message": "Database connectivity OK", "latency": 15000000, "timestamp": "2025-09-30T10:30:00Z" }, "p2p-connectivity": { "healthy": true, "message": "5 peers connected", "details": { "connected_peers": 5, "min_peers": 3 }, "latency": 8000000, "timestamp": "2025-09-30T10:30:05Z" } }, "total": 2, "timestamp": "2025-09-30T10:30:10Z" }
+        """
+}
+
+func decodeJSON(_ text: String) throws -> JSONValue {
+    try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+}
+
+func decodeJSON(_ buffer: ByteBuffer) throws -> JSONValue {
+    try JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))
+}
+
+/// The kind of a JSON value, for comparing shapes.
+func kind(_ value: JSONValue) -> String {
+    switch value {
+    case .null: "null"
+    case .bool: "bool"
+    case .int: "int"
+    case .double: "double"
+    case .string: "string"
+    case .array: "array"
+    case .object: "object"
+    }
+}
+
+/// Records an issue for every field whose presence or JSON kind differs. Objects are compared
+/// member by member; `mapKeys` names objects whose keys are data (check names), whose values
+/// are compared against the first example value instead.
+func expectSameShape(
+    _ actual: JSONValue, _ expected: JSONValue, path: String = "$", mapKeys: Set<String> = ["checks", "details"],
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    switch (actual, expected) {
+    case (.object(let a), .object(let e)):
+        let name = path.split(separator: ".").last.map(String.init) ?? path
+        if mapKeys.contains(name) {
+            if name == "checks", let template = e.values.first(where: { $0["details"] == nil }) {
+                for (key, value) in a {
+                    let withDetails = e.values.first(where: { $0["details"] != nil })
+                    let reference = value["details"] != nil ? (withDetails ?? template) : template
+                    expectSameShape(value, reference, path: "\(path).\(key)", mapKeys: mapKeys, sourceLocation: sourceLocation)
+                }
+            }
+            return
+        }
+        #expect(Set(a.keys) == Set(e.keys), "fields of \(path)", sourceLocation: sourceLocation)
+        for (key, value) in e {
+            guard let actualValue = a[key] else { continue }
+            expectSameShape(actualValue, value, path: "\(path).\(key)", mapKeys: mapKeys, sourceLocation: sourceLocation)
+        }
+    default:
+        #expect(kind(actual) == kind(expected), "JSON kind of \(path)", sourceLocation: sourceLocation)
+    }
+}
+
+/// Whether `value` is a JSON string holding an RFC 3339 UTC timestamp.
+func isRFC3339UTC(_ value: JSONValue?) -> Bool {
+    guard let text = value?.stringValue else { return false }
+    return text.wholeMatch(of: #/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z/#) != nil
+}
+
+/// Whether `text` is a Go duration string such as `24h0m0s` or `3s`.
+func isGoDuration(_ text: String) -> Bool {
+    text.wholeMatch(of: #/(\d+h)?(\d+m)?\d+(\.\d+)?s/#) != nil
+}
+
+/// A router over `manager`, as the node serves it.
+func makeApp(_ manager: HealthManager) -> some ApplicationProtocol {
+    Application(router: HealthHTTP.makeRouter(manager: manager))
+}
+
+@Suite("HTTP endpoints against the seed")
+struct HTTPTests {
+    /// A running manager with one passing check carrying details and one plain passing check.
+    func withHealthyNode(_ body: (HealthManager) async throws -> Void) async throws {
+        let manager = makeManager()
+        try await manager.register(
+            HealthCheck(name: "database-connectivity", interval: .seconds(3600), critical: true) { _ in
+                .pass("Database connectivity OK")
+            })
+        try await manager.register(
+            HealthCheck(name: "p2p-connectivity", interval: .seconds(3600), critical: true) { _ in
+                .pass("5 peers connected", details: ["connected_peers": 5, "min_peers": 3])
+            })
+        try await withRunning(manager) { manager in
+            await eventually("healthy") { manager.status().status == .healthy }
+            try await body(manager)
+        }
+    }
+
+    @Test("GET /health has the seed's fields, kinds and formats")
+    func health() async throws {
+        try await withHealthyNode { manager in
+            try await makeApp(manager).test(.router) { client in
+                let response = try await client.execute(uri: "/health", method: .get)
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "application/json; charset=utf-8")
+                let body = try decodeJSON(response.body)
+                expectSameShape(body, try decodeJSON(SeedExamples.health))
+                #expect(body["status"] == "healthy")
+                #expect(body["message"] == "All health checks passing")
+                #expect(body["node_id"] == "node-123")
+                #expect(body["version"] == "v1.0.0")
+                #expect((body["uptime"]?.intValue ?? -1) >= 0, "uptime is integer nanoseconds")
+                for key in ["start_time", "last_update"] {
+                    #expect(isRFC3339UTC(body[key]), "\(key)")
+                }
+                let db = try #require(body["checks"]?["database-connectivity"])
+                #expect(db["details"] == nil, "details omitted when empty")
+                #expect(db["error"] == nil, "error omitted when empty")
+                #expect(db["latency"]?.intValue != nil, "latency is integer nanoseconds")
+                #expect(isRFC3339UTC(db["timestamp"]))
+                let p2p = try #require(body["checks"]?["p2p-connectivity"])
+                #expect(p2p["details"] == ["connected_peers": 5, "min_peers": 3])
+            }
+        }
+    }
+
+    @Test("GET /health/ready, /health/live and /health/checks have the seed's shapes")
+    func probes() async throws {
+        try await withHealthyNode { manager in
+            try await makeApp(manager).test(.router) { client in
+                let ready = try await client.execute(uri: "/health/ready", method: .get)
+                #expect(ready.status == .ok)
+                let readyBody = try decodeJSON(ready.body)
+                expectSameShape(readyBody, try decodeJSON(SeedExamples.ready))
+                #expect(readyBody == (try decodeJSON(SeedExamples.ready)), "exactly the seed's example")
+
+                let live = try await client.execute(uri: "/health/live", method: .get)
+                #expect(live.status == .ok)
+                let liveBody = try decodeJSON(live.body)
+                expectSameShape(liveBody, try decodeJSON(SeedExamples.live))
+                #expect(liveBody["live"] == true)
+                #expect(liveBody["status"] == "healthy")
+                let uptime = try #require(liveBody["uptime"]?.stringValue)
+                #expect(isGoDuration(uptime), "Go duration string, got \(uptime)")
+
+                let checks = try await client.execute(uri: "/health/checks", method: .get)
+                #expect(checks.status == .ok)
+                let checksBody = try decodeJSON(checks.body)
+                expectSameShape(checksBody, try decodeJSON(SeedExamples.checks))
+                #expect(checksBody["total"] == 2)
+                #expect(checksBody["checks"]?["p2p-connectivity"]?["message"] == "5 peers connected")
+            }
+        }
+    }
+
+    @Test("GET /health/checks/{name}: the result, 503 when failing, 404 when unknown")
+    func singleCheck() async throws {
+        let manager = makeManager()
+        try await manager.register(switchCheck("good", healthy: Switch(true), interval: .seconds(3600)))
+        try await manager.register(switchCheck("bad", healthy: Switch(false), interval: .seconds(3600)))
+        try await withRunning(manager) { manager in
+            await eventually("results") { manager.status().checks.count == 2 }
+            try await makeApp(manager).test(.router) { client in
+                let good = try await client.execute(uri: "/health/checks/good", method: .get)
+                #expect(good.status == .ok)
+                #expect(try decodeJSON(good.body)["message"] == "good ok")
+                let bad = try await client.execute(uri: "/health/checks/bad", method: .get)
+                #expect(bad.status == .serviceUnavailable)
+                #expect(try decodeJSON(bad.body)["healthy"] == false)
+                let unknown = try await client.execute(uri: "/health/checks/nope", method: .get)
+                #expect(unknown.status == .notFound)
+                #expect(try decodeJSON(unknown.body)["error"] == "no health check named 'nope'")
+            }
+        }
+    }
+
+    @Test("status codes follow the status level", arguments: HealthStatus.allCases)
+    func statusCodes(level: HealthStatus) async throws {
+        let manager = makeManager()
+        let expectedReady: HTTPResponse.Status = level.isReady ? .ok : .serviceUnavailable
+        let expectedLive: HTTPResponse.Status = level == .stopping ? .serviceUnavailable : .ok
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            switch level {
+            case .starting:
+                break  // never run
+            case .healthy:
+                try await manager.register(switchCheck("a", healthy: Switch(true)))
+            case .degraded:
+                try await manager.register(switchCheck("a", healthy: Switch(false)))
+            case .unhealthy:
+                try await manager.register(switchCheck("a", healthy: Switch(false), critical: true))
+            case .stopping:
+                manager.stop()
+            }
+            if level != .starting { group.addTask { try await manager.run() } }
+            await eventually("status \(level)") { manager.status().status == level }
+            try await makeApp(manager).test(.router) { client in
+                #expect(try await client.execute(uri: "/health", method: .get).status == expectedReady)
+                let ready = try await client.execute(uri: "/health/ready", method: .get)
+                #expect(ready.status == expectedReady)
+                #expect(try decodeJSON(ready.body)["ready"] == .bool(level.isReady))
+                #expect(try decodeJSON(ready.body)["status"] == .string(level.rawValue))
+                let live = try await client.execute(uri: "/health/live", method: .get)
+                #expect(live.status == expectedLive)
+                #expect(try decodeJSON(live.body)["live"] == .bool(level != .stopping))
+                #expect(try await client.execute(uri: "/health/checks", method: .get).status == .ok)
+            }
+            manager.stop()
+            try await group.waitForAll()
+        }
+    }
+
+    @Test("unknown paths get a JSON 404; other methods on known paths a 405 with Allow", arguments: [
+        ("/nope", HTTPRequest.Method.get, HTTPResponse.Status.notFound),
+        ("/health/extra/deep", .get, .notFound),
+        ("/health", .post, .methodNotAllowed),
+        ("/health/ready", .delete, .methodNotAllowed),
+        ("/health/live", .put, .methodNotAllowed),
+        ("/health/checks", .patch, .methodNotAllowed),
+        ("/health/checks/any", .post, .methodNotAllowed),
+    ])
+    func badPathsAndMethods(path: String, method: HTTPRequest.Method, expected: HTTPResponse.Status) async throws {
+        try await makeApp(makeManager()).test(.router) { client in
+            let response = try await client.execute(uri: path, method: method)
+            #expect(response.status == expected)
+            #expect(response.headers[.contentType] == "application/json; charset=utf-8")
+            let body = try decodeJSON(response.body)
+            #expect(body["status"] == .int(Int64(expected.code)))
+            #expect(body["path"] == .string(path))
+            if expected == .methodNotAllowed { #expect(response.headers[.allow] == "GET, HEAD") }
+        }
+    }
+
+    @Test("HEAD answers every probe with its GET status and no body", arguments: [
+        "/health", "/health/ready", "/health/live", "/health/checks", "/health/checks/a",
+    ])
+    func head(path: String) async throws {
+        let manager = makeManager()
+        try await manager.register(switchCheck("a", healthy: Switch(true), interval: .seconds(3600)))
+        try await withRunning(manager) { manager in
+            await eventually("healthy") { manager.status().status == .healthy }
+            try await makeApp(manager).test(.router) { client in
+                let get = try await client.execute(uri: path, method: .get)
+                let head = try await client.execute(uri: path, method: .head)
+                #expect(head.status == get.status)
+                #expect(head.body.readableBytes == 0)
+                #expect(head.headers[.contentType] == "application/json; charset=utf-8")
+            }
+        }
+    }
+
+    @Test("probes never run a check, and a hung check delays no answer")
+    func probesServeLatestResults() async throws {
+        let manager = makeManager()
+        let runs = RunCounter()
+        let hangs = RunCounter()
+        try await manager.register(switchCheck("counted", healthy: Switch(true), runs: runs, interval: .seconds(3600)))
+        try await manager.register(
+            HealthCheck(name: "hung", interval: .seconds(3600), timeout: .seconds(30)) { _ in
+                hangs.increment()
+                await uncancellableSleep(.seconds(30))
+                return .pass("never seen")
+            })
+        try await withRunning(manager) { manager in
+            await eventually("both started") { runs.value == 1 && hangs.value == 1 }
+            try await makeApp(manager).test(.live) { client in
+                for path in ["/health", "/health/ready", "/health/live", "/health/checks", "/health/checks/counted"] {
+                    for _ in 0..<10 { _ = try await client.execute(uri: path, method: .get) }
+                }
+                let ready = try await client.execute(uri: "/health/ready", method: .get)
+                #expect(ready.status == .serviceUnavailable, "the hung check has no result yet: starting")
+                #expect(try decodeJSON(ready.body)["message"] == "Waiting for first results: hung")
+                let hung = try await client.execute(uri: "/health/checks/hung", method: .get)
+                #expect(hung.status == .serviceUnavailable)
+                #expect(try decodeJSON(hung.body)["error"] == "health check 'hung' has no result yet")
+            }
+            #expect(runs.value == 1, "51 probe requests ran no check")
+            #expect(manager.status().checks["hung"] == nil, "answered while the check was still hanging")
+        }
+    }
+}

@@ -1,0 +1,224 @@
+import Foundation
+import Logging
+import NodeHealth
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+@Suite("HealthManager with real time")
+struct HealthManagerTests {
+    @Test("the seed's integration test: 1 s interval, healthy after the first run")
+    func seedIntegration() async throws {
+        let manager = makeManager(nodeID: "test-node")
+        try await manager.register(
+            HealthCheck(name: "mock-check", interval: .seconds(1), timeout: .milliseconds(500)) { _ in
+                CheckResult(healthy: true, message: "Mock check passed")
+            })
+        #expect(manager.status().status == .starting, "starting before the manager runs")
+        try await withRunning(manager) { manager in
+            await eventually("healthy") { manager.status().status == .healthy }
+            let status = manager.status()
+            #expect(status.checks["mock-check"]?.message == "Mock check passed")
+            #expect(status.nodeID == "test-node")
+            #expect(status.version == "v1.0.0")
+            let check = try #require(await manager.check(named: "mock-check"))
+            #expect(check.lastRun != nil)
+            #expect(check.lastResult?.healthy == true)
+        }
+        #expect(manager.status().status == .stopping, "stopping after stop, and it stays")
+    }
+
+    @Test("a thrown error becomes an unhealthy result carrying the error text")
+    func thrownError() async throws {
+        struct BrokenPipe: Error, CustomStringConvertible { var description: String { "pipe broke" } }
+        let manager = makeManager()
+        try await manager.register(HealthCheck(name: "thrower", interval: .seconds(1)) { _ in throw BrokenPipe() })
+        try await withRunning(manager) { manager in
+            await eventually("a result") { manager.status().checks["thrower"] != nil }
+            let result = try #require(manager.status().checks["thrower"])
+            #expect(!result.healthy)
+            #expect(result.error == "pipe broke")
+            #expect(result.message.contains("pipe broke"))
+            #expect(manager.status().status == .degraded)
+        }
+    }
+
+    @Test("a check that ignores cancellation times out at its deadline while others keep their cadence")
+    func timeoutContained() async throws {
+        let manager = makeManager()
+        let hangs = RunCounter()
+        let ticks = RunCounter()
+        try await manager.register(
+            HealthCheck(name: "hung", interval: .milliseconds(600), timeout: .milliseconds(200), critical: true) { _ in
+                hangs.increment()
+                await uncancellableSleep(.seconds(3))
+                return .pass("too late")
+            })
+        try await manager.register(switchCheck("steady", healthy: Switch(true), runs: ticks, interval: .milliseconds(50)))
+        try await withRunning(manager) { manager in
+            let started = ContinuousClock.now
+            await eventually("the timeout result") { manager.status().checks["hung"] != nil }
+            let waited = ContinuousClock.now - started
+            let result = try #require(manager.status().checks["hung"])
+            #expect(!result.healthy)
+            #expect(result.message == "Check timed out after 200ms")
+            #expect(result.error == "timed out after 200ms")
+            #expect(waited < .seconds(2), "the result arrives at the deadline, not when the checker returns")
+            #expect(manager.status().status == .unhealthy)
+            // Meanwhile the other check keeps running on its own interval.
+            let before = ticks.value
+            await eventually("steady keeps its cadence") { ticks.value >= before + 5 }
+            // At its next run the hung checker has still not returned: no second copy is started,
+            // and the result says why.
+            await eventually("the next run reports the hang") {
+                manager.status().checks["hung"]?.error == "previous run still in progress"
+            }
+            #expect(hangs.value == 1)
+            #expect(manager.status().status == .unhealthy)
+        }
+    }
+
+    @Test("checks can be registered and unregistered while running")
+    func registerWhileRunning() async throws {
+        let manager = makeManager()
+        let runs = RunCounter()
+        try await withRunning(manager) { manager in
+            await eventually("healthy with no checks") { manager.status().status == .healthy }
+            try await manager.register(switchCheck("late", healthy: Switch(false), runs: runs))
+            await eventually("the late check ran") { manager.status().checks["late"] != nil }
+            #expect(manager.status().status == .degraded)
+            #expect(manager.status().message == "Non-critical checks failing: late")
+            #expect(await manager.unregister("late"))
+            #expect(manager.status().checks["late"] == nil)
+            #expect(manager.status().status == .healthy)
+            let after = runs.value
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(runs.value <= after + 1, "an unregistered check stops running (one run may have been in flight)")
+            #expect(manager.lookup("late") == .unknown)
+            #expect(!(await manager.unregister("late")))
+        }
+    }
+
+    @Test("disabled checks never run and do not count")
+    func disabledChecks() async throws {
+        let manager = makeManager()
+        let runs = RunCounter()
+        var check = switchCheck("off", healthy: Switch(false), runs: runs)
+        check.enabled = false
+        try await manager.register(check)
+        try await manager.register(switchCheck("on", healthy: Switch(true)))
+        try await withRunning(manager) { manager in
+            await eventually("healthy") { manager.status().status == .healthy }
+            try await Task.sleep(for: .milliseconds(150))
+            #expect(runs.value == 0)
+            #expect(manager.lookup("off") == .disabled)
+        }
+    }
+
+    @Test("hysteresis: failureThreshold failures before failing, successThreshold passes before passing")
+    func hysteresisEndToEnd() async throws {
+        let manager = makeManager()
+        let healthy = Switch(true)
+        let runs = RunCounter()
+        try await manager.register(
+            switchCheck("flaky", healthy: healthy, runs: runs, critical: true, failureThreshold: 3, successThreshold: 2))
+        try await withRunning(manager) { manager in
+            await eventually("healthy") { manager.status().status == .healthy }
+            healthy.value = false
+            await eventually("one failed run") { await manager.state(of: "flaky")?.consecutiveFailures == 1 }
+            #expect(manager.status().status == .healthy, "one failure of three does not fail the check")
+            await eventually("unhealthy after three failures") { manager.status().status == .unhealthy }
+            #expect(await manager.state(of: "flaky")!.consecutiveFailures >= 3)
+            healthy.value = true
+            await eventually("healthy after two passes") { manager.status().status == .healthy }
+            #expect(await manager.state(of: "flaky")!.consecutiveSuccesses >= 2)
+        }
+    }
+
+    @Test("a run() after stop() returns at once; a second run() throws")
+    func lifecycleEdges() async throws {
+        let manager = makeManager()
+        manager.stop()
+        try await manager.run()
+        #expect(manager.status().status == .stopping)
+        await #expect(throws: HealthManager.AlreadyRunError.self) { try await manager.run() }
+    }
+
+    @Test("invalid checks are refused with a clear error")
+    func validation() async throws {
+        let manager = makeManager()
+        await #expect(throws: HealthCheckError.invalid(name: "", reason: "name must not be empty")) {
+            try await manager.register(HealthCheck(name: "") { _ in .pass("x") })
+        }
+        await #expect(throws: HealthCheckError.invalid(name: "x", reason: "interval must be positive")) {
+            try await manager.register(HealthCheck(name: "x", interval: .zero) { _ in .pass("x") })
+        }
+        await #expect(throws: HealthCheckError.self) {
+            try await manager.register(HealthCheck(name: "x", failureThreshold: 0) { _ in .pass("x") })
+        }
+        #expect(await manager.registeredChecks().isEmpty)
+    }
+}
+
+/// A service that runs until graceful shutdown and records that it saw it.
+private struct WaitingService: Service {
+    let sawShutdown: Switch
+    func run() async throws {
+        try? await gracefulShutdown()
+        sawShutdown.value = true
+    }
+}
+
+@Suite("Shutdown the ServiceLifecycle way")
+struct ShutdownTests {
+    @Test("a failing critical check shuts the whole service group down gracefully")
+    func criticalFailureEndsGroup() async throws {
+        let manager = makeManager(shutdownOnCriticalFailure: true)
+        try await manager.register(switchCheck("database-connectivity", healthy: Switch(false), critical: true))
+        let other = Switch(false)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: WaitingService(sawShutdown: other)),
+                    .init(service: manager, failureTerminationBehavior: .gracefullyShutdownGroup),
+                ],
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
+        await #expect(throws: HealthManager.CriticalCheckFailure.self) { try await group.run() }
+        #expect(other.value, "the other service was shut down gracefully")
+        let status = manager.status()
+        #expect(status.status == .stopping)
+        #expect(status.message.contains("database-connectivity"))
+    }
+
+    @Test("without shutdown on critical failure the node only turns unhealthy")
+    func criticalFailureWithoutShutdown() async throws {
+        let manager = makeManager(shutdownOnCriticalFailure: false)
+        try await manager.register(switchCheck("db", healthy: Switch(false), critical: true))
+        try await withRunning(manager) { manager in
+            await eventually("unhealthy") { manager.status().status == .unhealthy }
+            try await Task.sleep(for: .milliseconds(120))
+            #expect(manager.status().status == .unhealthy)
+        }
+    }
+
+    @Test("graceful shutdown turns the status to stopping at once, before the drain delay ends")
+    func stoppingImmediately() async throws {
+        let manager = makeManager(drainDelay: .milliseconds(300))
+        try await manager.register(switchCheck("a", healthy: Switch(true)))
+        let finished = Switch(false)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await manager.run()
+                finished.value = true
+            }
+            await eventually("healthy") { manager.status().status == .healthy }
+            manager.stop()
+            #expect(manager.status().status == .stopping, "stopping the moment shutdown begins")
+            #expect(!manager.status().status.isLive)
+            #expect(!finished.value, "run() is still draining")
+            try await group.waitForAll()
+        }
+        #expect(finished.value)
+        #expect(manager.status().status == .stopping)
+    }
+}

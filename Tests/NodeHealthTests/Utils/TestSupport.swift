@@ -1,0 +1,94 @@
+import CoreMetrics
+import Foundation
+import Logging
+import NodeHealth
+import Synchronization
+import Testing
+
+/// A switch a check reads, flipped by the test.
+final class Switch: Sendable {
+    private let state: Mutex<Bool>
+    init(_ value: Bool) { state = Mutex(value) }
+    var value: Bool {
+        get { state.withLock { $0 } }
+        set { state.withLock { $0 = newValue } }
+    }
+}
+
+/// Counts events (check runs) from any task.
+final class RunCounter: Sendable {
+    private let state = Mutex(0)
+    func increment() { state.withLock { $0 += 1 } }
+    var value: Int { state.withLock { $0 } }
+}
+
+/// Suspends for `duration` without honouring cancellation, and without blocking a thread:
+/// a checker that ignores its deadline.
+func uncancellableSleep(_ duration: Duration) async {
+    let seconds = duration.seconds
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { continuation.resume() }
+    }
+}
+
+/// A check whose health is read from `healthy` on every run, counting runs in `runs`.
+func switchCheck(
+    _ name: String, healthy: Switch, runs: RunCounter = RunCounter(), critical: Bool = false,
+    interval: Duration = .milliseconds(50), failureThreshold: Int = 1, successThreshold: Int = 1
+) -> HealthCheck {
+    HealthCheck(
+        name: name, interval: interval, timeout: .seconds(2), critical: critical,
+        failureThreshold: failureThreshold, successThreshold: successThreshold
+    ) { _ in
+        runs.increment()
+        return healthy.value ? .pass("\(name) ok") : .fail("\(name) broken")
+    }
+}
+
+/// Waits (polling every 10 ms, at most `timeout`) until `condition` holds; records an issue if it never does.
+@discardableResult
+func eventually(
+    timeout: Duration = .seconds(5), _ what: String = "condition",
+    sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async -> Bool
+) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    let final = await condition()
+    if !final { Issue.record("timed out waiting for \(what)", sourceLocation: sourceLocation) }
+    return final
+}
+
+/// A manager with test settings.
+func makeManager(
+    nodeID: String = "node-123", shutdownOnCriticalFailure: Bool = false,
+    drainDelay: Duration = .zero, metricsFactory: (any MetricsFactory)? = nil
+) -> HealthManager {
+    HealthManager(
+        settings: .init(
+            nodeID: nodeID, version: "v1.0.0", shutdownOnCriticalFailure: shutdownOnCriticalFailure,
+            drainDelay: drainDelay, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            metricsFactory: metricsFactory))
+}
+
+
+/// Runs `manager` for the duration of `body`, then stops it and waits for `run()` to return.
+func withRunning<T: Sendable>(
+    _ manager: HealthManager, _ body: (HealthManager) async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await manager.run() }
+        do {
+            let value = try await body(manager)
+            manager.stop()
+            try await group.waitForAll()
+            return value
+        } catch {
+            manager.stop()
+            try? await group.waitForAll()
+            throw error
+        }
+    }
+}
