@@ -42,6 +42,7 @@ let package = Package(
             name: "NodeHealthTests",
             dependencies: [
                 "NodeHealth",
+                "chorus-cluster-health",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
