@@ -38,6 +38,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(
+            name: "probe-bench-server",
+            dependencies: [
+                "NodeHealth",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/probe-bench-server"
+        ),
         .testTarget(
             name: "NodeHealthTests",
             dependencies: [

@@ -1,0 +1,45 @@
+# chorus-cluster-health: `make demo` starts a local node and prints where to look; `make test` runs every test.
+SWIFT ?= swift
+PORT ?= 8081
+
+# Debian packages the tests need, as COMMAND:PACKAGE (installed only when the command is missing).
+TEST_PACKAGES = promtool:prometheus curl:curl
+BENCH_PACKAGES = wrk:wrk
+
+.PHONY: demo test build release bench-probes clean
+
+build:
+	$(SWIFT) build
+
+demo:
+	@echo "building chorus-cluster-health (the first build takes a few minutes)..."
+	@$(SWIFT) build -q --product chorus-cluster-health
+	@bin=$$($(SWIFT) build --show-bin-path)/chorus-cluster-health; \
+	echo ""; \
+	echo "chorus-cluster-health demo: one node on 127.0.0.1:$(PORT) (Ctrl-C stops it)"; \
+	echo "  health     http://127.0.0.1:$(PORT)/health"; \
+	echo "  readiness  http://127.0.0.1:$(PORT)/health/ready"; \
+	echo "  liveness   http://127.0.0.1:$(PORT)/health/live"; \
+	echo "  checks     http://127.0.0.1:$(PORT)/health/checks"; \
+	echo "  metrics    http://127.0.0.1:$(PORT)/metrics"; \
+	echo "  try:       curl -s http://127.0.0.1:$(PORT)/health | python3 -m json.tool"; \
+	echo ""; \
+	exec $$bin node --http-host 127.0.0.1 --http-port $(PORT) --node-id demo-node-1 --disk-path .
+
+test:
+	@scripts/ensure-packages.sh $(TEST_PACKAGES)
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+release:
+	$(SWIFT) build -c release
+
+# Probe latency with wrk against a release build with 20 checks (see BENCHMARKS.md).
+bench-probes:
+	@scripts/ensure-packages.sh $(BENCH_PACKAGES)
+	$(SWIFT) build -c release --product probe-bench-server
+	$(SWIFT) build -c release --product chorus-cluster-health
+	scripts/bench-probes.sh "$$($(SWIFT) build -c release --show-bin-path)"
+
+clean:
+	rm -rf .build

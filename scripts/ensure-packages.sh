@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that provide missing commands, quietly and only when missing.
+#   scripts/ensure-packages.sh COMMAND:PACKAGE [COMMAND:PACKAGE ...]
+# A COMMAND that starts with "pkg-config=" checks a pkg-config module instead of a command.
+set -euo pipefail
+missing=()
+for pair in "$@"; do
+  cmd=${pair%%:*}
+  pkg=${pair#*:}
+  if [[ $cmd == pkg-config=* ]]; then
+    pkg-config --exists "${cmd#pkg-config=}" 2>/dev/null && continue
+  else
+    command -v "$cmd" >/dev/null 2>&1 && continue
+  fi
+  missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+    echo "error: missing packages (${missing[*]}); install them as root: apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+echo "installing missing packages: ${missing[*]}" >&2
+log=$(mktemp)
+export DEBIAN_FRONTEND=noninteractive
+if ! { $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1 ||
+       { $sudo apt-get update -qq >>"$log" 2>&1 && $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$log" 2>&1; }; }; then
+  cat "$log" >&2
+  echo "error: could not install ${missing[*]}" >&2
+  exit 1
+fi
+rm -f "$log"
