@@ -3,8 +3,8 @@ SWIFT ?= swift
 PORT ?= 8081
 
 # Debian packages the tests need, as COMMAND:PACKAGE (installed only when the command is missing).
-TEST_PACKAGES = promtool:prometheus curl:curl
-BENCH_PACKAGES = wrk:wrk
+TEST_PACKAGES = promtool:prometheus
+BENCH_PACKAGES = wrk:wrk curl:curl
 
 .PHONY: demo test build release bench-probes clean
 

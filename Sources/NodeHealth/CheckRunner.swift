@@ -3,7 +3,7 @@ import Synchronization
 
 /// Runs one check invocation under its timeout.
 ///
-/// The checker runs in an unstructured `Task`, deliberately: a checker that ignores
+/// The checker runs in an unstructured `Task` on ``CheckExecutor``, deliberately: a checker that ignores
 /// cancellation must not hold its run past the deadline, and a child task would (a task
 /// group always waits for all of its children). At the deadline the run ends with a
 /// "timed out" result, the checker's task is cancelled and its late result is dropped.
@@ -70,7 +70,7 @@ enum CheckRunner {
         let deadline = start + check.timeout
         let context = HealthCheck.Context(name: check.name, deadline: deadline)
         let checker = check.checker
-        let worker = Task {
+        let worker = Task(executorPreference: CheckExecutor.shared) {
             do {
                 invocation.finish(.returned(try await checker(context)))
             } catch {

@@ -94,20 +94,38 @@ public actor HealthManager: Service {
         var duration: Metrics.Timer
     }
 
-    /// The snapshot the probes read.
+    /// The snapshot the probes read. The JSON of the results and of the message is encoded
+    /// once per change here, so that a probe only copies bytes.
     private struct Published: Sendable {
         var status: HealthStatus = .starting
         var message = "Health manager has not started"
+        var messageJSON = JSONBytes.encode("Health manager has not started")
         var results: [String: CheckResult] = [:]
+        var resultsJSON = JSONBytes.encode([String: CheckResult]())
         var enabled: [String: Bool] = [:]
         var lastUpdate: Date
         var stopReason: String?
+    }
+
+    /// What the probe handlers read: the status and ready-made JSON fragments.
+    struct ProbeSnapshot: Sendable {
+        var status: HealthStatus
+        /// The message as a JSON string, quotes included.
+        var messageJSON: [UInt8]
+        /// The latest results as a JSON object, name → result.
+        var resultsJSON: [UInt8]
+        var resultCount: Int
+        var lastUpdate: Date
     }
 
     /// The settings the manager was created with.
     public nonisolated let settings: Settings
     /// When the manager was created; `uptime` counts from here.
     public nonisolated let startTime: Date
+
+    /// `settings.nodeID` and `settings.version` as JSON strings.
+    nonisolated let nodeIDJSON: [UInt8]
+    nonisolated let versionJSON: [UInt8]
 
     private nonisolated let published: Mutex<Published>
     private nonisolated let eventSink: AsyncStream<Event>.Continuation
@@ -130,6 +148,8 @@ public actor HealthManager: Service {
         self.origin = .now
         self.logger = settings.logger
         self.published = Mutex(Published(lastUpdate: now))
+        self.nodeIDJSON = JSONBytes.encode(settings.nodeID)
+        self.versionJSON = JSONBytes.encode(settings.version)
         (self.events, self.eventSink) = AsyncStream.makeStream(of: Event.self)
         let factory = settings.metricsFactory ?? MetricsSystem.factory
         self.metricsFactory = factory
@@ -217,6 +237,15 @@ public actor HealthManager: Service {
         published.withLock { ($0.status, $0.message) }
     }
 
+    /// The probe handlers' view, without copying the results.
+    nonisolated func probeSnapshot() -> ProbeSnapshot {
+        published.withLock {
+            ProbeSnapshot(
+                status: $0.status, messageJSON: $0.messageJSON, resultsJSON: $0.resultsJSON,
+                resultCount: $0.results.count, lastUpdate: $0.lastUpdate)
+        }
+    }
+
     /// The latest result of the check named `name`, or why there is none.
     public nonisolated func lookup(_ name: String) -> CheckLookup {
         published.withLock { snapshot in
@@ -232,11 +261,13 @@ public actor HealthManager: Service {
     /// probes answer 503; ``run()`` returns after ``Settings/drainDelay``. Calling it before
     /// ``run()`` makes `run()` return at once.
     public nonisolated func stop(reason: String = HealthAggregator.shuttingDownMessage) {
+        let reasonJSON = JSONBytes.encode(reason)
         published.withLock { snapshot in
             guard snapshot.stopReason == nil else { return }
             snapshot.stopReason = reason
             snapshot.status = .stopping
             snapshot.message = reason
+            snapshot.messageJSON = reasonJSON
             snapshot.lastUpdate = Date()
         }
         for (status, gauge) in statusGauges { gauge.record(status == .stopping ? 1.0 : 0.0) }
@@ -267,6 +298,7 @@ public actor HealthManager: Service {
             stop()
         }
         running = false
+        stop()  // also when the task was cancelled rather than shut down: the status stays stopping
         if let failure {
             logger.error("critical health check failed: shutting down", metadata: ["check": "\(failure.checkName)"])
         }
@@ -381,13 +413,17 @@ public actor HealthManager: Service {
         }
         let phase: HealthAggregator.Phase = running ? .running : .notStarted
         let (status, message) = HealthAggregator.evaluate(inputs, phase: phase)
+        let resultsJSON = JSONBytes.encode(results)
+        let messageJSON = JSONBytes.encode(message)
         let current = published.withLock { snapshot -> HealthStatus in
             snapshot.results = results
+            snapshot.resultsJSON = resultsJSON
             snapshot.enabled = enabled
             snapshot.lastUpdate = Date()
             if snapshot.stopReason == nil {
                 snapshot.status = status
                 snapshot.message = message
+                snapshot.messageJSON = messageJSON
             }
             return snapshot.status
         }

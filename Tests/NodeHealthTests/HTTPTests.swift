@@ -163,6 +163,33 @@ struct HTTPTests {
         }
     }
 
+    @Test("assembled answers decode to exactly the manager's status, awkward strings included")
+    func assembledEqualsEncoded() async throws {
+        let manager = makeManager(nodeID: #"node "quoted" \ ü"#)
+        try await manager.register(
+            HealthCheck(name: #"we"ird name ✓"#, interval: .seconds(3600)) { _ in
+                .fail("line one\nline \"two\" \t\u{1}", details: ["nested": ["a": [1, 2.5, "x", nil, true]]])
+            })
+        try await withRunning(manager) { manager in
+            await eventually("a result") { manager.status().checks.count == 1 }
+            try await makeApp(manager).test(.router) { client in
+                let response = try await client.execute(uri: "/health", method: .get)
+                let decoded = try JSONDecoder().decode(SystemStatus.self, from: Data(response.body.readableBytesView))
+                // The wire keeps microseconds: compare with the Codable form of the manager's status.
+                var expected = try JSONDecoder().decode(
+                    SystemStatus.self, from: JSONEncoder().encode(manager.status()))
+                expected.uptime = decoded.uptime
+                #expect(decoded == expected)
+                let ready = try decodeJSON(try await client.execute(uri: "/health/ready", method: .get).body)
+                #expect(ready["message"] == .string(expected.message))
+                let checks = try decodeJSON(try await client.execute(uri: "/health/checks", method: .get).body)
+                let decodedChecks = try JSONDecoder().decode(
+                    [String: CheckResult].self, from: JSONEncoder().encode(checks["checks"]))
+                #expect(decodedChecks == expected.checks)
+            }
+        }
+    }
+
     @Test("GET /health/checks/{name}: the result, 503 when failing, 404 when unknown")
     func singleCheck() async throws {
         let manager = makeManager()

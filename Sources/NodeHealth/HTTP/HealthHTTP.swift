@@ -29,26 +29,71 @@ public enum HealthHTTP {
     }
 
     /// Adds the health endpoints to `router`.
+    ///
+    /// The four probes assemble their answers from JSON fragments the manager encodes once per
+    /// change (the same encoding as ``SystemStatus`` and ``CheckResult``), so a probe costs a lock
+    /// and a copy, however many checks there are.
     public static func addRoutes<Context: RequestContext>(to router: Router<Context>, manager: HealthManager) {
+        let startTime = TimeFormatting.rfc3339(manager.startTime)
         router.get("/health") { _, _ in
-            let status = manager.status()
-            return try jsonResponse(status, status: status.status.isReady ? .ok : .serviceUnavailable)
+            let snapshot = manager.probeSnapshot()
+            let uptime = Duration.seconds(max(0, Date().timeIntervalSince(manager.startTime)))
+            var body = ByteBuffer()
+            body.reserveCapacity(snapshot.resultsJSON.count + snapshot.messageJSON.count + 256)
+            body.writeString(#"{"checks":"#)
+            body.writeBytes(snapshot.resultsJSON)
+            body.writeString(#","last_update":""#)
+            body.writeString(TimeFormatting.rfc3339(snapshot.lastUpdate))
+            body.writeString(#"","message":"#)
+            body.writeBytes(snapshot.messageJSON)
+            body.writeString(#","node_id":"#)
+            body.writeBytes(manager.nodeIDJSON)
+            body.writeString(#","start_time":""#)
+            body.writeString(startTime)
+            body.writeString(#"","status":""#)
+            body.writeString(snapshot.status.rawValue)
+            body.writeString(#"","uptime":"#)
+            body.writeString(String(uptime.nanoseconds))
+            body.writeString(#","version":"#)
+            body.writeBytes(manager.versionJSON)
+            body.writeString("}")
+            return jsonResponse(body, status: snapshot.status.isReady ? .ok : .serviceUnavailable)
         }
         router.get("/health/ready") { _, _ in
-            let (status, message) = manager.currentStatus
-            let body = ReadyResponse(ready: status.isReady, status: status, message: message)
-            return try jsonResponse(body, status: status.isReady ? .ok : .serviceUnavailable)
+            let snapshot = manager.probeSnapshot()
+            let ready = snapshot.status.isReady
+            var body = ByteBuffer()
+            body.reserveCapacity(snapshot.messageJSON.count + 64)
+            body.writeString(#"{"message":"#)
+            body.writeBytes(snapshot.messageJSON)
+            body.writeString(ready ? #","ready":true,"status":""# : #","ready":false,"status":""#)
+            body.writeString(snapshot.status.rawValue)
+            body.writeString(#""}"#)
+            return jsonResponse(body, status: ready ? .ok : .serviceUnavailable)
         }
         router.get("/health/live") { _, _ in
-            let (status, _) = manager.currentStatus
+            let status = manager.probeSnapshot().status
             let uptime = Duration.seconds(Date().timeIntervalSince(manager.startTime).rounded(.down))
-            let body = LiveResponse(live: status.isLive, status: status, uptime: TimeFormatting.goDuration(uptime))
-            return try jsonResponse(body, status: status.isLive ? .ok : .serviceUnavailable)
+            var body = ByteBuffer()
+            body.writeString(status.isLive ? #"{"live":true,"status":""# : #"{"live":false,"status":""#)
+            body.writeString(status.rawValue)
+            body.writeString(#"","uptime":""#)
+            body.writeString(TimeFormatting.goDuration(uptime))
+            body.writeString(#""}"#)
+            return jsonResponse(body, status: status.isLive ? .ok : .serviceUnavailable)
         }
         router.get("/health/checks") { _, _ in
-            let checks = manager.status().checks
-            let body = ChecksResponse(checks: checks, total: checks.count, timestamp: TimeFormatting.rfc3339(Date()))
-            return try jsonResponse(body, status: .ok)
+            let snapshot = manager.probeSnapshot()
+            var body = ByteBuffer()
+            body.reserveCapacity(snapshot.resultsJSON.count + 64)
+            body.writeString(#"{"checks":"#)
+            body.writeBytes(snapshot.resultsJSON)
+            body.writeString(#","timestamp":""#)
+            body.writeString(TimeFormatting.rfc3339(Date()))
+            body.writeString(#"","total":"#)
+            body.writeString(String(snapshot.resultCount))
+            body.writeString("}")
+            return jsonResponse(body, status: .ok)
         }
         router.get("/health/checks/:name") { request, context in
             let raw = context.parameters.get("name") ?? ""
@@ -66,24 +111,6 @@ public enum HealthHTTP {
         }
     }
 
-    struct ReadyResponse: Encodable {
-        var ready: Bool
-        var status: HealthStatus
-        var message: String
-    }
-
-    struct LiveResponse: Encodable {
-        var live: Bool
-        var status: HealthStatus
-        var uptime: String
-    }
-
-    struct ChecksResponse: Encodable {
-        var checks: [String: CheckResult]
-        var total: Int
-        var timestamp: String
-    }
-
     /// The body of every error answer: `{"error": "...", "status": 404, "path": "/x"}`.
     public struct ErrorBody: Codable, Sendable, Hashable {
         public var error: String
@@ -93,13 +120,15 @@ public enum HealthHTTP {
 
     /// Encodes `value` as a JSON response that no cache keeps.
     public static func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(value)
+        jsonResponse(ByteBuffer(bytes: JSONBytes.encode(value)), status: status)
+    }
+
+    /// A response whose body is already JSON, that no cache keeps.
+    public static func jsonResponse(_ body: ByteBuffer, status: HTTPResponse.Status) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         headers[.cacheControl] = "no-store"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: body))
     }
 
     /// A JSON error response.

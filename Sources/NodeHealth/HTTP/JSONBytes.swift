@@ -1,0 +1,12 @@
+import Foundation
+
+/// JSON encoding to bytes with the settings every answer uses: sorted keys, unescaped slashes.
+enum JSONBytes {
+    static func encode(_ value: some Encodable) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // The types encoded here cannot fail (non-finite numbers are already encoded as null).
+        guard let data = try? encoder.encode(value) else { return Array("null".utf8) }
+        return Array(data)
+    }
+}
