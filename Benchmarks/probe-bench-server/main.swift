@@ -4,7 +4,14 @@
 //
 // registers CHECKS checks every second; BUSY of them burn about 20 ms of CPU per run, the rest
 // return at once. Serves the health endpoints on 127.0.0.1:PORT until SIGINT or SIGTERM.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import Logging
 import NodeHealth
@@ -14,7 +21,7 @@ let arguments = CommandLine.arguments
 guard arguments.count == 4, let port = Int(arguments[1]), let total = Int(arguments[2]), let busy = Int(arguments[3]),
     busy <= total
 else {
-    FileHandle.standardError.write(Data("usage: probe-bench-server PORT CHECKS BUSY\n".utf8))
+    print("usage: probe-bench-server PORT CHECKS BUSY")
     exit(64)
 }
 
@@ -33,7 +40,7 @@ let manager = HealthManager(settings: .init(nodeID: "bench", version: "bench", l
 for index in 0..<total {
     let isBusy = index < busy
     try await manager.register(
-        HealthCheck(name: String(format: "check-%02d", index), interval: .seconds(1), timeout: .seconds(5)) { _ in
+        HealthCheck(name: "check-\(index < 10 ? "0" : "")\(index)", interval: .seconds(1), timeout: .seconds(5)) { _ in
             if isBusy {
                 let hash = burn()
                 return .pass("busy check done", details: ["hash": .integer(hash % 1000)])

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 extension HealthCheck {
     /// The seed's `CreateDatabaseCheck`: calls `ping` and passes when it returns.
@@ -93,7 +97,14 @@ private func rounded(_ ratio: Double) -> Double {
 }
 
 private func percent(_ ratio: Double) -> String {
-    String(format: "%.1f%%", ratio * 100)
+    oneDecimal(ratio * 100) + "%"
+}
+
+/// `value` with exactly one decimal, as `%.1f` prints it.
+private func oneDecimal(_ value: Double) -> String {
+    let tenths = Int64((value * 10).rounded())
+    let sign = tenths < 0 ? "-" : ""
+    return "\(sign)\(tenths.magnitude / 10).\(tenths.magnitude % 10)"
 }
 
 private func bytes(_ count: UInt64) -> String {
@@ -104,5 +115,5 @@ private func bytes(_ count: UInt64) -> String {
         value /= 1024
         unit += 1
     }
-    return unit == 0 ? "\(count) B" : String(format: "%.1f", value) + " " + units[unit]
+    return unit == 0 ? "\(count) B" : oneDecimal(value) + " " + units[unit]
 }

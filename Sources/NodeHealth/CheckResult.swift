@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The outcome of one run of a ``HealthCheck`` (the seed's `CheckResult`).
 ///

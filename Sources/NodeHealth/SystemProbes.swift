@@ -3,7 +3,11 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Readings of the machine the node runs on: disk space through `statvfs`, memory from the
 /// cgroup v2 limit when one applies, else `/proc/meminfo`.
@@ -101,7 +105,7 @@ public enum SystemProbes {
         var best: (path: String, limit: UInt64)?
         while true {
             let directory = ([mount] + components).joined(separator: "/")
-            if let text = readText("\(directory)/memory.max")?.trimmingCharacters(in: .whitespacesAndNewlines),
+            if let text = readText("\(directory)/memory.max").map(trimmed),
                 text != "max", let limit = UInt64(text), limit > 0
             {
                 if best == nil || limit < best!.limit { best = (directory, limit) }
@@ -110,7 +114,7 @@ public enum SystemProbes {
             components.removeLast()
         }
         guard let best,
-            let currentText = readText("\(best.path)/memory.current")?.trimmingCharacters(in: .whitespacesAndNewlines),
+            let currentText = readText("\(best.path)/memory.current").map(trimmed),
             let current = UInt64(currentText)
         else { return nil }
         var inactiveFile: UInt64 = 0
@@ -156,11 +160,27 @@ public enum SystemProbes {
         return MemoryUsage(source: .procMeminfo, usedBytes: total - min(available, total), totalBytes: total)
     }
 
-    /// Reads a small text file (proc and cgroup files report size 0, so read to the end). At most 1 MiB.
+    /// `text` without leading and trailing ASCII white space.
+    static func trimmed(_ text: String) -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
+        guard let first = text.firstIndex(where: { !isSpace($0) }), let last = text.lastIndex(where: { !isSpace($0) })
+        else { return "" }
+        return String(text[first...last])
+    }
+
+    /// Reads a small text file to its end (proc and cgroup files report size 0). At most 1 MiB.
     static func readText(_ path: String) -> String? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        guard let data = try? handle.read(upToCount: 1 << 20) else { return nil }
-        return String(decoding: data, as: UTF8.self)
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < 1 << 20 {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return count == 0 ? String(decoding: bytes, as: UTF8.self) : nil }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

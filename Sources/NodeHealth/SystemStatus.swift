@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The aggregated health of one node (the seed's `SystemStatus`), as served at `GET /health`.
 ///

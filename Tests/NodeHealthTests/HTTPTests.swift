@@ -204,6 +204,8 @@ struct HTTPTests {
                 let bad = try await client.execute(uri: "/health/checks/bad", method: .get)
                 #expect(bad.status == .serviceUnavailable)
                 #expect(try decodeJSON(bad.body)["healthy"] == false)
+                let encoded = try await client.execute(uri: "/health/checks/g%6Fod", method: .get)
+                #expect(encoded.status == .ok, "percent-encoded names are decoded")
                 let unknown = try await client.execute(uri: "/health/checks/nope", method: .get)
                 #expect(unknown.status == .notFound)
                 #expect(try decodeJSON(unknown.body)["error"] == "no health check named 'nope'")

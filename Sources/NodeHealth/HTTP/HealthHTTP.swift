@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Hummingbird
 
 /// The seed's HTTP endpoints on a Hummingbird router.
@@ -97,7 +101,7 @@ public enum HealthHTTP {
         }
         router.get("/health/checks/:name") { request, context in
             let raw = context.parameters.get("name") ?? ""
-            let name = raw.removingPercentEncoding ?? raw
+            let name = PercentDecoding.decode(raw) ?? raw
             switch manager.lookup(name) {
             case .unknown:
                 return try errorResponse(.notFound, "no health check named '\(name)'", path: request.uri.path)

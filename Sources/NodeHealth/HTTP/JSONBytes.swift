@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// JSON encoding to bytes with the settings every answer uses: sorted keys, unescaped slashes.
 enum JSONBytes {
