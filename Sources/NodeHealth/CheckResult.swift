@@ -62,12 +62,7 @@ extension CheckResult: Codable {
         self.message = try container.decodeIfPresent(String.self, forKey: .message) ?? ""
         self.details = try container.decodeIfPresent([String: JSONValue].self, forKey: .details) ?? [:]
         self.latency = .nanoseconds(try container.decodeIfPresent(Int64.self, forKey: .latency) ?? 0)
-        let stamp = try container.decode(String.self, forKey: .timestamp)
-        guard let date = TimeFormatting.parseRFC3339(stamp) else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .timestamp, in: container, debugDescription: "not an RFC 3339 timestamp: \(stamp)")
-        }
-        self.timestamp = date
+        self.timestamp = try container.decodeRFC3339(forKey: .timestamp)
         self.error = try container.decodeIfPresent(String.self, forKey: .error)
     }
 

@@ -303,6 +303,7 @@ public actor HealthManager: Service {
         }
         running = false
         stop()  // also when the task was cancelled rather than shut down: the status stays stopping
+        eventSink.finish()  // nothing reads events any more; later registrations must not queue them
         if let failure {
             logger.error("critical health check failed: shutting down", metadata: ["check": "\(failure.checkName)"])
         }

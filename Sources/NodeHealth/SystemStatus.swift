@@ -56,19 +56,10 @@ extension SystemStatus: Codable {
         self.message = try container.decode(String.self, forKey: .message)
         self.checks = try container.decodeIfPresent([String: CheckResult].self, forKey: .checks) ?? [:]
         self.uptime = .nanoseconds(try container.decode(Int64.self, forKey: .uptime))
-        self.startTime = try Self.date(container, .startTime)
-        self.lastUpdate = try Self.date(container, .lastUpdate)
+        self.startTime = try container.decodeRFC3339(forKey: .startTime)
+        self.lastUpdate = try container.decodeRFC3339(forKey: .lastUpdate)
         self.version = try container.decode(String.self, forKey: .version)
         self.nodeID = try container.decode(String.self, forKey: .nodeID)
-    }
-
-    private static func date(_ container: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> Date {
-        let text = try container.decode(String.self, forKey: key)
-        guard let date = TimeFormatting.parseRFC3339(text) else {
-            throw DecodingError.dataCorruptedError(
-                forKey: key, in: container, debugDescription: "not an RFC 3339 timestamp: \(text)")
-        }
-        return date
     }
 
     public func encode(to encoder: any Encoder) throws {

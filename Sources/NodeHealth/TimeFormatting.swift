@@ -135,3 +135,15 @@ extension Duration {
         return Double(seconds) + Double(attoseconds) / 1e18
     }
 }
+
+extension KeyedDecodingContainer {
+    /// Decodes an RFC 3339 timestamp string, with a clear error when it is malformed.
+    func decodeRFC3339(forKey key: Key) throws -> Date {
+        let text = try decode(String.self, forKey: key)
+        guard let date = TimeFormatting.parseRFC3339(text) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: self, debugDescription: "not an RFC 3339 timestamp: \(text)")
+        }
+        return date
+    }
+}
