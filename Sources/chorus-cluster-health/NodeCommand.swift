@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -57,6 +60,14 @@ struct NodeCommand: AsyncParsableCommand {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
         if let nodeId, nodeId.isEmpty { throw ValidationError("--node-id must not be empty") }
+        guard resolvedDiskPath != nil else { throw ValidationError("--disk-path \(diskPath): no such file or directory") }
+    }
+
+    /// `--disk-path` as an absolute path without symbolic links, or `nil` when it does not exist.
+    var resolvedDiskPath: String? {
+        guard let resolved = realpath(diskPath, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     func run() async throws {
@@ -77,7 +88,7 @@ struct NodeCommand: AsyncParsableCommand {
                 shutdownOnCriticalFailure: shutdownOnCritical,
                 drainDelay: .milliseconds(Int64(drainDelay * 1000)),
                 logger: Logger(label: "chorus.health")))
-        try await manager.register(.createDiskSpaceCheck(path: diskPath, threshold: diskThreshold))
+        try await manager.register(.createDiskSpaceCheck(path: resolvedDiskPath ?? diskPath, threshold: diskThreshold))
         try await manager.register(.createMemoryCheck(threshold: memoryThreshold))
 
         let router = HealthHTTP.makeRouter(manager: manager, additionalPaths: ["/metrics"])

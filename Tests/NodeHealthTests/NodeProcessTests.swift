@@ -8,7 +8,7 @@ struct NodeProcessTests {
     @Test("a node answers its four probes and /metrics, which passes promtool")
     func endpointsAndMetrics() async throws {
         let node = try NodeProcess(arguments: [
-            "node", "--http-host", "127.0.0.1", "--http-port", "0", "--node-id", "e2e-node",
+            "node", "--http-host", "127.0.0.1", "--http-port", "0", "--node-id", "e2e-node", "--disk-path", ".",
         ])
         defer { node.terminate() }
         let port = try await node.waitForPort()
@@ -23,6 +23,8 @@ struct NodeProcessTests {
         expectSameShape(health, try decodeJSON(SeedExamples.health))
         #expect(health["node_id"] == "e2e-node")
         #expect(health["checks"]?["disk-space"]?["healthy"] == true)
+        let diskPath = health["checks"]?["disk-space"]?["details"]?["path"]?.stringValue ?? ""
+        #expect(diskPath.hasPrefix("/") && diskPath != "/", "relative --disk-path is shown absolute: \(diskPath)")
         #expect(health["checks"]?["memory-usage"] != nil)
         let (liveStatus, liveBody) = try await httpGet("\(base)/health/live")
         #expect(liveStatus == 200)
@@ -75,5 +77,9 @@ struct NodeProcessTests {
         let bad = try NodeProcess(arguments: ["node", "--disk-threshold", "7"])
         #expect(await bad.waitForExit() == 64)
         #expect(bad.log.contains("--disk-threshold must be 0 to 1"))
+
+        let missing = try NodeProcess(arguments: ["node", "--disk-path", "/no/such/dir"])
+        #expect(await missing.waitForExit() == 64)
+        #expect(missing.log.contains("--disk-path /no/such/dir: no such file or directory"))
     }
 }
