@@ -68,7 +68,7 @@ enum CheckRunner {
     }
 
     /// Runs `check` once, enforcing its timeout. Never throws and never outlives the deadline.
-    static func execute(_ check: HealthCheck, invocation: Invocation) async -> (Outcome, CheckResult) {
+    static func execute(_ check: HealthCheck, invocation: Invocation) async -> CheckResult {
         let clock = ContinuousClock()
         let start = clock.now
         let deadline = start + check.timeout
@@ -100,7 +100,7 @@ enum CheckRunner {
         case .returned, .threw: break
         }
         let latency = clock.now - start
-        return (outcome, result(for: outcome, check: check, latency: latency))
+        return result(for: outcome, check: check, latency: latency)
     }
 
     static func result(for outcome: Outcome, check: HealthCheck, latency: Duration) -> CheckResult {

@@ -81,7 +81,7 @@ public actor HealthManager: Service {
 
     private enum Event: Sendable {
         case wake
-        case finished(HealthScheduler.Run, CheckRunner.Invocation, CheckResult)
+        case finished(HealthScheduler.Run, CheckResult)
         case stop
     }
 
@@ -322,8 +322,8 @@ public actor HealthManager: Service {
             switch event {
             case .wake:
                 if let armed = armedWake, armed <= elapsed() { armedWake = nil }
-            case .finished(let run, let invocation, let result):
-                if let failure = complete(run, invocation: invocation, result: result) { return failure }
+            case .finished(let run, let result):
+                if let failure = complete(run, result: result) { return failure }
             case .stop:
                 return nil
             }
@@ -360,7 +360,7 @@ public actor HealthManager: Service {
                     healthy: false,
                     message: "Check still running: the previous run timed out and has not returned",
                     error: "previous run still in progress")
-                sink.yield(.finished(run, previous, result))
+                sink.yield(.finished(run, result))
                 continue
             }
             let invocation = CheckRunner.Invocation()
@@ -368,15 +368,13 @@ public actor HealthManager: Service {
             checks[run.name] = registered
             let check = registered.check
             group.addTask {
-                let (_, result) = await CheckRunner.execute(check, invocation: invocation)
-                sink.yield(.finished(run, invocation, result))
+                let result = await CheckRunner.execute(check, invocation: invocation)
+                sink.yield(.finished(run, result))
             }
         }
     }
 
-    private func complete(
-        _ run: HealthScheduler.Run, invocation: CheckRunner.Invocation, result: CheckResult
-    ) -> CriticalCheckFailure? {
+    private func complete(_ run: HealthScheduler.Run, result: CheckResult) -> CriticalCheckFailure? {
         guard scheduler.finish(run, now: elapsed()), var registered = checks[run.name] else { return nil }
         registered.check.lastResult = result
         let check = registered.check
