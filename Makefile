@@ -3,15 +3,18 @@ SWIFT ?= swift
 PORT ?= 8081
 
 # Debian packages the tests need, as COMMAND:PACKAGE (installed only when the command is missing).
-TEST_PACKAGES = promtool:prometheus
+BUILD_PACKAGES = pkg-config:pkg-config pkg-config=libsodium:libsodium-dev
+TEST_PACKAGES = $(BUILD_PACKAGES) promtool:prometheus python=nacl.signing:python3-nacl
 BENCH_PACKAGES = wrk:wrk curl:curl
 
 .PHONY: demo test build release bench-probes clean
 
 build:
+	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
 	$(SWIFT) build
 
 demo:
+	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
 	@echo "building chorus-cluster-health (the first build takes a few minutes)..."
 	@$(SWIFT) build -q --product chorus-cluster-health
 	@bin=$$($(SWIFT) build --show-bin-path)/chorus-cluster-health; \
@@ -32,11 +35,12 @@ test:
 	$(SWIFT) test --skip-build
 
 release:
+	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
 	$(SWIFT) build -c release
 
 # Probe latency with wrk against a release build with 20 checks (see BENCHMARKS.md).
 bench-probes:
-	@scripts/ensure-packages.sh $(BENCH_PACKAGES)
+	@scripts/ensure-packages.sh $(BUILD_PACKAGES) $(BENCH_PACKAGES)
 	$(SWIFT) build -c release --product probe-bench-server
 	$(SWIFT) build -c release --product chorus-cluster-health
 	scripts/bench-probes.sh "$$($(SWIFT) build -c release --show-bin-path)"

@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "NodeHealth", targets: ["NodeHealth"]),
+        .library(name: "Gossip", targets: ["Gossip"]),
         .executable(name: "chorus-cluster-health", targets: ["chorus-cluster-health"]),
     ],
     dependencies: [
@@ -26,6 +27,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
+        ),
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        .target(
+            name: "Gossip",
+            dependencies: ["CSodium", "NodeHealth"]
         ),
         .executableTarget(
             name: "chorus-cluster-health",
@@ -48,6 +58,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/probe-bench-server"
+        ),
+        .testTarget(
+            name: "GossipTests",
+            dependencies: ["Gossip", "NodeHealth"]
         ),
         .testTarget(
             name: "NodeHealthTests",
