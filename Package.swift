@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         .target(
@@ -35,7 +36,19 @@ let package = Package(
         ),
         .target(
             name: "Gossip",
-            dependencies: ["CSodium", "NodeHealth"]
+            dependencies: ["CSodium", "NodeHealth"],
+            // The protocol core is exercised at 1000 nodes in the simulation tests: optimise it
+            // in debug builds too, so those tests take seconds.
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+        ),
+        .target(
+            name: "Simulations",
+            dependencies: [
+                "Gossip", "NodeHealth",
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            path: "Simulations",
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         .executableTarget(
             name: "chorus-cluster-health",
@@ -62,6 +75,10 @@ let package = Package(
         .testTarget(
             name: "GossipTests",
             dependencies: ["Gossip", "NodeHealth"]
+        ),
+        .testTarget(
+            name: "SimulationTests",
+            dependencies: ["Simulations", "Gossip", "NodeHealth"]
         ),
         .testTarget(
             name: "NodeHealthTests",

@@ -1,4 +1,9 @@
 import CSodium
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The libsodium primitives the gossip layer uses: Ed25519 signatures, XChaCha20-Poly1305
 /// authenticated encryption and secure random bytes. Secret key bytes live in memory that
@@ -75,6 +80,16 @@ public struct PublicKey: Sendable, Hashable, Comparable, CustomStringConvertible
     public var description: String { fingerprint }
 
     public static func < (lhs: PublicKey, rhs: PublicKey) -> Bool { lhs.bytes.lexicographicallyPrecedes(rhs.bytes) }
+
+    public static func == (lhs: PublicKey, rhs: PublicKey) -> Bool {
+        lhs.bytes.withUnsafeBytes { a in rhs.bytes.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, 32) == 0 } }
+    }
+
+    /// Hashes the first 8 bytes only: keys are uniformly random, so that is as good as all 32,
+    /// and it is on every dictionary lookup of the protocol core.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+    }
 
     /// Whether `signature` is a valid Ed25519 signature of `message` by this key.
     public func verify(signature: [UInt8], of message: [UInt8]) -> Bool {

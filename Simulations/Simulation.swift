@@ -1,0 +1,308 @@
+import Gossip
+import HeapModule
+import NodeHealth
+
+/// Runs the real ``Gossip/GossipCore`` (real codec, real Ed25519 signing) for many nodes under a
+/// virtual clock and a seeded, lossy, partitionable in-memory network. Nothing here touches a
+/// socket or a real clock; the same configuration and seed give the same run.
+public final class Simulation {
+    /// The network and cluster to simulate.
+    public struct Configuration: Sendable {
+        public var nodes: Int
+        public var seed: UInt64
+        /// Probability that a datagram is lost, 0–1, outside bursts.
+        public var loss: Double
+        /// Bursty loss (Gilbert–Elliott): each link enters a burst with this probability per
+        /// datagram and leaves it with `burstExit`; inside a burst `burstLoss` applies.
+        public var burstEnter: Double
+        public var burstExit: Double
+        public var burstLoss: Double
+        /// One-way latency: `latency` plus up to `jitter`, fixed per link plus per-datagram noise.
+        public var latency: Duration
+        public var jitter: Duration
+        /// Protocol settings of every node.
+        public var settings: GossipSettings
+        /// How many seed nodes newcomers join through (the first ones).
+        public var seedCount: Int
+
+        public init(nodes: Int, seed: UInt64 = 1, loss: Double = 0) {
+            self.nodes = nodes
+            self.seed = seed
+            self.loss = loss
+            self.burstEnter = 0
+            self.burstExit = 0.5
+            self.burstLoss = 0
+            self.latency = .milliseconds(1)
+            self.jitter = .milliseconds(2)
+            self.settings = GossipSettings()
+            self.seedCount = 3
+        }
+    }
+
+    struct Event: Comparable {
+        enum Kind {
+            case tick(Int)
+            case deliver(Int, [UInt8], NodeAddress)
+        }
+        var time: Duration
+        var order: UInt64
+        var kind: Kind
+
+        static func < (lhs: Event, rhs: Event) -> Bool { (lhs.time, lhs.order) < (rhs.time, rhs.order) }
+        static func == (lhs: Event, rhs: Event) -> Bool { lhs.time == rhs.time && lhs.order == rhs.order }
+    }
+
+    /// One simulated node.
+    public struct Node {
+        public var core: GossipCore
+        public let keyPair: SigningKeyPair
+        public var up = true
+        public var bytesSent = 0
+        public var generation: UInt64 = 1
+        var statusCounter = 0
+    }
+
+    public let configuration: Configuration
+    public private(set) var now: Duration = .zero
+    public private(set) var nodes: [Node] = []
+    public let addresses: [NodeAddress]
+    private var index: [NodeAddress: Int] = [:]
+    private var keyIndex: [PublicKey: Int] = [:]
+    private var events = Heap<Event>()
+    private var order: UInt64 = 0
+    private var rng: SplitMix64
+    private var burst: [Int: Bool] = [:]
+    private var group: [Int]?
+    /// Datagrams lost to loss, partitions and crashed receivers.
+    public private(set) var lost = 0
+    public private(set) var delivered = 0
+
+    public init(_ configuration: Configuration) {
+        self.configuration = configuration
+        rng = SplitMix64(seed: configuration.seed)
+        addresses = (0..<configuration.nodes).map { NodeAddress(host: "10.\($0 / 65536).\($0 / 256 % 256).\($0 % 256)", port: 7946) }
+        for (i, address) in addresses.enumerated() { index[address] = i }
+        let seeds = Array(addresses.prefix(max(1, min(configuration.seedCount, configuration.nodes))))
+        for i in 0..<configuration.nodes {
+            let seedBytes = (0..<4).flatMap { _ in withUnsafeBytes(of: rng.next()) { Array($0) } }
+            let keyPair = SigningKeyPair(seed: seedBytes)!
+            keyIndex[keyPair.publicKey] = i
+            let core = GossipCore(
+                keyPair: keyPair, address: addresses[i], generation: 1, settings: configuration.settings,
+                trust: .any, seeds: seeds, randomSeed: rng.next())
+            nodes.append(Node(core: core, keyPair: keyPair))
+        }
+    }
+
+    /// Starts every node at a random instant within the first `spread`, each publishing a first status.
+    public func start(spread: Duration = .milliseconds(500), withStatus: Bool = true) {
+        for i in nodes.indices {
+            let at = spread * Double(rng.next() % 1000) / 1000
+            schedule(.tick(i), at: at)
+            startNode(i, at: at, withStatus: withStatus)
+        }
+    }
+
+    private func startNode(_ i: Int, at time: Duration, withStatus: Bool) {
+        let saved = now
+        now = time
+        carryOut(nodes[i].core.start(now: time), from: i)
+        if withStatus { publish(i, status: .healthy) }
+        now = saved
+    }
+
+    /// Publishes a new status draft for node `i` (a different message each call, so it is a meaningful change).
+    public func publish(_ i: Int, status: HealthStatus) {
+        nodes[i].statusCounter += 1
+        let draft = StatusProjection(
+            publicKey: nodes[i].keyPair.publicKey, generation: 0, version: 0, issuedAtMillis: UInt64(now.nanoseconds / 1_000_000),
+            nodeID: "node-\(i)", status: status, message: "change \(nodes[i].statusCounter)", uptimeSeconds: 0,
+            softwareVersion: "sim",
+            checks: [
+                .init(name: "disk-space", healthy: true, critical: false, latencyMicros: 100, message: "ok"),
+                .init(name: "memory-usage", healthy: true, critical: false, latencyMicros: 80, message: "ok"),
+            ])
+        carryOut(nodes[i].core.publish(draft, now: now), from: i)
+    }
+
+    /// Stops node `i` without a word (its datagrams in flight are still delivered).
+    public func crash(_ i: Int) {
+        nodes[i].up = false
+    }
+
+    /// Restarts a crashed node with the same key and a new generation.
+    public func restart(_ i: Int) {
+        nodes[i].generation += 1
+        let seeds = Array(addresses.prefix(max(1, min(configuration.seedCount, configuration.nodes)))).filter { $0 != addresses[i] }
+        nodes[i].core = GossipCore(
+            keyPair: nodes[i].keyPair, address: addresses[i], generation: nodes[i].generation,
+            settings: configuration.settings, trust: .any, seeds: seeds, randomSeed: rng.next())
+        nodes[i].up = true
+        schedule(.tick(i), at: now + configuration.settings.tickInterval)
+        startNode(i, at: now, withStatus: true)
+    }
+
+    /// Node `i` leaves gracefully.
+    public func leave(_ i: Int) {
+        carryOut(nodes[i].core.leave(now: now), from: i)
+        nodes[i].up = false
+    }
+
+    /// Splits the network: datagrams cross only between nodes with the same group number.
+    public func partition(_ groupOf: (Int) -> Int) {
+        group = nodes.indices.map(groupOf)
+    }
+
+    /// Heals every partition.
+    public func heal() {
+        group = nil
+    }
+
+    /// Advances virtual time by `duration`, calling `observe` after every `step`.
+    public func run(for duration: Duration, step: Duration? = nil, observe: (Simulation) -> Void = { _ in }) {
+        let end = now + duration
+        var nextObservation = step.map { now + $0 }
+        while let event = events.min, event.time <= end {
+            if let at = nextObservation, event.time > at {
+                now = at
+                observe(self)
+                nextObservation = at + step!
+                continue
+            }
+            _ = events.popMin()
+            now = event.time
+            switch event.kind {
+            case .tick(let i):
+                guard nodes[i].up else { continue }
+                carryOut(nodes[i].core.tick(now: now), from: i)
+                schedule(.tick(i), at: now + configuration.settings.tickInterval)
+            case .deliver(let i, let bytes, let from):
+                guard nodes[i].up else {
+                    lost += 1
+                    continue
+                }
+                delivered += 1
+                carryOut(nodes[i].core.receive(bytes, from: from, now: now), from: i)
+            }
+        }
+        while let at = nextObservation, at <= end {
+            now = at
+            observe(self)
+            nextObservation = at + step!
+        }
+        now = end
+    }
+
+    private func carryOut(_ directives: [GossipCore.Directive], from i: Int) {
+        for directive in directives {
+            guard case .send(let bytes, let target) = directive else { continue }
+            nodes[i].bytesSent += bytes.count
+            guard let j = index[target] else { continue }
+            if let group, group[i] != group[j] {
+                lost += 1
+                continue
+            }
+            if dropped(from: i, to: j) {
+                lost += 1
+                continue
+            }
+            let linkDelay = Double(StableLink.hash(i, j) % 1000) / 1000
+            let noise = Double(rng.next() % 1000) / 1000
+            let delay = configuration.latency + configuration.jitter * ((linkDelay + noise) / 2)
+            schedule(.deliver(j, bytes, addresses[i]), at: now + delay)
+        }
+    }
+
+    private func dropped(from i: Int, to j: Int) -> Bool {
+        let c = configuration
+        var probability = c.loss
+        if c.burstEnter > 0 {
+            let link = i * c.nodes + j
+            var inBurst = burst[link] ?? false
+            let roll = Double(rng.next() % 1_000_000) / 1_000_000
+            inBurst = inBurst ? roll >= c.burstExit : roll < c.burstEnter
+            burst[link] = inBurst
+            if inBurst { probability = max(probability, c.burstLoss) }
+        }
+        guard probability > 0 else { return false }
+        return Double(rng.next() % 1_000_000) / 1_000_000 < probability
+    }
+
+    private func schedule(_ kind: Event.Kind, at time: Duration) {
+        order += 1
+        events.insert(Event(time: time, order: order, kind: kind))
+    }
+
+    // MARK: Observations
+
+    /// The index of the node with `key`.
+    public func nodeIndex(of key: PublicKey) -> Int? { keyIndex[key] }
+
+    /// How many running nodes (other than `i`) hold node `i`'s latest signed status.
+    public func holders(ofLatestStatusOf i: Int) -> Int {
+        guard let latest = nodes[i].core.ownStatus?.projection else { return 0 }
+        let key = nodes[i].keyPair.publicKey
+        var count = 0
+        for j in nodes.indices where j != i && nodes[j].up {
+            if let held = nodes[j].core.store.versionOf(key), held == (latest.generation, latest.version) { count += 1 }
+        }
+        return count
+    }
+
+    /// How many running nodes (other than `i`) see node `i` in `state` (counting a member they do not know as not).
+    public func observers(of i: Int, in state: MemberState) -> Int {
+        let key = nodes[i].keyPair.publicKey
+        return nodes.indices.filter { $0 != i && nodes[$0].up && nodes[$0].core.members[key]?.state == state }.count
+    }
+
+    /// How many running nodes see `i` as dead or left, or no longer list it at all.
+    public func nodesThatBuried(_ i: Int) -> Int {
+        let key = nodes[i].keyPair.publicKey
+        return nodes.indices.filter { j in
+            j != i && nodes[j].up && (nodes[j].core.members[key].map { $0.state.isGone } ?? true)
+        }.count
+    }
+
+    /// Running nodes.
+    public var upCount: Int { nodes.filter(\.up).count }
+
+    /// Whether every running node lists every other running node as alive and holds its latest status.
+    public var isConverged: Bool {
+        let up = nodes.indices.filter { nodes[$0].up }
+        for i in up {
+            let core = nodes[i].core
+            for j in up where j != i {
+                let key = nodes[j].keyPair.publicKey
+                guard core.members[key]?.state == .alive else { return false }
+                if let latest = nodes[j].core.ownStatus?.projection {
+                    guard let held = core.store.versionOf(key), held == (latest.generation, latest.version) else { return false }
+                }
+            }
+        }
+        return true
+    }
+
+    /// Running nodes that some running node sees as dead in their current generation (false deaths).
+    public var falselyDead: Int {
+        var victims = Set<Int>()
+        for j in nodes.indices where nodes[j].up {
+            for member in nodes[j].core.members.values where member.state == .dead {
+                guard let i = keyIndex[member.key], nodes[i].up, nodes[i].core.life.generation == member.life.generation
+                else { continue }
+                victims.insert(i)
+            }
+        }
+        return victims.count
+    }
+
+    /// Total bytes sent by all nodes.
+    public var totalBytesSent: Int { nodes.reduce(0) { $0 + $1.bytesSent } }
+}
+
+/// A fixed pseudo-random number per ordered node pair (the link's own latency).
+enum StableLink {
+    static func hash(_ i: Int, _ j: Int) -> UInt64 {
+        var generator = SplitMix64(seed: UInt64(i) &* 1_000_003 &+ UInt64(j))
+        return generator.next()
+    }
+}

@@ -1,0 +1,730 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The gossip protocol as a pure state machine: SWIM membership with Lifeguard-style
+/// suspicion, rumour dissemination, anti-entropy, and the signed statuses it carries.
+///
+/// It does no I/O, starts no timers and reads no clock: every input comes with `now` (a
+/// monotonic time since an origin the caller chooses), randomness comes from a seeded generator
+/// it owns, and every output is a ``Directive``. The UDP shell and the simulator drive the same code.
+public struct GossipCore: Sendable {
+    /// What the caller must do.
+    public enum Directive: Sendable, Hashable {
+        /// Send these datagram bytes to that address.
+        case send([UInt8], to: NodeAddress)
+        /// A member changed state (also when it first appears as alive).
+        case memberChanged(PublicKey, MemberState)
+        /// A newer status of that member was accepted.
+        case statusAccepted(PublicKey)
+        /// This node rejoined with a new generation (it had been declared dead); persist it.
+        case generationChanged(UInt64)
+    }
+
+    /// A member as this node sees it.
+    public struct Member: Sendable, Hashable {
+        public var key: PublicKey
+        public var address: NodeAddress
+        public var life: Life
+        public var state: MemberState
+        /// When the state last changed, on the caller's time line.
+        public var since: Duration
+    }
+
+    /// Counters for metrics and benchmarks.
+    public struct Stats: Sendable, Hashable {
+        public var bytesSent = 0
+        public var datagramsSent = 0
+        public var datagramsReceived = 0
+        /// Parts sent, by ``GossipPart/kind``.
+        public var partsSent: [String: Int] = [:]
+        /// Datagrams and parts dropped, by reason.
+        public var dropped: [String: Int] = [:]
+    }
+
+    struct PendingProbe: Sendable {
+        var key: PublicKey
+        var sequence: UInt32
+        var sentAt: Duration
+        var indirectSent = false
+    }
+
+    struct Forward: Sendable {
+        var requester: NodeAddress
+        var sequence: UInt32
+        var expires: Duration
+    }
+
+    struct Suspicion: Sendable {
+        var life: Life
+        var start: Duration
+        /// The first suspecter, named again when the suspicion is relayed (relaying is no confirmation).
+        var origin: UInt64
+        var confirmers: Set<UInt64>
+    }
+
+    public let settings: GossipSettings
+    public let address: NodeAddress
+    public var key: PublicKey { keyPair.publicKey }
+    public private(set) var life: Life
+    public private(set) var members: [PublicKey: Member] = [:]
+    public private(set) var store: StatusStore
+    public private(set) var stats = Stats()
+    public private(set) var hasLeft = false
+
+    private let keyPair: SigningKeyPair
+    private var rng: SplitMix64
+    private var seeds: [NodeAddress]
+    private var suspicions: [PublicKey: Suspicion] = [:]
+    /// Alive and suspect members, for O(1) random choice; `liveIndex` maps a key to its position.
+    private var liveKeys: [PublicKey] = []
+    private var liveIndex: [PublicKey: Int] = [:]
+    /// Dead and left members still listed (tombstones).
+    private var goneKeys: Set<PublicKey> = []
+    /// Members whose tombstones expired: their last life and state (so stale gossip cannot
+    /// bring them back) and address (to try to reconnect after a partition).
+    private var remembered: [PublicKey: (life: Life, state: MemberState, address: NodeAddress)] = [:]
+    private var probeOrder: [PublicKey] = []
+    private var probeIndex = 0
+    private var pending: PendingProbe?
+    private var forwards: [UInt32: Forward] = [:]
+    private var sequence: UInt32 = 0
+    private var rumours = RumourQueue()
+    private var nextProbeAt: Duration = .zero
+    private var nextGossipAt: Duration = .zero
+    private var nextAntiEntropyAt: Duration = .zero
+    private var draft: StatusProjection?
+    /// The anti-entropy digest, recomputed only after a change (at rest nothing changes).
+    private var digestCache: (entries: [DigestEntry], buckets: [UInt64], summary: (UInt64, UInt32))?
+    private var lastSignedAt: Duration = .zero
+
+    /// Creates a node. `generation` MUST be larger than any generation this key used before
+    /// (the shell persists it); `seed` seeds the core's random generator.
+    public init(
+        keyPair: SigningKeyPair, address: NodeAddress, generation: UInt64, settings: GossipSettings = GossipSettings(),
+        trust: TrustPolicy, seeds: [NodeAddress] = [], randomSeed: UInt64
+    ) {
+        self.keyPair = keyPair
+        self.address = address
+        self.life = Life(generation: generation, incarnation: 0)
+        self.settings = settings
+        self.store = StatusStore(trust: trust)
+        self.seeds = seeds.filter { $0 != address }
+        self.rng = SplitMix64(seed: randomSeed)
+    }
+
+    // MARK: Inputs
+
+    /// Starts the node: announces itself to the seeds and asks them for the cluster's state.
+    public mutating func start(now: Duration) -> [Directive] {
+        nextProbeAt = now + settings.probeInterval
+        nextGossipAt = now + settings.gossipInterval
+        nextAntiEntropyAt = now + settings.antiEntropyInterval
+        lastSignedAt = now
+        enqueueSelfAlive()
+        var out: [Directive] = []
+        for seed in seeds {
+            send([.alive(key: key, life: life, address: address), summaryPart()], to: seed, into: &out)
+        }
+        return out
+    }
+
+    /// Publishes this node's status. The core signs a new version when the draft differs
+    /// meaningfully from the last signed one (or none was signed), and otherwise keeps it to be
+    /// signed on the slow refresh. Key, generation and version of `draft` are set by the core.
+    public mutating func publish(_ draft: StatusProjection, now: Duration) -> [Directive] {
+        self.draft = draft
+        guard let current = store.statuses[key]?.projection else { return sign(now: now) }
+        var candidate = draft
+        candidate.publicKey = key
+        return candidate.differsMeaningfully(from: current) ? sign(now: now) : []
+    }
+
+    /// Leaves gracefully: tells several members at once and stops probing.
+    public mutating func leave(now: Duration) -> [Directive] {
+        guard !hasLeft else { return [] }
+        hasLeft = true
+        digestCache = nil
+        let part = GossipPart.left(key: key, life: life)
+        var out: [Directive] = []
+        let targets = randomMembers(count: max(settings.fanout * 2, 5), excluding: [])
+        for member in targets { send([part], to: member.address, into: &out) }
+        return out
+    }
+
+    /// Drives every timer; call it every ``GossipSettings/tickInterval``.
+    public mutating func tick(now: Duration) -> [Directive] {
+        guard !hasLeft else { return [] }
+        var out: [Directive] = []
+        probeTimers(now: now, into: &out)
+        suspicionTimers(now: now, into: &out)
+        if now >= nextGossipAt {
+            nextGossipAt = now + settings.gossipInterval
+            gossipRound(into: &out)
+        }
+        if now >= nextAntiEntropyAt {
+            nextAntiEntropyAt = now + settings.antiEntropyInterval
+            if let gone = reconnectCandidate(), rng.next() % 3 == 0 || liveKeys.isEmpty {
+                // Now and then talk to a member believed gone (Serf's reconnect): after a
+                // partition heals, this is how the two sides find each other again.
+                send([.alive(key: key, life: life, address: address), summaryPart()], to: gone, into: &out)
+            } else if let peer = randomMembers(count: 1, excluding: []).first {
+                send([summaryPart()], to: peer.address, into: &out)
+            } else if !seeds.isEmpty {
+                // Alone (for example after a partition or before the seeds answered): retry the seeds.
+                let seed = seeds[Int(rng.next() % UInt64(seeds.count))]
+                send([.alive(key: key, life: life, address: address), summaryPart()], to: seed, into: &out)
+            }
+        }
+        reapTombstones(now: now)
+        forwards = forwards.filter { $0.value.expires > now }
+        if draft != nil, now - lastSignedAt >= settings.statusRefreshInterval {
+            out += sign(now: now)
+        }
+        return out
+    }
+
+    /// Handles one received datagram. Malformed input is dropped and counted, never fatal.
+    public mutating func receive(_ bytes: [UInt8], from sender: NodeAddress, now: Duration) -> [Directive] {
+        stats.datagramsReceived += 1
+        guard !hasLeft else { return [] }
+        let parts: [GossipPart]
+        do {
+            parts = try Datagram.decode(bytes)
+        } catch {
+            stats.dropped["malformed", default: 0] += 1
+            return []
+        }
+        var out: [Directive] = []
+        var replies: [GossipPart] = []
+        for part in parts {
+            handle(part, from: sender, now: now, replies: &replies, into: &out)
+        }
+        if !replies.isEmpty { sendWithPiggyback(replies, to: sender, into: &out) }
+        return out
+    }
+
+    // MARK: Reading
+
+    /// Members that are alive or suspect, excluding this node.
+    public var liveMembers: [Member] { liveKeys.compactMap { members[$0] } }
+
+    /// How many members are alive or suspect, excluding this node.
+    public var liveCount: Int { liveKeys.count }
+
+    /// This node's latest signed status.
+    public var ownStatus: SignedStatus? { store.statuses[key] }
+
+    /// Rumours waiting to be sent.
+    public var pendingRumours: Int { rumours.count }
+
+    // MARK: Probing
+
+    private mutating func probeTimers(now: Duration, into out: inout [Directive]) {
+        if var probe = pending {
+            if now >= probe.sentAt + settings.probeInterval {
+                pending = nil
+                if let member = members[probe.key], !member.state.isGone { suspect(member, from: key.prefix, now: now, into: &out) }
+            } else if !probe.indirectSent, now >= probe.sentAt + settings.probeTimeout, let target = members[probe.key] {
+                probe.indirectSent = true
+                pending = probe
+                let helpers = randomMembers(count: settings.indirectProbes, excluding: [probe.key])
+                for helper in helpers where helper.state == .alive {
+                    sendWithPiggyback(
+                        [.pingRequest(sequence: probe.sequence, target: target.key, address: target.address)],
+                        to: helper.address, into: &out)
+                }
+            }
+        }
+        guard pending == nil, now >= nextProbeAt else { return }
+        nextProbeAt = now + settings.probeInterval
+        guard let target = nextProbeTarget() else { return }
+        sequence &+= 1
+        pending = PendingProbe(key: target.key, sequence: sequence, sentAt: now)
+        var parts: [GossipPart] = [.ping(sequence: sequence, target: target.key.prefix)]
+        if target.state == .suspect, let suspicion = suspicions[target.key] {
+            parts.append(.suspect(key: target.key, life: target.life, from: suspicion.origin))
+        }
+        sendWithPiggyback(parts, to: target.address, into: &out)
+    }
+
+    /// Round-robin over a shuffled list of live members, reshuffled after each pass (SWIM's
+    /// bounded detection time).
+    private mutating func nextProbeTarget() -> Member? {
+        for _ in 0..<2 {
+            while probeIndex < probeOrder.count {
+                let key = probeOrder[probeIndex]
+                probeIndex += 1
+                if let member = members[key], !member.state.isGone { return member }
+            }
+            probeOrder = liveKeys
+            probeOrder.shuffle(using: &rng)
+            probeIndex = 0
+            if probeOrder.isEmpty { return nil }
+        }
+        return nil
+    }
+
+    // MARK: Suspicion (Lifeguard)
+
+    /// Shortest and longest suspicion timeouts for the current cluster size.
+    private var suspicionBounds: (min: Duration, max: Duration) {
+        let n = Double(max(liveKeys.count + 1, 1))
+        let minimum = settings.probeInterval * (settings.suspicionMultiplier * max(1, log10(n)))
+        return (minimum, minimum * settings.suspicionMaxMultiplier)
+    }
+
+    /// The timeout shrinks from max towards min as independent confirmations arrive.
+    private func suspicionTimeout(confirmations: Int) -> Duration {
+        let (minimum, maximum) = suspicionBounds
+        let k = Double(max(settings.suspicionConfirmations, 1))
+        let fraction = log(Double(confirmations) + 1) / log(k + 1)
+        let timeout = maximum - (maximum - minimum) * min(1, fraction)
+        return max(minimum, timeout)
+    }
+
+    private mutating func suspicionTimers(now: Duration, into out: inout [Directive]) {
+        for (memberKey, suspicion) in suspicions {
+            let confirmations = max(0, suspicion.confirmers.count - 1)
+            guard now - suspicion.start >= suspicionTimeout(confirmations: confirmations) else { continue }
+            suspicions[memberKey] = nil
+            guard var member = members[memberKey], member.state == .suspect, member.life == suspicion.life else { continue }
+            member.state = .dead
+            member.since = now
+            members[memberKey] = member
+            trackLiveness(memberKey, live: false)
+            rumours.enqueue(.dead(key: memberKey, life: member.life), about: .init(key: memberKey, isStatus: false))
+            out.append(.memberChanged(memberKey, .dead))
+        }
+    }
+
+    /// Suspects `member` after a failed probe, and tells it at once so it can refute before
+    /// the rumour has spread (Lifeguard's buddy system does the same on later pings).
+    private mutating func suspect(_ member: Member, from suspecter: UInt64, now: Duration, into out: inout [Directive]) {
+        let part = GossipPart.suspect(key: member.key, life: member.life, from: suspecter)
+        apply(part, now: now, into: &out)
+        send([part], to: member.address, into: &out)
+    }
+
+    // MARK: Handling parts
+
+    private mutating func handle(
+        _ part: GossipPart, from sender: NodeAddress, now: Duration, replies: inout [GossipPart],
+        into out: inout [Directive]
+    ) {
+        switch part {
+        case .ping(let sequence, let target):
+            guard target == key.prefix else {
+                stats.dropped["misdirected", default: 0] += 1
+                return
+            }
+            replies.append(.ack(sequence: sequence))
+        case .pingRequest(let theirSequence, let target, let targetAddress):
+            sequence &+= 1
+            forwards[sequence] = Forward(requester: sender, sequence: theirSequence, expires: now + settings.probeInterval)
+            sendWithPiggyback([.ping(sequence: sequence, target: target.prefix)], to: targetAddress, into: &out)
+        case .ack(let sequence):
+            if let probe = pending, probe.sequence == sequence {
+                pending = nil
+            } else if let forward = forwards.removeValue(forKey: sequence) {
+                send([.ack(sequence: forward.sequence)], to: forward.requester, into: &out)
+            }
+        case .alive, .suspect, .dead, .left:
+            apply(part, now: now, into: &out)
+        case .status(let status):
+            accept(status, into: &out)
+        case .summary(let hash, let count):
+            let (ownHash, ownCount) = summary()
+            if hash != ownHash || count != ownCount { replies.append(.buckets(bucketHashes())) }
+        case .buckets(let hashes):
+            let own = bucketHashes()
+            var mask: UInt16 = 0
+            for index in 0..<16 where index < hashes.count && hashes[index] != own[index] { mask |= 1 << index }
+            if mask != 0 { sendDigest(mask: mask, reply: false, to: sender, into: &out) }
+        case .digest(let mask, let low, let high, let reply, let entries):
+            answerDigest(mask: mask, low: low, high: high, entries: entries, to: sender, now: now, into: &out)
+            if !reply && low == 0 { sendDigest(mask: mask, reply: true, to: sender, into: &out) }
+        }
+    }
+
+    /// Applies a membership update under SWIM's precedence rules (see ``overrides(_:_:_:_:)``).
+    private mutating func apply(_ part: GossipPart, now: Duration, into out: inout [Directive]) {
+        let (subject, incomingLife, incomingState, address): (PublicKey, Life, MemberState, NodeAddress?)
+        switch part {
+        case .alive(let k, let l, let a): (subject, incomingLife, incomingState, address) = (k, l, .alive, a)
+        case .suspect(let k, let l, _): (subject, incomingLife, incomingState, address) = (k, l, .suspect, nil)
+        case .dead(let k, let l): (subject, incomingLife, incomingState, address) = (k, l, .dead, nil)
+        case .left(let k, let l): (subject, incomingLife, incomingState, address) = (k, l, .left, nil)
+        default: return
+        }
+        if subject == key {
+            refute(incomingLife, incomingState, now: now, into: &out)
+            return
+        }
+        guard store.trust.trusts(subject) else {
+            stats.dropped["untrusted_member", default: 0] += 1
+            return
+        }
+        if let gone = remembered[subject] {
+            guard Self.overrides(incomingLife, incomingState, gone.life, gone.state) else {
+                stats.dropped["remembered_dead", default: 0] += 1
+                return
+            }
+            if incomingState == .alive { remembered[subject] = nil }
+        }
+        guard let current = members[subject] else {
+            // Unknown member: only an alive update (which carries the address) adds it.
+            guard incomingState == .alive, let address else { return }
+            members[subject] = Member(key: subject, address: address, life: incomingLife, state: .alive, since: now)
+            trackLiveness(subject, live: true)
+            probeOrder.insert(subject, at: probeOrder.isEmpty ? 0 : Int(rng.next() % UInt64(probeOrder.count + 1)))
+            rumours.enqueue(part, about: .init(key: subject, isStatus: false))
+            out.append(.memberChanged(subject, .alive))
+            return
+        }
+        if incomingState == .suspect, current.state == .suspect, current.life == incomingLife,
+            case .suspect(_, _, let from) = part
+        {
+            // An independent confirmation shortens the suspicion (Lifeguard).
+            if suspicions[subject]?.confirmers.insert(from).inserted == true {
+                rumours.enqueue(part, about: .init(key: subject, isStatus: false))
+            }
+            return
+        }
+        guard Self.overrides(incomingLife, incomingState, current.life, current.state) else { return }
+        digestCache = nil
+        var member = current
+        if let address { member.address = address }
+        member.life = incomingLife
+        let changed = member.state != incomingState
+        member.state = incomingState
+        if changed { member.since = now }
+        members[subject] = member
+        trackLiveness(subject, live: !incomingState.isGone)
+        if incomingLife.generation > current.life.generation {
+            // A restarted node replaces its old self; its old status is superseded by generation.
+            suspicions[subject] = nil
+        }
+        switch incomingState {
+        case .suspect:
+            if case .suspect(_, _, let from) = part {
+                suspicions[subject] = Suspicion(life: incomingLife, start: now, origin: from, confirmers: [from])
+            }
+        case .alive, .dead, .left:
+            suspicions[subject] = nil
+        }
+        rumours.enqueue(part, about: .init(key: subject, isStatus: false))
+        if changed { out.append(.memberChanged(subject, incomingState)) }
+    }
+
+    /// Whether an update in (`life`, `state`) replaces what is known, (`currentLife`, `currentState`).
+    ///
+    /// A higher generation always wins (a restarted node replaces its old self). Within a
+    /// generation, left is final; a death is overridden only by the node's own refutation, an
+    /// alive with a higher incarnation (so stale gossip can never resurrect it); otherwise a
+    /// higher incarnation wins, and at the same incarnation suspect beats alive and dead or left
+    /// beat both.
+    public static func overrides(_ life: Life, _ state: MemberState, _ currentLife: Life, _ currentState: MemberState)
+        -> Bool
+    {
+        if life.generation != currentLife.generation { return life.generation > currentLife.generation }
+        switch currentState {
+        case .left:
+            return false
+        case .dead:
+            return state == .alive ? life.incarnation > currentLife.incarnation
+                : state == .left && life.incarnation >= currentLife.incarnation
+        case .alive, .suspect:
+            if state.isGone { return life.incarnation >= currentLife.incarnation }
+            if life.incarnation != currentLife.incarnation { return life.incarnation > currentLife.incarnation }
+            return state == .suspect && currentState == .alive
+        }
+    }
+
+    /// Answers gossip about this node: a suspicion or a death is refuted with a higher
+    /// incarnation; a "left" this node never sent is answered by rejoining with a new generation
+    /// (left is final within a generation).
+    private mutating func refute(_ incomingLife: Life, _ state: MemberState, now: Duration, into out: inout [Directive]) {
+        guard incomingLife.generation == life.generation, state != .alive, !hasLeft else { return }
+        if state == .left {
+            life = Life(generation: life.generation + 1, incarnation: 0)
+            out.append(.generationChanged(life.generation))
+            if draft != nil { out += sign(now: now) }
+        } else if incomingLife.incarnation >= life.incarnation {
+            life.incarnation = incomingLife.incarnation + 1
+        } else {
+            return
+        }
+        enqueueSelfAlive()
+    }
+
+    private mutating func enqueueSelfAlive() {
+        digestCache = nil
+        rumours.enqueue(.alive(key: key, life: life, address: address), about: .init(key: key, isStatus: false))
+    }
+
+    // MARK: Statuses
+
+    private mutating func accept(_ status: SignedStatus, into out: inout [Directive]) {
+        let subject = status.projection.publicKey
+        guard subject != key else { return }
+        if remembered[subject] != nil {
+            stats.dropped["remembered_dead", default: 0] += 1
+            return
+        }
+        guard store.offer(status) == nil else { return }
+        digestCache = nil
+        rumours.enqueue(.status(status), about: .init(key: subject, isStatus: true))
+        out.append(.statusAccepted(subject))
+    }
+
+    private mutating func sign(now: Duration) -> [Directive] {
+        guard var projection = draft else { return [] }
+        let previous = store.statuses[key]?.projection
+        projection.publicKey = key
+        projection.generation = life.generation
+        projection.version = previous.map { $0.generation == life.generation ? $0.version + 1 : 1 } ?? 1
+        guard let signed = try? SignedStatus.sign(projection, with: keyPair) else {
+            stats.dropped["unsignable_status", default: 0] += 1
+            return []
+        }
+        store.remove(key)
+        store.offer(signed)
+        digestCache = nil
+        lastSignedAt = now
+        rumours.enqueue(.status(signed), about: .init(key: key, isStatus: true))
+        return [.statusAccepted(key)]
+    }
+
+    // MARK: Dissemination
+
+    private var retransmitLimit: Int {
+        let n = Double(liveKeys.count + 2)
+        return settings.retransmitMultiplier * Int(log10(n).rounded(.up))
+    }
+
+    private mutating func gossipRound(into out: inout [Directive]) {
+        guard !rumours.isEmpty else { return }
+        for member in randomMembers(count: settings.fanout, excluding: []) {
+            let parts = rumours.take(budget: settings.maxDatagramBytes - Datagram.headerSize, limit: retransmitLimit)
+            guard !parts.isEmpty else { return }
+            send(parts, to: member.address, into: &out)
+        }
+    }
+
+    /// Sends `parts` with as many rumours as still fit in the datagram.
+    private mutating func sendWithPiggyback(_ parts: [GossipPart], to target: NodeAddress, into out: inout [Directive]) {
+        let used = Datagram.headerSize + parts.reduce(0) { $0 + $1.encodedSize }
+        let extra = rumours.take(budget: settings.maxDatagramBytes - used, limit: retransmitLimit)
+        send(parts + extra, to: target, into: &out)
+    }
+
+    private mutating func send(_ parts: [GossipPart], to target: NodeAddress, into out: inout [Directive]) {
+        let bytes = Datagram.encode(parts)
+        stats.bytesSent += bytes.count
+        stats.datagramsSent += 1
+        for part in parts { stats.partsSent[part.kind, default: 0] += 1 }
+        out.append(.send(bytes, to: target))
+    }
+
+    /// Up to `count` distinct random live members, not in `excluding`.
+    private mutating func randomMembers(count: Int, excluding: Set<PublicKey>) -> [Member] {
+        let available = liveKeys.count
+        guard available > 0, count > 0 else { return [] }
+        if available <= count + excluding.count {
+            var all = liveKeys.filter { !excluding.contains($0) }
+            all.shuffle(using: &rng)
+            return all.prefix(count).compactMap { members[$0] }
+        }
+        var chosen: [Member] = []
+        var seen: Set<PublicKey> = []
+        var attempts = 0
+        while chosen.count < count && attempts < count * 8 {
+            attempts += 1
+            let candidate = liveKeys[Int(rng.next() % UInt64(available))]
+            guard !excluding.contains(candidate), seen.insert(candidate).inserted, let member = members[candidate] else {
+                continue
+            }
+            chosen.append(member)
+        }
+        return chosen
+    }
+
+    /// Keeps ``liveKeys`` in step with a member's state.
+    private mutating func trackLiveness(_ memberKey: PublicKey, live: Bool) {
+        digestCache = nil
+        if live { goneKeys.remove(memberKey) } else { goneKeys.insert(memberKey) }
+        if live, liveIndex[memberKey] == nil {
+            liveIndex[memberKey] = liveKeys.count
+            liveKeys.append(memberKey)
+        } else if !live, let index = liveIndex.removeValue(forKey: memberKey) {
+            let last = liveKeys.removeLast()
+            if index < liveKeys.count {
+                liveKeys[index] = last
+                liveIndex[last] = index
+            }
+        }
+    }
+
+    // MARK: Anti-entropy
+
+    /// Every entry this node knows (itself included), sorted by key, with its bucket hashes and summary.
+    private mutating func digest() -> (entries: [DigestEntry], buckets: [UInt64], summary: (UInt64, UInt32)) {
+        if let digestCache, digestCache.entries.count == members.count + 1 { return digestCache }
+        let entries = computeDigestEntries()
+        var hashes = [UInt64](repeating: 0, count: 16)
+        for entry in entries { hashes[Self.bucket(entry.key)] ^= Self.entryHash(entry) }
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for hash in hashes { h = StableHash.combine(h, hash) }
+        let result = (entries, hashes, (StableHash.finish(h), UInt32(entries.count)))
+        digestCache = result
+        return result
+    }
+
+    private var digestEntries: [DigestEntry] { mutating get { digest().entries } }
+
+    private func computeDigestEntries() -> [DigestEntry] {
+        var entries = members.values.map { member in
+            let version = store.versionOf(member.key)
+            return DigestEntry(
+                key: member.key, life: member.life, state: member.state,
+                statusGeneration: version?.generation ?? 0, statusVersion: version?.version ?? 0)
+        }
+        let own = store.versionOf(key)
+        entries.append(
+            DigestEntry(
+                key: key, life: life, state: hasLeft ? .left : .alive, statusGeneration: own?.generation ?? 0,
+                statusVersion: own?.version ?? 0))
+        return entries.sorted { $0.key < $1.key }
+    }
+
+    private static func bucket(_ key: PublicKey) -> Int { Int(key.bytes[0] >> 4) }
+
+    private static func entryHash(_ entry: DigestEntry) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in entry.key.bytes { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        h = StableHash.combine(h, entry.life.generation)
+        h = StableHash.combine(h, entry.life.incarnation)
+        h = StableHash.combine(h, UInt64(entry.state.rawValue))
+        h = StableHash.combine(h, entry.statusGeneration)
+        h = StableHash.combine(h, entry.statusVersion)
+        return StableHash.finish(h)
+    }
+
+    private mutating func bucketHashes() -> [UInt64] { digest().buckets }
+
+    private mutating func summary() -> (UInt64, UInt32) { digest().summary }
+
+    private mutating func summaryPart() -> GossipPart {
+        let (hash, count) = summary()
+        return .summary(hash: hash, count: count)
+    }
+
+    /// Sends every entry in the masked buckets, paged to the datagram budget. The pages cover
+    /// contiguous key-prefix ranges from 0 to `UInt64.max`, so the receiver can tell what is missing.
+    private mutating func sendDigest(mask: UInt16, reply: Bool, to target: NodeAddress, into out: inout [Directive]) {
+        let entries = digestEntries.filter { mask & (1 << Self.bucket($0.key)) != 0 }
+        let perPage = max(1, (settings.maxDatagramBytes - Datagram.headerSize - 3 - 21) / DigestEntry.wireSize)
+        var start = 0
+        var low: UInt64 = 0
+        repeat {
+            let end = min(start + perPage, entries.count)
+            let slice = Array(entries[start..<end])
+            let high = end == entries.count ? UInt64.max : slice.last!.key.prefix
+            send([.digest(buckets: mask, low: low, high: high, reply: reply, entries: slice)], to: target, into: &out)
+            guard high < UInt64.max else { break }
+            low = high + 1
+            start = end
+        } while start < entries.count
+    }
+
+    /// Pushes what the peer is missing or has older: for entries in its digest where this node
+    /// is newer, and for this node's entries in the page's range that the digest lacks.
+    private mutating func answerDigest(
+        mask: UInt16, low: UInt64, high: UInt64, entries: [DigestEntry], to target: NodeAddress, now: Duration,
+        into out: inout [Directive]
+    ) {
+        let theirs = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        if let aboutMe = theirs[key] { refute(aboutMe.life, aboutMe.state, now: now, into: &out) }
+        var deltas: [GossipPart] = []
+        for mine in digestEntries where mask & (1 << Self.bucket(mine.key)) != 0 {
+            let prefix = mine.key.prefix
+            guard prefix >= low && prefix <= high else { continue }
+            guard let their = theirs[mine.key] else {
+                deltas += updateParts(for: mine.key)
+                continue
+            }
+            if Self.overrides(mine.life, mine.state, their.life, their.state) {
+                deltas += updateParts(for: mine.key).filter { if case .status = $0 { false } else { true } }
+            }
+            if (mine.statusGeneration, mine.statusVersion) > (their.statusGeneration, their.statusVersion),
+                let status = store.statuses[mine.key]
+            {
+                deltas.append(.status(status))
+            }
+        }
+        sendPacked(deltas, to: target, into: &out)
+    }
+
+    /// The membership update and the status this node holds about `subject`.
+    private func updateParts(for subject: PublicKey) -> [GossipPart] {
+        var parts: [GossipPart] = []
+        if subject == key {
+            parts.append(hasLeft ? .left(key: key, life: life) : .alive(key: key, life: life, address: address))
+        } else if let member = members[subject] {
+            switch member.state {
+            case .alive: parts.append(.alive(key: subject, life: member.life, address: member.address))
+            case .suspect:
+                parts.append(.alive(key: subject, life: Life(generation: member.life.generation, incarnation: 0), address: member.address))
+                parts.append(.suspect(key: subject, life: member.life, from: suspicions[subject]?.origin ?? key.prefix))
+            case .dead: parts.append(.dead(key: subject, life: member.life))
+            case .left: parts.append(.left(key: subject, life: member.life))
+            }
+        }
+        if let status = store.statuses[subject] { parts.append(.status(status)) }
+        return parts
+    }
+
+    /// Sends `parts` in as few datagrams as the budget allows.
+    private mutating func sendPacked(_ parts: [GossipPart], to target: NodeAddress, into out: inout [Directive]) {
+        var batch: [GossipPart] = []
+        var size = Datagram.headerSize
+        for part in parts {
+            let partSize = part.encodedSize
+            if size + partSize > settings.maxDatagramBytes && !batch.isEmpty {
+                send(batch, to: target, into: &out)
+                batch = []
+                size = Datagram.headerSize
+            }
+            batch.append(part)
+            size += partSize
+        }
+        if !batch.isEmpty { send(batch, to: target, into: &out) }
+    }
+
+    /// The address of a random dead (not left) member, tombstoned or remembered.
+    private mutating func reconnectCandidate() -> NodeAddress? {
+        var candidates = goneKeys.compactMap { members[$0] }.filter { $0.state == .dead }.map(\.address)
+        candidates += remembered.values.filter { $0.state == .dead }.map(\.address)
+        guard !candidates.isEmpty else { return nil }
+        candidates.sort()
+        return candidates[Int(rng.next() % UInt64(candidates.count))]
+    }
+
+    // MARK: Tombstones
+
+    private mutating func reapTombstones(now: Duration) {
+        for memberKey in goneKeys {
+            guard let member = members[memberKey], now - member.since >= settings.tombstoneGrace else { continue }
+            goneKeys.remove(memberKey)
+            members[memberKey] = nil
+            digestCache = nil
+            remembered[memberKey] = (member.life, member.state, member.address)
+            store.remove(memberKey)
+            rumours.remove(.init(key: memberKey, isStatus: false))
+            rumours.remove(.init(key: memberKey, isStatus: true))
+        }
+    }
+}

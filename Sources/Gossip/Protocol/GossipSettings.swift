@@ -1,0 +1,39 @@
+/// Tunables of the gossip protocol, with documented defaults (see ARCHITECTURE.md's table).
+public struct GossipSettings: Sendable, Hashable {
+    /// How often the shell MUST call ``GossipCore/tick(now:)``. Default 100 ms; every timer
+    /// below is rounded up to this granularity.
+    public var tickInterval: Duration = .milliseconds(100)
+    /// Time between two SWIM probes started by this node. Default 1 s.
+    public var probeInterval: Duration = .seconds(1)
+    /// How long a direct ping waits for its ack before indirect probes go out. Default 400 ms.
+    public var probeTimeout: Duration = .milliseconds(400)
+    /// Members asked to probe an unresponsive target on our behalf. Default 3.
+    public var indirectProbes: Int = 3
+    /// The shortest suspicion timeout is `suspicionMultiplier × max(1, log10(N)) × probeInterval`
+    /// (2 s at N = 100). Default 1.
+    public var suspicionMultiplier: Double = 1
+    /// The longest suspicion timeout, with no independent confirmation, is this many times the
+    /// shortest (Lifeguard). Default 4.
+    public var suspicionMaxMultiplier: Double = 4
+    /// Independent confirmations after which a suspicion times out at the shortest timeout. Default 3.
+    public var suspicionConfirmations: Int = 3
+    /// Time between two rounds of rumour gossip. Default 200 ms.
+    public var gossipInterval: Duration = .milliseconds(200)
+    /// Random members each rumour round sends to. Default 3.
+    public var fanout: Int = 3
+    /// Each rumour is sent `retransmitMultiplier × ceil(log10(N + 1))` times. Default 4.
+    public var retransmitMultiplier: Int = 4
+    /// Time between two anti-entropy summaries sent to one random member. Default 5 s.
+    public var antiEntropyInterval: Duration = .seconds(5)
+    /// How long dead and left members stay listed (tombstones) before they are forgotten;
+    /// their life stays remembered so stale gossip cannot bring them back. Default 60 s.
+    public var tombstoneGrace: Duration = .seconds(60)
+    /// A status whose figures moved but nothing meaningful changed is re-signed at most this
+    /// often. Default 5 minutes.
+    public var statusRefreshInterval: Duration = .seconds(300)
+    /// Largest datagram the core produces, in bytes, before any sealing. Default 1400 − 40:
+    /// room for the optional cluster key's nonce and tag within 1400 bytes.
+    public var maxDatagramBytes: Int = 1360
+
+    public init() {}
+}

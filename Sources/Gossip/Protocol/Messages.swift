@@ -1,0 +1,324 @@
+/// Where a node listens for gossip.
+public struct NodeAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var host: String
+    public var port: UInt16
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port` or `[v6]:port`; `nil` when malformed.
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+            return nil
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, host.utf8.count <= 255 else { return nil }
+        self.init(host: host, port: port)
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    public static func < (lhs: NodeAddress, rhs: NodeAddress) -> Bool {
+        (lhs.host, lhs.port) < (rhs.host, rhs.port)
+    }
+}
+
+/// A member's life in the cluster: its generation (restart counter) and incarnation (bumped to
+/// refute suspicion), compared as a pair.
+public struct Life: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var generation: UInt64
+    public var incarnation: UInt64
+
+    public init(generation: UInt64, incarnation: UInt64) {
+        self.generation = generation
+        self.incarnation = incarnation
+    }
+
+    public static func < (lhs: Life, rhs: Life) -> Bool {
+        (lhs.generation, lhs.incarnation) < (rhs.generation, rhs.incarnation)
+    }
+
+    public var description: String { "g\(generation).i\(incarnation)" }
+}
+
+/// The SWIM states of a member.
+public enum MemberState: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    case alive = 0
+    case suspect = 1
+    case dead = 2
+    /// Left gracefully.
+    case left = 3
+
+    public var description: String {
+        switch self {
+        case .alive: "alive"
+        case .suspect: "suspect"
+        case .dead: "dead"
+        case .left: "left"
+        }
+    }
+
+    /// Dead or left: no longer part of the cluster.
+    public var isGone: Bool { self == .dead || self == .left }
+}
+
+/// One anti-entropy digest entry: what a node knows about a member and its status.
+public struct DigestEntry: Sendable, Hashable {
+    public var key: PublicKey
+    public var life: Life
+    public var state: MemberState
+    /// The (generation, version) of the member's latest status held, or (0, 0).
+    public var statusGeneration: UInt64
+    public var statusVersion: UInt64
+
+    /// Encoded size in bytes.
+    static let wireSize = 32 + 8 + 8 + 1 + 8 + 8
+}
+
+/// One part of a datagram. A datagram is a protocol version byte followed by parts, each a
+/// type byte, a 2-byte length and the body; see `docs/wire-format.md`.
+public enum GossipPart: Sendable, Hashable {
+    /// SWIM direct probe. `target` is the first 8 bytes of the probed node's key, so a ping that
+    /// reaches a reused address is ignored.
+    case ping(sequence: UInt32, target: UInt64)
+    /// Ask the receiver to probe `target` at `address` and forward the ack.
+    case pingRequest(sequence: UInt32, target: PublicKey, address: NodeAddress)
+    /// Answer to a ping or a forwarded probe.
+    case ack(sequence: UInt32)
+    /// A member is alive at `address` in `life`.
+    case alive(key: PublicKey, life: Life, address: NodeAddress)
+    /// `from` (a key prefix) suspects the member in `life`.
+    case suspect(key: PublicKey, life: Life, from: UInt64)
+    /// The member was declared dead in `life`.
+    case dead(key: PublicKey, life: Life)
+    /// The member left gracefully in `life`.
+    case left(key: PublicKey, life: Life)
+    /// A signed status, relayed byte for byte.
+    case status(SignedStatus)
+    /// Anti-entropy step 1: a hash of the sender's whole digest and its entry count.
+    case summary(hash: UInt64, count: UInt32)
+    /// Anti-entropy step 2: the hashes of the 16 digest buckets (by the key's first 4 bits).
+    case buckets([UInt64])
+    /// Anti-entropy step 3: every entry the sender has in `buckets` (a bit set) whose key
+    /// prefix lies in `low...high`, sorted; the pages of one digest cover contiguous ranges from
+    /// 0 to `UInt64.max`. `reply` marks the answer to a digest (which gets no digest back).
+    case digest(buckets: UInt16, low: UInt64, high: UInt64, reply: Bool, entries: [DigestEntry])
+
+    var typeCode: UInt8 {
+        switch self {
+        case .ping: 1
+        case .pingRequest: 2
+        case .ack: 3
+        case .alive: 4
+        case .suspect: 5
+        case .dead: 6
+        case .left: 7
+        case .status: 8
+        case .summary: 9
+        case .buckets: 10
+        case .digest: 11
+        }
+    }
+
+    /// A short name for counters and logs.
+    public var kind: String {
+        switch self {
+        case .ping: "ping"
+        case .pingRequest: "ping_request"
+        case .ack: "ack"
+        case .alive: "alive"
+        case .suspect: "suspect"
+        case .dead: "dead"
+        case .left: "left"
+        case .status: "status"
+        case .summary: "summary"
+        case .buckets: "buckets"
+        case .digest: "digest"
+        }
+    }
+
+    /// The encoded size of this part, header included.
+    var encodedSize: Int { 3 + body().count }
+
+    func encode(into writer: inout WireWriter) {
+        writer.u8(typeCode)
+        writer.bytes16(body())
+    }
+
+    private func body() -> [UInt8] {
+        var w = WireWriter(capacity: 64)
+        switch self {
+        case .ping(let sequence, let target):
+            w.u32(sequence)
+            w.u64(target)
+        case .pingRequest(let sequence, let target, let address):
+            w.u32(sequence)
+            w.raw(target.bytes)
+            Self.encode(address, into: &w)
+        case .ack(let sequence):
+            w.u32(sequence)
+        case .alive(let key, let life, let address):
+            w.raw(key.bytes)
+            Self.encode(life, into: &w)
+            Self.encode(address, into: &w)
+        case .suspect(let key, let life, let from):
+            w.raw(key.bytes)
+            Self.encode(life, into: &w)
+            w.u64(from)
+        case .dead(let key, let life), .left(let key, let life):
+            w.raw(key.bytes)
+            Self.encode(life, into: &w)
+        case .status(let status):
+            w.raw(status.payload)
+            w.raw(status.signature)
+        case .summary(let hash, let count):
+            w.u64(hash)
+            w.u32(count)
+        case .buckets(let hashes):
+            for hash in hashes { w.u64(hash) }
+        case .digest(let buckets, let low, let high, let reply, let entries):
+            w.u16(buckets)
+            w.u64(low)
+            w.u64(high)
+            w.u8(reply ? 1 : 0)
+            w.u16(UInt16(entries.count))
+            for entry in entries {
+                w.raw(entry.key.bytes)
+                Self.encode(entry.life, into: &w)
+                w.u8(entry.state.rawValue)
+                w.u64(entry.statusGeneration)
+                w.u64(entry.statusVersion)
+            }
+        }
+        return w.bytes
+    }
+
+    static func decode(from reader: inout WireReader) throws(WireError) -> GossipPart {
+        let type = try reader.u8("part type")
+        var r = WireReader(try reader.bytes16("part body"))
+        let part: GossipPart
+        switch type {
+        case 1:
+            part = .ping(sequence: try r.u32("sequence"), target: try r.u64("target"))
+        case 2:
+            part = .pingRequest(sequence: try r.u32("sequence"), target: try key(&r), address: try address(&r))
+        case 3:
+            part = .ack(sequence: try r.u32("sequence"))
+        case 4:
+            part = .alive(key: try key(&r), life: try life(&r), address: try address(&r))
+        case 5:
+            part = .suspect(key: try key(&r), life: try life(&r), from: try r.u64("suspecter"))
+        case 6:
+            part = .dead(key: try key(&r), life: try life(&r))
+        case 7:
+            part = .left(key: try key(&r), life: try life(&r))
+        case 8:
+            let payloadCount = r.remaining - SigningKeyPair.signatureByteCount
+            guard payloadCount > 0 else {
+                throw .truncated(field: "status", needed: SigningKeyPair.signatureByteCount + 1, remaining: r.remaining)
+            }
+            let payload = try r.raw(payloadCount, "status payload")
+            part = .status(try SignedStatus(payload: payload, signature: try r.raw(64, "signature")))
+        case 9:
+            part = .summary(hash: try r.u64("hash"), count: try r.u32("count"))
+        case 10:
+            var hashes: [UInt64] = []
+            for _ in 0..<16 { hashes.append(try r.u64("bucket hash")) }
+            part = .buckets(hashes)
+        case 11:
+            let buckets = try r.u16("buckets")
+            let low = try r.u64("low")
+            let high = try r.u64("high")
+            guard low <= high else { throw .invalidValue(field: "digest range", value: low) }
+            let reply = try r.u8("reply")
+            guard reply <= 1 else { throw .invalidValue(field: "reply", value: UInt64(reply)) }
+            let count = Int(try r.u16("entry count"))
+            guard count * DigestEntry.wireSize <= r.remaining else {
+                throw .truncated(field: "digest entries", needed: count * DigestEntry.wireSize, remaining: r.remaining)
+            }
+            var entries: [DigestEntry] = []
+            entries.reserveCapacity(count)
+            for _ in 0..<count {
+                let entryKey = try key(&r)
+                let entryLife = try life(&r)
+                let code = try r.u8("state")
+                guard let state = MemberState(rawValue: code) else {
+                    throw .invalidValue(field: "state", value: UInt64(code))
+                }
+                entries.append(
+                    DigestEntry(
+                        key: entryKey, life: entryLife, state: state, statusGeneration: try r.u64("status generation"),
+                        statusVersion: try r.u64("status version")))
+            }
+            part = .digest(buckets: buckets, low: low, high: high, reply: reply == 1, entries: entries)
+        default:
+            throw .invalidValue(field: "part type", value: UInt64(type))
+        }
+        try r.expectEnd()
+        return part
+    }
+
+    private static func encode(_ address: NodeAddress, into w: inout WireWriter) {
+        w.bytes8(Array(address.host.utf8.prefix(255)))
+        w.u16(address.port)
+    }
+
+    private static func encode(_ life: Life, into w: inout WireWriter) {
+        w.u64(life.generation)
+        w.u64(life.incarnation)
+    }
+
+    private static func key(_ r: inout WireReader) throws(WireError) -> PublicKey {
+        PublicKey(bytes: try r.raw(PublicKey.byteCount, "key"))!
+    }
+
+    private static func life(_ r: inout WireReader) throws(WireError) -> Life {
+        Life(generation: try r.u64("generation"), incarnation: try r.u64("incarnation"))
+    }
+
+    private static func address(_ r: inout WireReader) throws(WireError) -> NodeAddress {
+        let host = try r.string8("host")
+        guard !host.isEmpty else { throw .invalidValue(field: "host", value: 0) }
+        return NodeAddress(host: host, port: try r.u16("port"))
+    }
+}
+
+/// A whole datagram: the protocol version and its parts.
+public enum Datagram {
+    /// The protocol version byte every datagram starts with.
+    public static let protocolVersion: UInt8 = 1
+    /// Bytes before the first part.
+    static let headerSize = 1
+
+    /// Encodes `parts` (the caller keeps the total within its budget).
+    public static func encode(_ parts: [GossipPart]) -> [UInt8] {
+        var writer = WireWriter(capacity: 256)
+        writer.u8(protocolVersion)
+        for part in parts { part.encode(into: &writer) }
+        return writer.bytes
+    }
+
+    /// Decodes a datagram; fails on the first malformed part (the whole datagram is dropped).
+    public static func decode(_ bytes: [UInt8]) throws(WireError) -> [GossipPart] {
+        var reader = WireReader(bytes)
+        let version = try reader.u8("protocol version")
+        guard version == protocolVersion else { throw .invalidValue(field: "protocol version", value: UInt64(version)) }
+        var parts: [GossipPart] = []
+        while reader.remaining > 0 {
+            parts.append(try GossipPart.decode(from: &reader))
+            guard parts.count <= 256 else { throw .tooLarge(field: "parts", size: parts.count, limit: 256) }
+        }
+        guard !parts.isEmpty else { throw .truncated(field: "parts", needed: 3, remaining: 0) }
+        return parts
+    }
+}
+
+extension PublicKey {
+    /// The first 8 bytes of the key as an integer: a compact reference in pings and suspicions.
+    public var prefix: UInt64 {
+        bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+    }
+}

@@ -1,0 +1,85 @@
+/// Rumours waiting to be sent: each is retransmitted a bounded number of times, fewest
+/// transmissions first (newest first among equals), and a newer rumour about the same subject
+/// replaces the older one.
+///
+/// Rumours are kept in levels by transmission count, so taking the next ones never sorts the
+/// queue: it walks level 0 from the newest, then level 1, and moves each taken rumour up a level.
+struct RumourQueue: Sendable {
+    /// What a rumour is about: a member's state, or a member's status.
+    struct Subject: Sendable, Hashable {
+        var key: PublicKey
+        var isStatus: Bool
+    }
+
+    struct Item: Sendable {
+        var part: GossipPart
+        var size: Int
+        var transmits: Int
+        var token: UInt64
+    }
+
+    private(set) var items: [Subject: Item] = [:]
+    /// `levels[t]` lists (subject, token) of rumours sent `t` times, oldest first. Entries whose
+    /// token no longer matches `items` are stale (replaced or removed) and skipped.
+    private var levels: [[(Subject, UInt64)]] = []
+    private var counter: UInt64 = 0
+
+    var isEmpty: Bool { items.isEmpty }
+    var count: Int { items.count }
+
+    mutating func enqueue(_ part: GossipPart, about subject: Subject) {
+        counter += 1
+        items[subject] = Item(part: part, size: part.encodedSize, transmits: 0, token: counter)
+        if levels.isEmpty { levels.append([]) }
+        levels[0].append((subject, counter))
+    }
+
+    mutating func remove(_ subject: Subject) {
+        items[subject] = nil
+    }
+
+    /// Takes rumours that fit in `budget` bytes, fewest transmissions (then newest) first,
+    /// counting one transmission each; rumours sent `limit` times are dropped.
+    mutating func take(budget: Int, limit: Int) -> [GossipPart] {
+        guard !items.isEmpty, budget > 0 else {
+            if items.isEmpty { levels.removeAll() }
+            return []
+        }
+        var remaining = budget
+        var parts: [GossipPart] = []
+        var promoted: [(level: Int, entry: (Subject, UInt64))] = []
+        var full = false
+        var level = 0
+        while level < levels.count && !full {
+            var kept: [(Subject, UInt64)] = []
+            let entries = levels[level]
+            var index = entries.count - 1
+            while index >= 0 {
+                let (subject, token) = entries[index]
+                index -= 1
+                guard let item = items[subject], item.token == token, item.transmits == level else { continue }
+                guard !full, item.size <= remaining else {
+                    kept.append((subject, token))
+                    continue
+                }
+                parts.append(item.part)
+                remaining -= item.size
+                if item.transmits + 1 >= limit {
+                    items[subject] = nil
+                } else {
+                    items[subject]!.transmits += 1
+                    promoted.append((level + 1, (subject, token)))
+                }
+                if remaining < 40 { full = true }
+            }
+            levels[level] = kept.reversed()
+            level += 1
+        }
+        for (target, entry) in promoted.reversed() {
+            while levels.count <= target { levels.append([]) }
+            levels[target].append(entry)
+        }
+        while let last = levels.last, last.isEmpty { levels.removeLast() }
+        return parts
+    }
+}
