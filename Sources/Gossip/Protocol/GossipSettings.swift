@@ -32,7 +32,8 @@ public struct GossipSettings: Sendable, Hashable {
     /// often. Default 5 minutes.
     public var statusRefreshInterval: Duration = .seconds(300)
     /// Largest datagram the core produces, in bytes, before any sealing. Default 1400 − 40:
-    /// room for the optional cluster key's nonce and tag within 1400 bytes.
+    /// room for the optional cluster key's nonce and tag within 1400 bytes. It SHOULD stay at
+    /// least 1200, so that the largest signed status (1100-byte payload, signature, framing) fits.
     public var maxDatagramBytes: Int = 1360
 
     public init() {}
