@@ -53,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "chorus-cluster-health",
             dependencies: [
-                "NodeHealth",
+                "NodeHealth", "Gossip", "Simulations",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

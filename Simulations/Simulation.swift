@@ -193,6 +193,19 @@ public final class Simulation {
         now = end
     }
 
+    /// Advances virtual time until `condition` holds (checked every `step`) or `limit` passes;
+    /// returns how long it took, or `nil` when the limit passed first.
+    public func runUntil(limit: Duration, step: Duration = .milliseconds(100), _ condition: (Simulation) -> Bool)
+        -> Duration?
+    {
+        let start = now
+        while now - start < limit {
+            run(for: step)
+            if condition(self) { return now - start }
+        }
+        return nil
+    }
+
     private func carryOut(_ directives: [GossipCore.Directive], from i: Int) {
         for directive in directives {
             guard case .send(let bytes, let target) = directive else { continue }
@@ -269,6 +282,8 @@ public final class Simulation {
     /// Whether every running node lists every other running node as alive and holds its latest status.
     public var isConverged: Bool {
         let up = nodes.indices.filter { nodes[$0].up }
+        // Cheap first: every running node must count every other one as live.
+        guard up.allSatisfy({ nodes[$0].core.liveCount >= up.count - 1 }) else { return false }
         for i in up {
             let core = nodes[i].core
             for j in up where j != i {

@@ -6,12 +6,7 @@ import Testing
 /// Runs until `condition` holds (checked every 100 ms of virtual time) or `limit` passes;
 /// returns the virtual time it took.
 func timeUntil(_ sim: Simulation, limit: Duration, _ condition: (Simulation) -> Bool) -> Duration? {
-    let start = sim.now
-    var reached: Duration?
-    sim.run(for: limit, step: .milliseconds(100)) { sim in
-        if reached == nil && condition(sim) { reached = sim.now - start }
-    }
-    return reached
+    sim.runUntil(limit: limit, condition)
 }
 
 @Suite("Simulations: the real protocol and signing under virtual time")
@@ -118,5 +113,23 @@ struct SimulationTests {
         let sim = Simulation(configuration)
         sim.start()
         #expect(timeUntil(sim, limit: .seconds(90)) { $0.isConverged } != nil)
+    }
+}
+
+@Suite("The simulate scenario")
+struct ScenarioTests {
+    @Test("every phase reports, and the figures meet the targets at 60 nodes")
+    func report() {
+        var scenario = Scenario(configuration: .init(nodes: 60, seed: 2, loss: 0.05), statusesAtStart: true)
+        scenario.restSeconds = 30
+        var lines: [String] = []
+        let report = scenario.run { lines.append($0) }
+        #expect(lines.count == 5)
+        #expect(report.joinSeconds != nil)
+        #expect(report.changeRounds.map { $0 <= 9 } == true, "\(report.changeHoldersPerRound)")
+        #expect(report.changeHoldersPerRound.last == 59)
+        #expect(report.restBytesPerNodePerSecond < 100)
+        #expect(report.deadEverywhereSeconds != nil)
+        #expect(report.falseDeaths == 0)
     }
 }
