@@ -73,6 +73,9 @@ public final class Simulation {
     private var rng: SplitMix64
     private var burst: [Int: Bool] = [:]
     private var group: [Int]?
+    /// Called with (sender, receiver, bytes) for every datagram sent, before loss: for tests
+    /// and debugging.
+    public var tap: ((Int, Int, [UInt8]) -> Void)?
     /// Datagrams lost to loss, partitions and crashed receivers.
     public private(set) var lost = 0
     public private(set) var delivered = 0
@@ -211,6 +214,7 @@ public final class Simulation {
             guard case .send(let bytes, let target) = directive else { continue }
             nodes[i].bytesSent += bytes.count
             guard let j = index[target] else { continue }
+            tap?(i, j, bytes)
             if let group, group[i] != group[j] {
                 lost += 1
                 continue

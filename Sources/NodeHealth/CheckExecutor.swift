@@ -1,6 +1,7 @@
 import Dispatch
 
-/// The executor every checker runs on: a concurrent Dispatch queue of utility priority, apart
+/// The executor every checker runs on: a concurrent Dispatch queue of default priority (a
+/// starved check would report a healthy node as failing), apart
 /// from Swift's cooperative thread pool.
 ///
 /// The cooperative pool has one thread per core and also runs the HTTP handlers. A checker
@@ -11,7 +12,7 @@ public final class CheckExecutor: TaskExecutor {
     /// The executor the health manager uses.
     public static let shared = CheckExecutor()
 
-    private let queue = DispatchQueue(label: "chorus.health.checks", qos: .utility, attributes: .concurrent)
+    private let queue = DispatchQueue(label: "chorus.health.checks", attributes: .concurrent)
 
     private init() {}
 

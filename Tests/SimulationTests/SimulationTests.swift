@@ -12,124 +12,143 @@ func timeUntil(_ sim: Simulation, limit: Duration, _ condition: (Simulation) -> 
 @Suite("Simulations: the real protocol and signing under virtual time")
 struct SimulationTests {
     @Test("200 nodes converge with no loss and with 10 % loss", arguments: [0.0, 0.10])
-    func converges(loss: Double) {
-        let sim = Simulation(.init(nodes: 200, seed: 11, loss: loss))
-        sim.start()
-        let took = timeUntil(sim, limit: .seconds(60)) { $0.isConverged }
-        #expect(took != nil, "not converged within 60 s at loss \(loss)")
+    func converges(loss: Double) async {
+        await offPool { c in
+            let sim = Simulation(.init(nodes: 200, seed: 11, loss: loss))
+            sim.start()
+            let took = timeUntil(sim, limit: .seconds(60)) { $0.isConverged }
+            c.expect(took != nil, "not converged within 60 s at loss \(loss)")
+        }
     }
 
     @Test("a crashed node is declared dead by every live node")
-    func crashDetected() {
-        let sim = Simulation(.init(nodes: 100, seed: 5, loss: 0.05))
-        sim.start()
-        #expect(timeUntil(sim, limit: .seconds(40)) { $0.isConverged } != nil)
-        sim.crash(17)
-        let took = timeUntil(sim, limit: .seconds(30)) { $0.nodesThatBuried(17) == $0.upCount }
-        #expect(took != nil)
-        #expect(sim.falselyDead == 0)
+    func crashDetected() async {
+        await offPool { c in
+            let sim = Simulation(.init(nodes: 100, seed: 5, loss: 0.05))
+            sim.start()
+            c.expect(timeUntil(sim, limit: .seconds(40)) { $0.isConverged } != nil)
+            sim.crash(17)
+            let took = timeUntil(sim, limit: .seconds(30)) { $0.nodesThatBuried(17) == $0.upCount }
+            c.expect(took != nil)
+            c.expect(sim.falselyDead == 0)
+        }
     }
 
     @Test("no false deaths over 30 simulated minutes at 10 % loss with 100 nodes")
-    func noFalseDeaths() {
-        let sim = Simulation(.init(nodes: 100, seed: 21, loss: 0.10))
-        sim.start()
-        var worst = 0
-        sim.run(for: .seconds(1800), step: .seconds(1)) { sim in worst = max(worst, sim.falselyDead) }
-        #expect(worst == 0)
-        #expect(sim.nodes.allSatisfy { $0.core.life.generation == 1 }, "no node had to rejoin")
-        #expect(sim.isConverged)
+    func noFalseDeaths() async {
+        await offPool { c in
+            let sim = Simulation(.init(nodes: 100, seed: 21, loss: 0.10))
+            sim.start()
+            var worst = 0
+            sim.run(for: .seconds(1800), step: .seconds(1)) { sim in worst = max(worst, sim.falselyDead) }
+            c.expect(worst == 0)
+            c.expect(sim.nodes.allSatisfy { $0.core.life.generation == 1 }, "no node had to rejoin")
+            // At 10 % loss some change is always in flight: converged means within a minute.
+            c.expect(timeUntil(sim, limit: .seconds(60)) { $0.isConverged } != nil)
+        }
     }
 
     @Test("a 50/50 partition heals back into one view")
-    func partitionHeals() {
-        let sim = Simulation(.init(nodes: 60, seed: 9))
-        sim.start()
-        #expect(timeUntil(sim, limit: .seconds(30)) { $0.isConverged } != nil)
-        sim.partition { $0 % 2 }
-        sim.run(for: .seconds(30))
-        // Each side has buried the other.
-        #expect(sim.nodesThatBuried(1) >= 29)
-        sim.publish(0, status: .degraded)  // a change made during the partition
-        sim.heal()
-        let took = timeUntil(sim, limit: .seconds(120)) { $0.isConverged }
-        #expect(took != nil, "partition did not heal")
-        #expect(sim.holders(ofLatestStatusOf: 0) == 59)
+    func partitionHeals() async {
+        await offPool { c in
+            let sim = Simulation(.init(nodes: 60, seed: 9))
+            sim.start()
+            c.expect(timeUntil(sim, limit: .seconds(30)) { $0.isConverged } != nil)
+            sim.partition { $0 % 2 }
+            sim.run(for: .seconds(30))
+            // Each side has buried the other.
+            c.expect(sim.nodesThatBuried(1) >= 29)
+            sim.publish(0, status: .degraded)  // a change made during the partition
+            sim.heal()
+            let took = timeUntil(sim, limit: .seconds(120)) { $0.isConverged }
+            c.expect(took != nil, "partition did not heal")
+            c.expect(sim.holders(ofLatestStatusOf: 0) == 59)
+        }
     }
 
     @Test("a restarted node supersedes its old state everywhere")
-    func restartSupersedes() {
-        let sim = Simulation(.init(nodes: 40, seed: 13))
-        sim.start()
-        #expect(timeUntil(sim, limit: .seconds(30)) { $0.isConverged } != nil)
-        sim.crash(5)
-        #expect(timeUntil(sim, limit: .seconds(30)) { $0.nodesThatBuried(5) == $0.upCount } != nil)
-        sim.restart(5)
-        let took = timeUntil(sim, limit: .seconds(60)) { $0.isConverged }
-        #expect(took != nil)
-        let key = sim.nodes[5].keyPair.publicKey
-        for j in sim.nodes.indices where j != 5 {
-            #expect(sim.nodes[j].core.members[key]?.life.generation == 2)
-            #expect(sim.nodes[j].core.store.versionOf(key)?.generation == 2)
+    func restartSupersedes() async {
+        await offPool { c in
+            let sim = Simulation(.init(nodes: 40, seed: 13))
+            sim.start()
+            c.expect(timeUntil(sim, limit: .seconds(30)) { $0.isConverged } != nil)
+            sim.crash(5)
+            c.expect(timeUntil(sim, limit: .seconds(30)) { $0.nodesThatBuried(5) == $0.upCount } != nil)
+            sim.restart(5)
+            let took = timeUntil(sim, limit: .seconds(60)) { $0.isConverged }
+            c.expect(took != nil)
+            let key = sim.nodes[5].keyPair.publicKey
+            for j in sim.nodes.indices where j != 5 {
+                c.expect(sim.nodes[j].core.members[key]?.life.generation == 2)
+                c.expect(sim.nodes[j].core.store.versionOf(key)?.generation == 2)
+            }
         }
     }
 
     @Test("a status change spreads to all of 200 nodes as a rumour, and the cluster falls quiet")
-    func rumourThenQuiet() {
-        let sim = Simulation(.init(nodes: 200, seed: 4))
-        sim.start()
-        #expect(timeUntil(sim, limit: .seconds(60)) { $0.isConverged } != nil)
-        sim.run(for: .seconds(20))
-        sim.publish(77, status: .degraded)
-        let took = timeUntil(sim, limit: .seconds(10)) { $0.holders(ofLatestStatusOf: 77) == 199 }
-        #expect(took != nil)
-        #expect(took.map { $0 <= .seconds(3) } ?? false, "took \(String(describing: took))")
-        sim.run(for: .seconds(10))
-        let before = sim.totalBytesSent
-        sim.run(for: .seconds(60))
-        let perNodePerSecond = Double(sim.totalBytesSent - before) / 60 / 200
-        #expect(perNodePerSecond < 100, "at rest: \(perNodePerSecond) B/s per node")
+    func rumourThenQuiet() async {
+        await offPool { c in
+            let sim = Simulation(.init(nodes: 200, seed: 4))
+            sim.start()
+            c.expect(timeUntil(sim, limit: .seconds(60)) { $0.isConverged } != nil)
+            sim.run(for: .seconds(20))
+            sim.publish(77, status: .degraded)
+            let took = timeUntil(sim, limit: .seconds(10)) { $0.holders(ofLatestStatusOf: 77) == 199 }
+            c.expect(took != nil)
+            c.expect(took.map { $0 <= .milliseconds(1800) } ?? false, "9 rounds of 200 ms; took \(String(describing: took))")
+            sim.run(for: .seconds(10))
+            let before = sim.totalBytesSent
+            sim.run(for: .seconds(60))
+            let perNodePerSecond = Double(sim.totalBytesSent - before) / 60 / 200
+            c.expect(perNodePerSecond < 100, "at rest: \(perNodePerSecond) B/s per node")
+        }
     }
 
     @Test("the same seed gives the same run")
-    func deterministic() {
-        func fingerprint() -> [Int] {
-            let sim = Simulation(.init(nodes: 30, seed: 99, loss: 0.1))
-            sim.start()
-            sim.run(for: .seconds(20))
-            sim.crash(3)
-            sim.run(for: .seconds(10))
-            return sim.nodes.map(\.bytesSent) + [sim.lost, sim.delivered]
+    func deterministic() async {
+        await offPool { c in
+            func fingerprint() -> [Int] {
+                let sim = Simulation(.init(nodes: 30, seed: 99, loss: 0.1))
+                sim.start()
+                sim.run(for: .seconds(20))
+                sim.crash(3)
+                sim.run(for: .seconds(10))
+                return sim.nodes.map(\.bytesSent) + [sim.lost, sim.delivered]
+            }
+            c.expect(fingerprint() == fingerprint())
         }
-        #expect(fingerprint() == fingerprint())
     }
 
     @Test("bursty loss: the cluster still converges")
-    func burstyLoss() {
-        var configuration = Simulation.Configuration(nodes: 60, seed: 31, loss: 0.02)
-        configuration.burstEnter = 0.02
-        configuration.burstExit = 0.3
-        configuration.burstLoss = 0.9
-        let sim = Simulation(configuration)
-        sim.start()
-        #expect(timeUntil(sim, limit: .seconds(90)) { $0.isConverged } != nil)
+    func burstyLoss() async {
+        await offPool { c in
+            var configuration = Simulation.Configuration(nodes: 60, seed: 31, loss: 0.02)
+            configuration.burstEnter = 0.02
+            configuration.burstExit = 0.3
+            configuration.burstLoss = 0.9
+            let sim = Simulation(configuration)
+            sim.start()
+            c.expect(timeUntil(sim, limit: .seconds(90)) { $0.isConverged } != nil)
+        }
     }
 }
 
 @Suite("The simulate scenario")
 struct ScenarioTests {
     @Test("every phase reports, and the figures meet the targets at 60 nodes")
-    func report() {
-        var scenario = Scenario(configuration: .init(nodes: 60, seed: 2, loss: 0.05), statusesAtStart: true)
-        scenario.restSeconds = 30
-        var lines: [String] = []
-        let report = scenario.run { lines.append($0) }
-        #expect(lines.count == 5)
-        #expect(report.joinSeconds != nil)
-        #expect(report.changeRounds.map { $0 <= 9 } == true, "\(report.changeHoldersPerRound)")
-        #expect(report.changeHoldersPerRound.last == 59)
-        #expect(report.restBytesPerNodePerSecond < 100)
-        #expect(report.deadEverywhereSeconds != nil)
-        #expect(report.falseDeaths == 0)
+    func report() async {
+        await offPool { c in
+            var scenario = Scenario(configuration: .init(nodes: 60, seed: 2, loss: 0.05), statusesAtStart: true)
+            scenario.restSeconds = 30
+            var lines: [String] = []
+            let report = scenario.run { lines.append($0) }
+            c.expect(lines.count == 5)
+            c.expect(report.joinSeconds != nil)
+            c.expect(report.changeRounds.map { $0 <= 9 } == true, "\(report.changeHoldersPerRound)")
+            c.expect(report.changeHoldersPerRound.last == 59)
+            c.expect(report.restBytesPerNodePerSecond < 100)
+            c.expect(report.deadEverywhereSeconds != nil)
+            c.expect(report.falseDeaths == 0)
+        }
     }
 }

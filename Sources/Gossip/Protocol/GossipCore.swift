@@ -42,6 +42,8 @@ public struct GossipCore: Sendable {
         public var partsSent: [String: Int] = [:]
         /// Datagrams and parts dropped, by reason.
         public var dropped: [String: Int] = [:]
+        /// Rumours queued for dissemination, by ``GossipPart/kind``.
+        public var rumoursQueued: [String: Int] = [:]
     }
 
     struct PendingProbe: Sendable {
@@ -98,7 +100,9 @@ public struct GossipCore: Sendable {
     private var draft: StatusProjection?
     /// The anti-entropy digest, recomputed only after a change (at rest nothing changes).
     private var digestCache: (entries: [DigestEntry], buckets: [UInt64], summary: (UInt64, UInt32))?
-    private var lastSignedAt: Duration = .zero
+    /// When the slow refresh re-signs the status next (jittered ±25 % so that nodes started
+    /// together do not refresh in lockstep).
+    private var nextRefreshAt: Duration = .zero
 
     /// Creates a node. `generation` MUST be larger than any generation this key used before
     /// (the shell persists it); `seed` seeds the core's random generator.
@@ -122,7 +126,7 @@ public struct GossipCore: Sendable {
         nextProbeAt = now + settings.probeInterval
         nextGossipAt = now + settings.gossipInterval
         nextAntiEntropyAt = now + settings.antiEntropyInterval
-        lastSignedAt = now
+        scheduleRefresh(now: now)
         enqueueSelfAlive()
         var out: [Directive] = []
         for seed in seeds {
@@ -180,7 +184,7 @@ public struct GossipCore: Sendable {
         }
         reapTombstones(now: now)
         forwards = forwards.filter { $0.value.expires > now }
-        if draft != nil, now - lastSignedAt >= settings.statusRefreshInterval {
+        if draft != nil, now >= nextRefreshAt {
             out += sign(now: now)
         }
         return out
@@ -295,7 +299,7 @@ public struct GossipCore: Sendable {
             member.since = now
             members[memberKey] = member
             trackLiveness(memberKey, live: false)
-            rumours.enqueue(.dead(key: memberKey, life: member.life), about: .init(key: memberKey, isStatus: false))
+            queueRumour(.dead(key: memberKey, life: member.life), about: .init(key: memberKey, isStatus: false))
             out.append(.memberChanged(memberKey, .dead))
         }
     }
@@ -331,7 +335,15 @@ public struct GossipCore: Sendable {
             } else if let forward = forwards.removeValue(forKey: sequence) {
                 send([.ack(sequence: forward.sequence)], to: forward.requester, into: &out)
             }
-        case .alive, .suspect, .dead, .left:
+        case .suspect(let subject, let claimed, _), .dead(let subject, let claimed):
+            if subject == key && claimed < life && claimed.generation == life.generation {
+                // The sender suspects an older incarnation of this node: it missed a refutation.
+                // Nobody else holds that suspicion, so answer it directly, or its timer runs out.
+                replies.append(.alive(key: key, life: life, address: address))
+            } else {
+                apply(part, now: now, into: &out)
+            }
+        case .alive, .left:
             apply(part, now: now, into: &out)
         case .status(let status):
             accept(status, into: &out)
@@ -380,7 +392,7 @@ public struct GossipCore: Sendable {
             members[subject] = Member(key: subject, address: address, life: incomingLife, state: .alive, since: now)
             trackLiveness(subject, live: true)
             probeOrder.insert(subject, at: probeOrder.isEmpty ? 0 : Int(rng.next() % UInt64(probeOrder.count + 1)))
-            rumours.enqueue(part, about: .init(key: subject, isStatus: false))
+            queueRumour(part, about: .init(key: subject, isStatus: false))
             out.append(.memberChanged(subject, .alive))
             return
         }
@@ -389,11 +401,22 @@ public struct GossipCore: Sendable {
         {
             // An independent confirmation shortens the suspicion (Lifeguard).
             if suspicions[subject]?.confirmers.insert(from).inserted == true {
-                rumours.enqueue(part, about: .init(key: subject, isStatus: false))
+                queueRumour(part, about: .init(key: subject, isStatus: false))
             }
             return
         }
-        guard Self.overrides(incomingLife, incomingState, current.life, current.state) else { return }
+        guard Self.overrides(incomingLife, incomingState, current.life, current.state) else {
+            // Join announcements fall silent on feedback; suspicions, deaths and refutations
+            // (incarnation > 0) are time-critical and keep their full retransmit count.
+            if incomingLife == current.life && incomingState == .alive && current.state == .alive
+                && incomingLife.incarnation == 0
+            {
+                rumours.noteDuplicate(
+                    .init(key: subject, isStatus: false), limit: settings.duplicatesBeforeSilence,
+                    minimumTransmits: retransmitLimit / 2)
+            }
+            return
+        }
         digestCache = nil
         var member = current
         if let address { member.address = address }
@@ -415,7 +438,7 @@ public struct GossipCore: Sendable {
         case .alive, .dead, .left:
             suspicions[subject] = nil
         }
-        rumours.enqueue(part, about: .init(key: subject, isStatus: false))
+        queueRumour(part, about: .init(key: subject, isStatus: false))
         if changed { out.append(.memberChanged(subject, incomingState)) }
     }
 
@@ -460,9 +483,14 @@ public struct GossipCore: Sendable {
         enqueueSelfAlive()
     }
 
+    private mutating func queueRumour(_ part: GossipPart, about subject: RumourQueue.Subject) {
+        stats.rumoursQueued[part.kind, default: 0] += 1
+        rumours.enqueue(part, about: subject)
+    }
+
     private mutating func enqueueSelfAlive() {
         digestCache = nil
-        rumours.enqueue(.alive(key: key, life: life, address: address), about: .init(key: key, isStatus: false))
+        queueRumour(.alive(key: key, life: life, address: address), about: .init(key: key, isStatus: false))
     }
 
     // MARK: Statuses
@@ -474,9 +502,16 @@ public struct GossipCore: Sendable {
             stats.dropped["remembered_dead", default: 0] += 1
             return
         }
-        guard store.offer(status) == nil else { return }
+        if let rejection = store.offer(status) {
+            if rejection == .replayed {
+                rumours.noteDuplicate(
+                    .init(key: subject, isStatus: true), limit: settings.duplicatesBeforeSilence,
+                    minimumTransmits: retransmitLimit / 2)
+            }
+            return
+        }
         digestCache = nil
-        rumours.enqueue(.status(status), about: .init(key: subject, isStatus: true))
+        queueRumour(.status(status), about: .init(key: subject, isStatus: true))
         out.append(.statusAccepted(subject))
     }
 
@@ -493,9 +528,14 @@ public struct GossipCore: Sendable {
         store.remove(key)
         store.offer(signed)
         digestCache = nil
-        lastSignedAt = now
-        rumours.enqueue(.status(signed), about: .init(key: key, isStatus: true))
+        scheduleRefresh(now: now)
+        queueRumour(.status(signed), about: .init(key: key, isStatus: true))
         return [.statusAccepted(key)]
+    }
+
+    private mutating func scheduleRefresh(now: Duration) {
+        let jitter = 0.75 + Double(rng.next() % 1000) / 2000
+        nextRefreshAt = now + settings.statusRefreshInterval * jitter
     }
 
     // MARK: Dissemination

@@ -16,6 +16,7 @@ struct RumourQueue: Sendable {
         var size: Int
         var transmits: Int
         var token: UInt64
+        var duplicates = 0
     }
 
     private(set) var items: [Subject: Item] = [:]
@@ -36,6 +37,17 @@ struct RumourQueue: Sendable {
 
     mutating func remove(_ subject: Subject) {
         items[subject] = nil
+    }
+
+    /// Records that a copy of the rumour about `subject` came back from another node; after
+    /// `limit` such copies the rumour stops spreading (feedback-based rumour mongering: the
+    /// cluster has it, and anti-entropy repairs the rare node that does not).
+    /// Only a rumour already sent `minimumTransmits` times can fall silent, so every rumour
+    /// gets at least that share of its retransmit budget (reach stays near-total).
+    mutating func noteDuplicate(_ subject: Subject, limit: Int, minimumTransmits: Int) {
+        guard var item = items[subject], item.transmits >= max(1, minimumTransmits) else { return }
+        item.duplicates += 1
+        items[subject] = item.duplicates >= limit ? nil : item
     }
 
     /// Takes rumours that fit in `budget` bytes, fewest transmissions (then newest) first,

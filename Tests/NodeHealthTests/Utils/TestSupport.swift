@@ -46,9 +46,10 @@ func switchCheck(
 }
 
 /// Waits (polling every 10 ms, at most `timeout`) until `condition` holds; records an issue if it never does.
+/// The generous default only matters when something is wrong, or the machine is saturated.
 @discardableResult
 func eventually(
-    timeout: Duration = .seconds(5), _ what: String = "condition",
+    timeout: Duration = .seconds(20), _ what: String = "condition",
     sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async -> Bool
 ) async -> Bool {
     let deadline = ContinuousClock.now + timeout
