@@ -7,7 +7,7 @@ BUILD_PACKAGES = pkg-config:pkg-config pkg-config=libsodium:libsodium-dev
 TEST_PACKAGES = $(BUILD_PACKAGES) promtool:prometheus python=nacl.signing:python3-nacl
 BENCH_PACKAGES = wrk:wrk curl:curl
 
-.PHONY: demo test build release bench-probes clean
+.PHONY: demo test build release bench-probes bench-gossip clean
 
 build:
 	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
@@ -44,6 +44,12 @@ bench-probes:
 	$(SWIFT) build -c release --product probe-bench-server
 	$(SWIFT) build -c release --product chorus-cluster-health
 	scripts/bench-probes.sh "$$($(SWIFT) build -c release --show-bin-path)"
+
+# Gossip figures from the simulator, medians over 10 seeds (see BENCHMARKS.md).
+bench-gossip:
+	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
+	$(SWIFT) build -c release --product chorus-cluster-health
+	scripts/bench-gossip.sh "$$($(SWIFT) build -c release --show-bin-path)" 10
 
 clean:
 	rm -rf .build

@@ -69,6 +69,11 @@ public struct StatusStore: Sendable {
         return nil
     }
 
+    /// Stores this node's own freshly signed status, whatever the trust policy says about its key.
+    public mutating func storeOwn(_ status: SignedStatus) {
+        statuses[status.projection.publicKey] = status
+    }
+
     /// Counts a status that could not even be decoded.
     public mutating func recordMalformed() {
         rejections[.malformed, default: 0] += 1

@@ -254,6 +254,19 @@ struct GossipCoreTests {
         #expect(h.cores[1].store.versionOf(h.key(0))! == (1, 3))
     }
 
+    @Test("a node holds and spreads its own status even when its trust list omits its own key")
+    func ownStatusWithoutSelfTrust() {
+        var h = Harness(count: 2)
+        let others = Set([h.key(1)])
+        h.cores[0] = GossipCore(
+            keyPair: h.keys[0], address: Harness.address(0), generation: 1, trust: .keys(others), randomSeed: 1)
+        h.start()
+        h.collect(h.cores[0].publish(Harness.draft("mine"), now: h.now), from: 0)
+        #expect(h.cores[0].ownStatus?.projection.message == "mine")
+        h.advance(.seconds(2))
+        #expect(h.cores[1].store.statuses[h.key(0)]?.projection.message == "mine")
+    }
+
     @Test("no datagram exceeds the budget, even when many statuses are queued")
     func datagramBudget() {
         var settings = GossipSettings()

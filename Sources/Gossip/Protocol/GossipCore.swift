@@ -525,8 +525,7 @@ public struct GossipCore: Sendable {
             stats.dropped["unsignable_status", default: 0] += 1
             return []
         }
-        store.remove(key)
-        store.offer(signed)
+        store.storeOwn(signed)
         digestCache = nil
         scheduleRefresh(now: now)
         queueRumour(.status(signed), about: .init(key: key, isStatus: true))
