@@ -7,10 +7,8 @@ public struct GossipSettings: Sendable, Hashable {
     public var probeInterval: Duration = .seconds(1)
     /// How long a direct ping waits for its ack before indirect probes go out. Default 400 ms.
     public var probeTimeout: Duration = .milliseconds(400)
-    /// Members asked to probe an unresponsive target on our behalf. Default 5 (memberlist
-    /// uses 3): a false suspicion then needs all five relay paths to fail, which keeps false
-    /// deaths at zero at 10 % loss; the extra messages are sent only when a direct probe fails.
-    public var indirectProbes: Int = 5
+    /// Members asked to probe an unresponsive target on our behalf. Default 3.
+    public var indirectProbes: Int = 3
     /// The shortest suspicion timeout is `suspicionMultiplier × max(1, log10(N)) × probeInterval`
     /// (2 s at N = 100). Default 1.
     public var suspicionMultiplier: Double = 1
