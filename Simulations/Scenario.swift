@@ -90,9 +90,9 @@ public struct Scenario: Sendable {
     }
 }
 
+/// `duration` in seconds, to the millisecond (NodeHealth's `Duration.seconds`).
 func seconds(_ duration: Duration) -> Double {
-    let (s, atto) = duration.components
-    return (Double(s) + Double(atto) / 1e18 * 1).rounded(toPlaces: 3)
+    duration.seconds.rounded(toPlaces: 3)
 }
 
 extension Double {

@@ -14,7 +14,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 }
 
-/// A 64-bit FNV-1a hash finished with SplitMix's mixer: the same on every machine and run
+/// 64-bit FNV-1a folding finished with SplitMix's mixer: the same on every machine and run
 /// (Swift's `Hasher` is seeded per process, so it cannot be compared across nodes).
 enum StableHash {
     /// Folds a 64-bit value into an FNV-1a state, byte by byte.
@@ -31,17 +31,6 @@ enum StableHash {
     /// SplitMix's finaliser.
     static func finish(_ state: UInt64) -> UInt64 {
         var h = state
-        h = (h ^ (h >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        h = (h ^ (h >> 27)) &* 0x94D0_49BB_1331_11EB
-        return h ^ (h >> 31)
-    }
-
-    static func hash(_ bytes: [UInt8], seed: UInt64 = 0xCBF2_9CE4_8422_2325) -> UInt64 {
-        var h = seed
-        for byte in bytes {
-            h ^= UInt64(byte)
-            h &*= 0x0000_0100_0000_01B3
-        }
         h = (h ^ (h >> 30)) &* 0xBF58_476D_1CE4_E5B9
         h = (h ^ (h >> 27)) &* 0x94D0_49BB_1331_11EB
         return h ^ (h >> 31)
