@@ -35,6 +35,8 @@ public struct Scenario: Sendable {
         /// Rounds of 200 ms until every other node held the change.
         public var changeRounds: Int?
         public var restBytesPerNodePerSecond: Double
+        /// Parts sent per node per second at rest, by kind (ping, ack, alive, suspect, …).
+        public var restPartsPerNodePerSecond: [String: Double]
         public var firstSuspicionSeconds: Double?
         public var deadEverywhereSeconds: Double?
         /// Running nodes that some node saw as dead at any observation (should be 0).
@@ -67,9 +69,13 @@ public struct Scenario: Sendable {
 
         sim.run(for: .seconds(10))
         let before = sim.totalBytesSent
+        let partsBefore = sim.totalPartsSent
         sim.run(for: .seconds(Int64(restSeconds)), step: .seconds(5)) { sim in falseDeaths = max(falseDeaths, sim.falselyDead) }
         let rest = Double(sim.totalBytesSent - before) / Double(restSeconds) / Double(n)
         progress("rest: \(Int(rest.rounded())) bytes per node per second")
+        let restParts = sim.totalPartsSent.merging(partsBefore, uniquingKeysWith: -).mapValues {
+            (Double($0) / Double(restSeconds) / Double(n)).rounded(toPlaces: 3)
+        }
 
         let victim = n - 1
         sim.crash(victim)
@@ -85,6 +91,7 @@ public struct Scenario: Sendable {
         return Report(
             nodes: n, seed: configuration.seed, loss: configuration.loss, joinSeconds: joined.map(seconds),
             changeHoldersPerRound: holders, changeRounds: rounds, restBytesPerNodePerSecond: rest,
+            restPartsPerNodePerSecond: restParts,
             firstSuspicionSeconds: firstSuspicion.map(seconds), deadEverywhereSeconds: deadEverywhere.map(seconds),
             falseDeaths: falseDeaths, datagramsLost: sim.lost, datagramsDelivered: sim.delivered)
     }

@@ -316,6 +316,11 @@ public final class Simulation {
 
     /// Total bytes sent by all nodes.
     public var totalBytesSent: Int { nodes.reduce(0) { $0 + $1.bytesSent } }
+
+    /// Parts sent by all nodes, by ``Gossip/GossipPart/kind``.
+    public var totalPartsSent: [String: Int] {
+        nodes.reduce(into: [:]) { total, node in total.merge(node.core.stats.partsSent, uniquingKeysWith: +) }
+    }
 }
 
 /// A fixed pseudo-random number per ordered node pair (the link's own latency).

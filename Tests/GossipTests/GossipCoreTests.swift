@@ -14,6 +14,8 @@ struct Harness {
     var deaf: Set<Int> = []
     /// The largest datagram any core produced.
     var largestDatagram = 0
+    /// Every datagram sent, decoded: (from, to, time, parts).
+    var sent: [(from: Int, to: Int, at: Duration, parts: [GossipPart])] = []
 
     init(count: Int, trust: ((Int) -> TrustPolicy)? = nil, settings: GossipSettings = GossipSettings()) {
         keys = (0..<count).map { SigningKeyPair(seed: [UInt8](repeating: UInt8($0 + 1), count: 32))! }
@@ -34,6 +36,7 @@ struct Harness {
         for directive in directives {
             if case .send(let bytes, let target) = directive, let j = index(of: target) {
                 largestDatagram = max(largestDatagram, bytes.count)
+                sent.append((i, j, now, (try? Datagram.decode(bytes)) ?? []))
                 inFlight.append((i, j, bytes))
             } else {
                 events.append((i, directive))
@@ -278,5 +281,101 @@ struct GossipCoreTests {
         #expect(h.largestDatagram <= 600)
         #expect(h.largestDatagram > 300, "the budget was actually used")
         #expect((0..<8).allSatisfy { i in (0..<8).allSatisfy { j in i == j || h.cores[i].store.versionOf(h.key(j)) != nil } })
+    }
+
+    @Test("a failed probe: a second direct ping, helpers nack, and the nacks confirm the suspicion")
+    func nacksConfirm() throws {
+        var h = Harness(count: 6)
+        h.start()
+        h.advance(.seconds(3))
+        h.sent = []
+        h.deaf = [5]
+        var suspectedAt: Duration?
+        var prober = -1
+        while suspectedAt == nil && h.now < .seconds(20) {
+            h.advance(.milliseconds(100), skip: [5])
+            let first = h.sent.first { $0.parts.contains { if case .suspect(let k, _, _) = $0 { k == h.key(5) } else { false } } }
+            if let first { (suspectedAt, prober) = (h.now, first.from) }
+        }
+        let start = try #require(suspectedAt)
+        // The prober pinged twice with one sequence (the second beside the ping requests).
+        let pings = h.sent.filter { $0.from == prober && $0.to == 5 }.flatMap(\.parts).compactMap { part -> UInt32? in
+            if case .ping(let sequence, _) = part { sequence } else { nil }
+        }
+        #expect(Dictionary(grouping: pings, by: { $0 }).values.contains { $0.count == 2 })
+        // Helpers nacked, and the prober's suspicion rumours name them as confirmers.
+        let nackers = Set(h.sent.filter { $0.to == prober }
+            .filter { $0.parts.contains { if case .nack = $0 { true } else { false } } }.map(\.from))
+        #expect(nackers.count >= 2, "\(nackers)")
+        h.advance(.milliseconds(300), skip: [5])
+        let confirmers = Set(h.sent.filter { $0.from == prober }.flatMap(\.parts).compactMap { part -> UInt64? in
+            if case .suspect(let subject, _, let from) = part, subject == h.key(5) { from } else { nil }
+        })
+        #expect(confirmers.isSuperset(of: Set(nackers.map { h.key($0).prefix })))
+        // With three confirmations the suspicion lasts the shortest timeout: 1 s at N = 6.
+        while h.state(of: 5, at: prober) == .suspect { h.advance(.milliseconds(100), skip: [5]) }
+        #expect(h.state(of: 5, at: prober) == .dead)
+        #expect(h.now - start <= .milliseconds(1100), "\(h.now - start)")
+    }
+
+    @Test("every node probes its ring successor every interval, besides the round-robin target")
+    func ringSuccessorProbed() {
+        var h = Harness(count: 6)
+        h.start()
+        h.advance(.seconds(2))
+        h.sent = []
+        h.advance(.seconds(10))
+        let order = (0..<6).sorted { h.key($0) < h.key($1) }
+        for (position, i) in order.enumerated() {
+            let successor = order[(position + 1) % order.count]
+            let pings = h.sent.filter { $0.from == i && $0.to == successor }
+                .filter { $0.parts.contains { if case .ping = $0 { true } else { false } } }
+            #expect(pings.count >= 10, "\(i) → \(successor): \(pings.count)")
+        }
+    }
+
+    @Test("anti-entropy deltas are applied, but their join announcements are not spread again")
+    func catchUpNotRumoured() {
+        var h = Harness(count: 3)
+        h.start()
+        h.advance(.seconds(5))
+        let stranger = SigningKeyPair(seed: [UInt8](repeating: 77, count: 32))!.publicKey
+        let other = SigningKeyPair(seed: [UInt8](repeating: 78, count: 32))!.publicKey
+        var core = GossipCore(
+            keyPair: h.keys[0], address: Harness.address(0), generation: 2, trust: .any, randomSeed: 1)
+        _ = core.start(now: .zero)
+        let before = core.pendingRumours
+        let life = Life(generation: 1, incarnation: 0)
+        _ = core.receive(
+            Datagram.encode([.catchUp, .alive(key: stranger, life: life, address: NodeAddress(host: "10.0.0.9", port: 1))]),
+            from: Harness.address(1), now: .zero)
+        #expect(core.members[stranger]?.state == .alive)
+        #expect(core.pendingRumours == before)
+        _ = core.receive(
+            Datagram.encode([.alive(key: other, life: life, address: NodeAddress(host: "10.0.0.10", port: 1))]),
+            from: Harness.address(1), now: .zero)
+        #expect(core.members[other]?.state == .alive)
+        #expect(core.pendingRumours == before + 1, "a rumoured join announcement is relayed")
+    }
+
+    @Test("a refutation goes straight back to the relay and to the first suspecter")
+    func refutationToAccuser() {
+        var h = Harness(count: 4)
+        h.start()
+        h.advance(.seconds(3))
+        let life = h.cores[3].life
+        // Node 1 relays node 0's suspicion of node 3.
+        let rumour = Datagram.encode([.suspect(key: h.key(3), life: life, from: h.key(0).prefix)])
+        h.sent = []
+        h.collect(h.cores[3].receive(rumour, from: Harness.address(1), now: h.now), from: 3)
+        #expect(h.cores[3].life.incarnation == life.incarnation + 1)
+        let refuted = { (target: Int) in
+            h.sent.contains { sent in
+                sent.from == 3 && sent.to == target
+                    && sent.parts.contains { if case .alive(let k, let l, _) = $0 { k == h.key(3) && l > life } else { false } }
+            }
+        }
+        #expect(refuted(1), "to the relay")
+        #expect(refuted(0), "to the accuser")
     }
 }

@@ -135,10 +135,12 @@ struct SimulationTests {
 
 @Suite("The simulate scenario")
 struct ScenarioTests {
-    @Test("every phase reports, and the figures meet the targets at 60 nodes")
-    func report() async {
+    @Test(
+        "every phase reports, and the figures meet the targets at 60 nodes",
+        arguments: [0.0, 0.05])
+    func report(loss: Double) async {
         await offPool { c in
-            var scenario = Scenario(configuration: .init(nodes: 60, seed: 2, loss: 0.05), statusesAtStart: true)
+            var scenario = Scenario(configuration: .init(nodes: 60, seed: 2, loss: loss), statusesAtStart: true)
             scenario.restSeconds = 30
             var lines: [String] = []
             let report = scenario.run { lines.append($0) }
@@ -146,8 +148,11 @@ struct ScenarioTests {
             c.expect(report.joinSeconds != nil)
             c.expect(report.changeRounds.map { $0 <= 9 } == true, "\(report.changeHoldersPerRound)")
             c.expect(report.changeHoldersPerRound.last == 59)
-            c.expect(report.restBytesPerNodePerSecond < 100)
-            c.expect(report.deadEverywhereSeconds != nil)
+            // The at-rest target (under 100 B/s per node) is set without loss; loss adds second
+            // pings and indirect probes (about 100 B/s more at 5 %).
+            c.expect(report.restBytesPerNodePerSecond < (loss == 0 ? 100 : 250), "\(report.restBytesPerNodePerSecond)")
+            c.expect(report.restPartsPerNodePerSecond["ping", default: 0] > 1.9, "two probes per second")
+            c.expect(report.deadEverywhereSeconds.map { $0 < 5 } == true, "\(String(describing: report.deadEverywhereSeconds))")
             c.expect(report.falseDeaths == 0)
         }
     }

@@ -106,6 +106,14 @@ public enum GossipPart: Sendable, Hashable {
     /// prefix lies in `low...high`, sorted; the pages of one digest cover contiguous ranges from
     /// 0 to `UInt64.max`. `reply` marks the answer to a digest (which gets no digest back).
     case digest(buckets: UInt16, low: UInt64, high: UInt64, reply: Bool, entries: [DigestEntry])
+    /// Lifeguard's negative acknowledgement: the sender, asked by a ping request, got no ack from
+    /// the target within the probe timeout. The requester counts it as an independent confirmation
+    /// when it suspects the target.
+    case nack(sequence: UInt32)
+    /// Marks the parts after it, in the same datagram, as anti-entropy deltas: the receiver
+    /// applies them, but does not spread join announcements among them as rumours (the sender
+    /// knew them already, and so, most likely, does everybody else).
+    case catchUp
 
     var typeCode: UInt8 {
         switch self {
@@ -120,6 +128,8 @@ public enum GossipPart: Sendable, Hashable {
         case .summary: 9
         case .buckets: 10
         case .digest: 11
+        case .nack: 12
+        case .catchUp: 13
         }
     }
 
@@ -137,6 +147,8 @@ public enum GossipPart: Sendable, Hashable {
         case .summary: "summary"
         case .buckets: "buckets"
         case .digest: "digest"
+        case .nack: "nack"
+        case .catchUp: "catch_up"
         }
     }
 
@@ -158,8 +170,10 @@ public enum GossipPart: Sendable, Hashable {
             w.u32(sequence)
             w.raw(target.bytes)
             Self.encode(address, into: &w)
-        case .ack(let sequence):
+        case .ack(let sequence), .nack(let sequence):
             w.u32(sequence)
+        case .catchUp:
+            break
         case .alive(let key, let life, let address):
             w.raw(key.bytes)
             Self.encode(life, into: &w)
@@ -254,6 +268,10 @@ public enum GossipPart: Sendable, Hashable {
                         statusVersion: try r.u64("status version")))
             }
             part = .digest(buckets: buckets, low: low, high: high, reply: reply == 1, entries: entries)
+        case 12:
+            part = .nack(sequence: try r.u32("sequence"))
+        case 13:
+            part = .catchUp
         default:
             throw .invalidValue(field: "part type", value: UInt64(type))
         }

@@ -4,11 +4,19 @@
 ///
 /// Rumours are kept in levels by transmission count, so taking the next ones never sorts the
 /// queue: it walks level 0 from the newest, then level 1, and moves each taken rumour up a level.
+///
+/// Two classes keep news from waiting behind bulk: statuses and membership changes (suspicions,
+/// deaths, leaves, refutations) go before join announcements (alive at incarnation 0), whatever
+/// their transmission counts. When a thousand nodes join at once, each holds a thousand join
+/// announcements to relay; a status change or a death published meanwhile still spreads at full speed.
 struct RumourQueue: Sendable {
-    /// What a rumour is about: a member's state, or a member's status.
+    /// What a rumour is about: a member's state, or a member's status; `confirmer` tells apart
+    /// the independent confirmations of one suspicion (the suspecters' key prefixes, 0 otherwise),
+    /// so that a confirmation does not replace the suspicion it confirms.
     struct Subject: Sendable, Hashable {
         var key: PublicKey
         var isStatus: Bool
+        var confirmer: UInt64 = 0
     }
 
     struct Item: Sendable {
@@ -17,22 +25,32 @@ struct RumourQueue: Sendable {
         var transmits: Int
         var token: UInt64
         var duplicates = 0
+        var urgent: Bool
     }
 
     private(set) var items: [Subject: Item] = [:]
-    /// `levels[t]` lists (subject, token) of rumours sent `t` times, oldest first. Entries whose
-    /// token no longer matches `items` are stale (replaced or removed) and skipped.
-    private var levels: [[(Subject, UInt64)]] = []
+    /// `levels[c][t]` lists (subject, token) of class-`c` rumours (0 urgent, 1 bulk) sent `t`
+    /// times, oldest first. Entries whose token no longer matches `items` are stale (replaced or
+    /// removed) and skipped.
+    private var levels: [[[(Subject, UInt64)]]] = [[], []]
     private var counter: UInt64 = 0
 
     var isEmpty: Bool { items.isEmpty }
     var count: Int { items.count }
 
+    /// Whether a rumour is news (urgent) rather than a join announcement.
+    static func isUrgent(_ part: GossipPart) -> Bool {
+        if case .alive(_, let life, _) = part { return life.incarnation > 0 }
+        return true
+    }
+
     mutating func enqueue(_ part: GossipPart, about subject: Subject) {
         counter += 1
-        items[subject] = Item(part: part, size: part.encodedSize, transmits: 0, token: counter)
-        if levels.isEmpty { levels.append([]) }
-        levels[0].append((subject, counter))
+        let urgent = Self.isUrgent(part)
+        items[subject] = Item(part: part, size: part.encodedSize, transmits: 0, token: counter, urgent: urgent)
+        let c = urgent ? 0 : 1
+        if levels[c].isEmpty { levels[c].append([]) }
+        levels[c][0].append((subject, counter))
     }
 
     mutating func remove(_ subject: Subject) {
@@ -50,21 +68,28 @@ struct RumourQueue: Sendable {
         items[subject] = item.duplicates >= limit ? nil : item
     }
 
-    /// Takes rumours that fit in `budget` bytes, fewest transmissions (then newest) first,
-    /// counting one transmission each; rumours sent `limit` times are dropped.
+    /// Takes rumours that fit in `budget` bytes, urgent ones first, fewest transmissions (then
+    /// newest) first within a class, counting one transmission each; rumours sent `limit` times are dropped.
     mutating func take(budget: Int, limit: Int) -> [GossipPart] {
         guard !items.isEmpty, budget > 0 else {
-            if items.isEmpty { levels.removeAll() }
+            if items.isEmpty { levels = [[], []] }
             return []
         }
         var remaining = budget
         var parts: [GossipPart] = []
+        for c in 0..<2 where remaining >= 40 {
+            take(class: c, remaining: &remaining, limit: limit, into: &parts)
+        }
+        return parts
+    }
+
+    private mutating func take(class c: Int, remaining: inout Int, limit: Int, into parts: inout [GossipPart]) {
         var promoted: [(level: Int, entry: (Subject, UInt64))] = []
         var full = false
         var level = 0
-        while level < levels.count && !full {
+        while level < levels[c].count && !full {
             var kept: [(Subject, UInt64)] = []
-            let entries = levels[level]
+            let entries = levels[c][level]
             var index = entries.count - 1
             while index >= 0 {
                 let (subject, token) = entries[index]
@@ -84,14 +109,13 @@ struct RumourQueue: Sendable {
                 }
                 if remaining < 40 { full = true }
             }
-            levels[level] = kept.reversed()
+            levels[c][level] = kept.reversed()
             level += 1
         }
         for (target, entry) in promoted.reversed() {
-            while levels.count <= target { levels.append([]) }
-            levels[target].append(entry)
+            while levels[c].count <= target { levels[c].append([]) }
+            levels[c][target].append(entry)
         }
-        while let last = levels.last, last.isEmpty { levels.removeLast() }
-        return parts
+        while let last = levels[c].last, last.isEmpty { levels[c].removeLast() }
     }
 }
