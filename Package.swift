@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "NodeHealth", targets: ["NodeHealth"]),
         .library(name: "Gossip", targets: ["Gossip"]),
+        .library(name: "ClusterView", targets: ["ClusterView"]),
         .executable(name: "chorus-cluster-health", targets: ["chorus-cluster-health"]),
     ],
     dependencies: [
@@ -18,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -37,10 +39,24 @@ let package = Package(
         ),
         .target(
             name: "Gossip",
-            dependencies: ["CSodium", "NodeHealth"],
+            dependencies: [
+                "CSodium", "NodeHealth",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             // The protocol core is exercised at 1000 nodes in the simulation tests: optimise it
             // in debug builds too, so those tests take seconds.
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+        ),
+        .target(
+            name: "ClusterView",
+            dependencies: [
+                "Gossip", "NodeHealth",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
         ),
         .target(
             name: "Simulations",
@@ -54,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "chorus-cluster-health",
             dependencies: [
-                "NodeHealth", "Gossip", "Simulations",
+                "NodeHealth", "Gossip", "ClusterView", "Simulations",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,7 +100,12 @@ let package = Package(
         ),
         .testTarget(
             name: "GossipTests",
-            dependencies: ["Gossip", "NodeHealth"]
+            dependencies: [
+                "Gossip", "NodeHealth", "ClusterView",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
         .testTarget(
             name: "SimulationTests",

@@ -107,8 +107,15 @@ public actor HealthManager: Service {
         var results: [String: CheckResult] = [:]
         var resultsJSON = JSONBytes.encode([String: CheckResult]())
         var enabled: [String: Bool] = [:]
+        var critical: Set<String> = []
         var lastUpdate: Date
         var stopReason: String?
+    }
+
+    /// What ``updates()`` delivers: the published status and which of its checks are critical.
+    public struct Update: Sendable, Hashable {
+        public var status: SystemStatus
+        public var critical: Set<String>
     }
 
     /// What the probe handlers read: the status and ready-made JSON fragments.
@@ -132,6 +139,7 @@ public actor HealthManager: Service {
     nonisolated let versionJSON: [UInt8]
 
     private nonisolated let published: Mutex<Published>
+    private nonisolated let subscribers = Mutex<(next: Int, continuations: [Int: AsyncStream<Update>.Continuation])>((0, [:]))
     private nonisolated let eventSink: AsyncStream<Event>.Continuation
     private let events: AsyncStream<Event>
     private let origin: ContinuousClock.Instant
@@ -236,6 +244,33 @@ public actor HealthManager: Service {
             nodeID: settings.nodeID)
     }
 
+    /// Every change of the published status (a new result, a new level, shutdown), starting
+    /// with the current one; a slow reader gets the newest. The gossip layer signs from it.
+    public nonisolated func updates() -> AsyncStream<Update> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Update.self, bufferingPolicy: .bufferingNewest(1))
+        let id = subscribers.withLock { state in
+            state.next += 1
+            state.continuations[state.next] = continuation
+            return state.next
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.subscribers.withLock { $0.continuations.removeValue(forKey: id) }
+        }
+        continuation.yield(currentUpdate())
+        return stream
+    }
+
+    private nonisolated func currentUpdate() -> Update {
+        Update(status: status(), critical: published.withLock { $0.critical })
+    }
+
+    private nonisolated func notifySubscribers() {
+        let continuations = subscribers.withLock { Array($0.continuations.values) }
+        guard !continuations.isEmpty else { return }
+        let update = currentUpdate()
+        for continuation in continuations { continuation.yield(update) }
+    }
+
     /// The current overall status level alone, without copying the results.
     public nonisolated var currentStatus: (status: HealthStatus, message: String) {
         published.withLock { ($0.status, $0.message) }
@@ -276,6 +311,7 @@ public actor HealthManager: Service {
         }
         for (status, gauge) in statusGauges { gauge.record(status == .stopping ? 1.0 : 0.0) }
         eventSink.yield(.stop)
+        notifySubscribers()
     }
 
     /// Runs the checks until graceful shutdown, ``stop()`` or (with
@@ -410,6 +446,7 @@ public actor HealthManager: Service {
         }
         var results: [String: CheckResult] = [:]
         var enabled: [String: Bool] = [:]
+        let critical = Set(checks.values.filter(\.check.critical).map(\.check.name))
         for (name, registered) in checks {
             enabled[name] = registered.check.enabled
             if let result = registered.check.lastResult { results[name] = result }
@@ -422,6 +459,7 @@ public actor HealthManager: Service {
             snapshot.results = results
             snapshot.resultsJSON = resultsJSON
             snapshot.enabled = enabled
+            snapshot.critical = critical
             snapshot.lastUpdate = Date()
             if snapshot.stopReason == nil {
                 snapshot.status = status
@@ -432,6 +470,7 @@ public actor HealthManager: Service {
         }
         scoreGauge.record(HealthAggregator.score(inputs))
         for (level, gauge) in statusGauges { gauge.record(level == current ? 1.0 : 0.0) }
+        notifySubscribers()
     }
 
     private func elapsed() -> Duration {

@@ -6,7 +6,7 @@ struct ChorusClusterHealth: AsyncParsableCommand {
         commandName: "chorus-cluster-health",
         abstract: "Health checks, probes and metrics for the nodes of a peer-to-peer cluster.",
         version: ProductVersion.current,
-        subcommands: [NodeCommand.self, SimulateCommand.self]
+        subcommands: [NodeCommand.self, KeygenCommand.self, SimulateCommand.self]
     )
 }
 

@@ -7,6 +7,8 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import ClusterView
+import Gossip
 import Hummingbird
 import Logging
 import Metrics
@@ -17,10 +19,13 @@ import ServiceLifecycle
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
-        abstract: "Run one node: health checks, the /health probes and /metrics.",
+        abstract: "Run one node: health checks, the /health probes, gossip with the cluster, and /metrics.",
         discussion: """
-            Stops gracefully on SIGINT or SIGTERM: the probes answer 503 at once, then the server \
-            closes after --drain-delay seconds.
+            The node signs its status with its Ed25519 key (--key-file, or DATA_DIR/node.key, created \
+            on first start) and gossips it over UDP. It accepts the statuses of the keys listed in \
+            --trust, or of any key with --trust-any; without either it trusts only itself.
+            Stops gracefully on SIGINT or SIGTERM: the probes answer 503 at once, the node tells the \
+            cluster it leaves, then the server closes after --drain-delay seconds.
             """
     )
 
@@ -48,6 +53,33 @@ struct NodeCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Shut the node down gracefully when a critical check fails.")
     var shutdownOnCritical: Bool = true
 
+    @Option(help: "Address the gossip UDP socket listens on.")
+    var gossipHost: String = "0.0.0.0"
+
+    @Option(help: "Gossip UDP port (0 picks a free one).")
+    var gossipPort: Int = 7946
+
+    @Option(help: ArgumentHelp("Address other nodes reach this one at (default: the gossip address; for 0.0.0.0 the first non-loopback IPv4).", valueName: "host:port"))
+    var advertise: String?
+
+    @Option(help: ArgumentHelp("Nodes to join through, comma-separated or repeated; a host name may resolve to several addresses.", valueName: "host:port[,host:port]"))
+    var join: [String] = []
+
+    @Option(help: "Private key file (64 hex digits, mode 0600; see keygen). Default DATA_DIR/node.key.")
+    var keyFile: String?
+
+    @Option(help: "Directory for the node's key (if no --key-file) and its generation.")
+    var dataDir: String = "chorus-data"
+
+    @Option(help: "File of trusted public keys, one per line (64 hex digits, then an optional name).")
+    var trust: String?
+
+    @Flag(help: "Accept statuses signed by any key (open mode).")
+    var trustAny = false
+
+    @Option(help: "File of cluster keys (64 hex digits per line, the first seals): every datagram is sealed.")
+    var clusterKeyFile: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -61,6 +93,24 @@ struct NodeCommand: AsyncParsableCommand {
         }
         if let nodeId, nodeId.isEmpty { throw ValidationError("--node-id must not be empty") }
         guard resolvedDiskPath != nil else { throw ValidationError("--disk-path \(diskPath): no such file or directory") }
+        guard (0...65535).contains(gossipPort) else { throw ValidationError("--gossip-port must be 0 to 65535") }
+        if let advertise {
+            guard let (host, _) = AddressResolution.split(advertise), AddressResolution.isIPLiteral(host) else {
+                throw ValidationError("--advertise must be IP:PORT (for IPv6: [IP]:PORT), not \(advertise)")
+            }
+        }
+        for entry in joinAddresses where AddressResolution.split(entry) == nil {
+            throw ValidationError("--join: \(entry) is not HOST:PORT")
+        }
+        if trust != nil && trustAny { throw ValidationError("give --trust FILE or --trust-any, not both") }
+        if !joinAddresses.isEmpty && trust == nil && !trustAny {
+            throw ValidationError("--join needs --trust FILE (the keys to accept) or --trust-any")
+        }
+    }
+
+    /// `--join` split at commas.
+    var joinAddresses: [String] {
+        join.flatMap { $0.split(separator: ",").map { String($0.filter { $0 != " " }) } }.filter { !$0.isEmpty }
     }
 
     /// `--disk-path` as an absolute path without symbolic links, or `nil` when it does not exist.
@@ -79,7 +129,9 @@ struct NodeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "chorus.node")
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(HelpfulPrometheusFactory(registry: registry, help: HealthMetricNames.help))
+        MetricsSystem.bootstrap(
+            HelpfulPrometheusFactory(
+                registry: registry, help: HealthMetricNames.help.merging(GossipMetricNames.help) { a, _ in a }))
 
         let manager = HealthManager(
             settings: .init(
@@ -91,7 +143,16 @@ struct NodeCommand: AsyncParsableCommand {
         try await manager.register(.createDiskSpaceCheck(path: resolvedDiskPath ?? diskPath, threshold: diskThreshold))
         try await manager.register(.createMemoryCheck(threshold: memoryThreshold))
 
-        let router = HealthHTTP.makeRouter(manager: manager, additionalPaths: ["/metrics"])
+        let gossip: GossipNode
+        do {
+            gossip = GossipNode(configuration: try gossipConfiguration(), health: manager)
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode.failure
+        }
+
+        let router = HealthHTTP.makeRouter(manager: manager, additionalPaths: ["/metrics"] + ClusterHTTP.paths)
+        ClusterHTTP.addRoutes(to: router, node: gossip)
         router.get("/metrics") { _, _ in
             var bytes: [UInt8] = []
             bytes.reserveCapacity(16 * 1024)
@@ -119,6 +180,7 @@ struct NodeCommand: AsyncParsableCommand {
             configuration: .init(
                 services: [
                     .init(service: app),
+                    .init(service: gossip, failureTerminationBehavior: .gracefullyShutdownGroup),
                     .init(service: manager, failureTerminationBehavior: .gracefullyShutdownGroup),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
@@ -135,10 +197,52 @@ struct NodeCommand: AsyncParsableCommand {
     }
 
     private func describe(_ error: any Error, host: String, port: Int) -> String {
+        if let bind = error as? GossipNode.BindError { return bind.description }
         let text = String(describing: error)
         if text.contains("Address already in use") || text.contains("errno: 98") {
             return "cannot listen on \(host):\(port): the address is already in use"
         }
         return text
+    }
+
+    /// The gossip settings from the flags: key, generation, trust and cluster keys from their files.
+    private func gossipConfiguration() throws -> GossipNode.Configuration {
+        try KeyFiles.ensureDirectory(dataDir)
+        let keyPair = try keyFile.map { path throws(KeyFileError) in try KeyFiles.readKeyPair(path) }
+            ?? KeyFiles.keyPair(inDataDirectory: dataDir)
+        let generation = try KeyFiles.nextGeneration(inDataDirectory: dataDir)
+        let trustPolicy: TrustPolicy
+        if trustAny {
+            trustPolicy = .any
+        } else if let trust {
+            do {
+                trustPolicy = .keys(try KeyFiles.trustedKeys(fileContents: try KeyFiles.read(trust)))
+            } catch {
+                throw KeyFileError.io(path: trust, reason: "\(error)")
+            }
+        } else {
+            trustPolicy = .keys([keyPair.publicKey])
+        }
+        var configuration = GossipNode.Configuration(keyPair: keyPair, generation: generation, trust: trustPolicy)
+        if let clusterKeyFile {
+            do {
+                configuration.clusterKeys = try ClusterKeyRing(fileContents: try KeyFiles.read(clusterKeyFile))
+            } catch {
+                throw KeyFileError.io(path: clusterKeyFile, reason: "\(error)")
+            }
+        }
+        configuration.bindHost = gossipHost
+        configuration.bindPort = gossipPort
+        configuration.advertise = advertise.flatMap(AddressResolution.split).map { NodeAddress(host: $0.host, port: $0.port) }
+        configuration.join = joinAddresses
+        configuration.logger = Logger(label: "chorus.gossip")
+        let directory = dataDir
+        configuration.onGenerationChange = { generation in
+            try? KeyFiles.storeGeneration(generation, inDataDirectory: directory)
+        }
+        if trust == nil && !trustAny {
+            configuration.logger.warning("no --trust file and no --trust-any: this node accepts no other node's status")
+        }
+        return configuration
     }
 }

@@ -136,8 +136,15 @@ public struct GossipCore: Sendable {
         nextAntiEntropyAt = now + settings.antiEntropyInterval
         scheduleRefresh(now: now)
         enqueueSelfAlive()
+        return join(seeds, now: now)
+    }
+
+    /// Announces this node to `seeds` and asks them for the cluster's state; they replace the
+    /// seeds given before (the shell re-resolves them while the node is alone).
+    public mutating func join(_ seeds: [NodeAddress], now: Duration) -> [Directive] {
+        self.seeds = seeds.filter { $0 != address }
         var out: [Directive] = []
-        for seed in seeds {
+        for seed in self.seeds {
             send([.alive(key: key, life: life, address: address), summaryPart()], to: seed, into: &out)
         }
         return out

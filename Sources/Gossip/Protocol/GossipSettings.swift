@@ -41,10 +41,10 @@ public struct GossipSettings: Sendable, Hashable {
     /// A status whose figures moved but nothing meaningful changed is re-signed about this
     /// often (jittered by ±25 %), so that its age also tells how fresh it is. Default 5 minutes.
     public var statusRefreshInterval: Duration = .seconds(300)
-    /// Largest datagram the core produces, in bytes, before any sealing. Default 1400 − 40:
-    /// room for the optional cluster key's nonce and tag within 1400 bytes. It SHOULD stay at
+    /// Largest datagram the core produces, in bytes, before any sealing. Default 1400 − 41:
+    /// room for the optional cluster key's marker, nonce and tag within 1400 bytes. It SHOULD stay at
     /// least 1200, so that the largest signed status (1100-byte payload, signature, framing) fits.
-    public var maxDatagramBytes: Int = 1360
+    public var maxDatagramBytes: Int = 1359
 
     public init() {}
 }

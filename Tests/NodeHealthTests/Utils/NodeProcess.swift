@@ -27,9 +27,16 @@ final class NodeProcess: Sendable {
     let process: Process
     private let output = TextBuffer()
 
+    /// Starts the binary. A `node` gets gossip on 127.0.0.1 with a free port and a fresh data
+    /// directory unless the arguments say otherwise.
     init(arguments: [String]) throws {
         let process = Process()
         process.executableURL = productBinary()
+        var arguments = arguments
+        if arguments.first == "node" {
+            if !arguments.contains("--gossip-port") { arguments += ["--gossip-host", "127.0.0.1", "--gossip-port", "0"] }
+            if !arguments.contains("--data-dir") { arguments += ["--data-dir", temporaryDirectory()] }
+        }
         process.arguments = arguments
         let pipe = Pipe()
         process.standardError = pipe
@@ -56,6 +63,23 @@ final class NodeProcess: Sendable {
         return try #require(port, "node did not start: \(log)")
     }
 
+    /// Waits until the node logs its gossip address and returns it (`127.0.0.1:PORT`).
+    func waitForGossipAddress(timeout: Duration = .seconds(20)) async throws -> String {
+        var address: String?
+        await eventually(timeout: timeout, "the node to report its gossip address") {
+            if let match = log.firstMatch(of: #/advertise=(127\.0\.0\.1:\d+)/#) { address = String(match.1) }
+            return address != nil || !process.isRunning
+        }
+        return try #require(address, "gossip did not start: \(log)")
+    }
+
+    /// Kills the process with SIGKILL (no graceful leave) and waits for it.
+    func kill() {
+        guard process.isRunning else { return }
+        _ = Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
     /// Waits for the process to exit and returns its status.
     func waitForExit(timeout: Duration = .seconds(20)) async -> Int32? {
         let exited = await eventually(timeout: timeout, "the node to exit") { !process.isRunning }
@@ -72,6 +96,12 @@ final class NodeProcess: Sendable {
             process.waitUntilExit()
         }
     }
+}
+
+/// A new empty directory under the system's temporary directory.
+func temporaryDirectory() -> String {
+    var template = Array((NSTemporaryDirectory() + "/chorus-test-XXXXXX").utf8CString)
+    return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
 }
 
 /// A plain HTTP GET on loopback: status and body.

@@ -1,0 +1,146 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Gossip
+import Hummingbird
+import NodeHealth
+
+/// The cluster endpoints: `GET /cluster/members` and `GET /cluster/nodes/{id}/status`.
+public enum ClusterHTTP {
+    /// The paths this module serves, in router syntax.
+    public static let paths = ["/cluster/members", "/cluster/nodes/:id/status"]
+
+    /// One member in `/cluster/members`.
+    public struct Member: Codable, Sendable, Hashable {
+        public var nodeID: String?
+        public var publicKey: String
+        public var fingerprint: String
+        public var address: String
+        public var state: String
+        public var incarnation: UInt64
+        public var generation: UInt64
+        public var isSelf: Bool
+        public var stateAgeSeconds: Double
+        public var status: StatusSummary?
+
+        enum CodingKeys: String, CodingKey {
+            case nodeID = "node_id", publicKey = "public_key", fingerprint, address, state, incarnation, generation
+            case isSelf = "self", stateAgeSeconds = "state_age_seconds", status
+        }
+    }
+
+    /// The latest status held for a member, in brief.
+    public struct StatusSummary: Codable, Sendable, Hashable {
+        public var status: String?
+        public var generation: UInt64
+        public var version: UInt64
+        /// Seconds since this node accepted it.
+        public var ageSeconds: Double?
+
+        enum CodingKeys: String, CodingKey { case status, generation, version, ageSeconds = "age_seconds" }
+    }
+
+    /// The answer of `/cluster/members`.
+    public struct Members: Codable, Sendable, Hashable {
+        public var members: [Member]
+        /// Members by state, this node included.
+        public var counts: [String: Int]
+    }
+
+    /// The answer of `/cluster/nodes/{id}/status`: the signed bytes and their decoded fields.
+    public struct SignedStatusBody: Codable, Sendable, Hashable {
+        public struct Check: Codable, Sendable, Hashable {
+            public var name: String
+            public var healthy: Bool
+            public var critical: Bool
+            public var latencyMicros: UInt32
+            public var message: String
+            enum CodingKeys: String, CodingKey { case name, healthy, critical, latencyMicros = "latency_us", message }
+        }
+        public struct Extension: Codable, Sendable, Hashable {
+            public var type: UInt8
+            /// Base64.
+            public var value: String
+        }
+        /// Hex of the 32-byte Ed25519 public key.
+        public var publicKey: String
+        /// Base64 of exactly the bytes the signature covers (see docs/wire-format.md).
+        public var payload: String
+        /// Hex of the 64-byte Ed25519 signature.
+        public var signature: String
+        public var nodeID: String
+        public var generation: UInt64
+        public var version: UInt64
+        public var issuedAt: String
+        public var status: String
+        public var message: String
+        public var uptimeSeconds: UInt32
+        public var softwareVersion: String
+        public var checks: [Check]
+        public var extensions: [Extension]
+
+        enum CodingKeys: String, CodingKey {
+            case publicKey = "public_key", payload, signature, nodeID = "node_id", generation, version
+            case issuedAt = "issued_at", status, message, uptimeSeconds = "uptime_seconds"
+            case softwareVersion = "software_version", checks, extensions
+        }
+
+        public init(_ signed: SignedStatus) {
+            let p = signed.projection
+            publicKey = p.publicKey.hex
+            payload = Data(signed.payload).base64EncodedString()
+            signature = Hex.encode(signed.signature)
+            nodeID = p.nodeID
+            generation = p.generation
+            version = p.version
+            issuedAt = TimeFormatting.rfc3339(Date(timeIntervalSince1970: Double(p.issuedAtMillis) / 1000))
+            status = p.status.rawValue
+            message = p.message
+            uptimeSeconds = p.uptimeSeconds
+            softwareVersion = p.softwareVersion
+            checks = p.checks.map {
+                Check(name: $0.name, healthy: $0.healthy, critical: $0.critical, latencyMicros: $0.latencyMicros, message: $0.message)
+            }
+            extensions = p.extensions.map { Extension(type: $0.type, value: Data($0.value).base64EncodedString()) }
+        }
+    }
+
+    /// Adds the cluster endpoints to `router`.
+    public static func addRoutes<Context: RequestContext>(to router: Router<Context>, node: GossipNode) {
+        router.get("/cluster/members") { _, _ in
+            let views = await node.memberViews()
+            return try HealthHTTP.jsonResponse(members(views), status: .ok)
+        }
+        router.get("/cluster/nodes/:id/status") { request, context in
+            let id = try context.parameters.require("id")
+            guard let signed = await node.signedStatus(of: id) else {
+                return try HealthHTTP.errorResponse(.notFound, "no status held for node \(id)", path: request.uri.path)
+            }
+            return try HealthHTTP.jsonResponse(SignedStatusBody(signed), status: .ok)
+        }
+    }
+
+    /// The `/cluster/members` answer for `views`.
+    public static func members(_ views: [GossipNode.MemberView]) -> Members {
+        var counts = Dictionary(uniqueKeysWithValues: MemberState.allCases.map { ($0.description, 0) })
+        let members = views.map { view in
+            counts[view.state.description, default: 0] += 1
+            return Member(
+                nodeID: view.nodeID, publicKey: view.key.hex, fingerprint: view.key.fingerprint,
+                address: view.address.description, state: view.state.description, incarnation: view.life.incarnation,
+                generation: view.life.generation, isSelf: view.isSelf, stateAgeSeconds: view.stateAge.seconds.rounded(toMillis: ()),
+                status: view.statusGeneration.map { generation in
+                    StatusSummary(
+                        status: view.status?.rawValue, generation: generation, version: view.statusVersion ?? 0,
+                        ageSeconds: view.statusAge.map { $0.seconds.rounded(toMillis: ()) })
+                })
+        }
+        return Members(members: members, counts: counts)
+    }
+}
+
+extension Double {
+    fileprivate func rounded(toMillis: ()) -> Double { (self * 1000).rounded() / 1000 }
+}

@@ -1,0 +1,76 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Logging
+import NIOPosix
+
+/// Turns `host:port` strings into addresses, every address a host name resolves to (as a
+/// Kubernetes headless service resolves to every ready pod).
+public enum AddressResolution {
+    /// Splits `host:port` (`[v6]:port` for IPv6); `nil` when malformed.
+    public static func split(_ text: String) -> (host: String, port: UInt16)? {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = UInt16(portText), port > 0 else { return nil }
+        return (String(host), port)
+    }
+
+    /// Whether `host` is an IPv4 or IPv6 address literal.
+    public static func isIPLiteral(_ host: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+
+    /// Every IPv4 and IPv6 address `host` resolves to (an IP literal resolves to itself).
+    /// Blocking; ``resolve(_:logger:)`` runs it on NIO's thread pool.
+    public static func addresses(of host: String) -> [String] {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return [] }
+        defer { freeaddrinfo(first) }
+        var found: [String] = []
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let entry = cursor {
+            var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            if let address = entry.pointee.ai_addr,
+                getnameinfo(address, entry.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0
+            {
+                let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if !found.contains(text) { found.append(text) }
+            }
+            cursor = entry.pointee.ai_next
+        }
+        return found
+    }
+
+    /// Resolves each `host:port`; unresolvable entries are logged and skipped.
+    public static func resolve(_ entries: [String], logger: Logger) async -> [NodeAddress] {
+        let resolved = try? await NIOThreadPool.singleton.runIfActive {
+            entries.map { entry -> (String, [NodeAddress]) in
+                guard let (host, port) = split(entry) else { return (entry, []) }
+                return (entry, addresses(of: host).map { NodeAddress(host: $0, port: port) })
+            }
+        }
+        var all: [NodeAddress] = []
+        for (entry, found) in resolved ?? [] {
+            if found.isEmpty { logger.warning("cannot resolve join address", metadata: ["address": "\(entry)"]) }
+            all += found
+        }
+        return all
+    }
+}

@@ -1,0 +1,109 @@
+import Metrics
+import Synchronization
+
+/// Metric names of the gossip layer, with their help texts (for the Prometheus exposition).
+public enum GossipMetricNames {
+    public static let datagramsSent = "chorus_gossip_datagrams_sent_total"
+    public static let bytesSent = "chorus_gossip_bytes_sent_total"
+    public static let datagramsReceived = "chorus_gossip_datagrams_received_total"
+    public static let bytesReceived = "chorus_gossip_bytes_received_total"
+    public static let dropped = "chorus_gossip_dropped_total"
+    public static let statusesAccepted = "chorus_gossip_statuses_accepted_total"
+    public static let members = "chorus_gossip_members"
+    public static let statusAge = "chorus_gossip_member_status_age_seconds"
+
+    public static let help: [String: String] = [
+        datagramsSent: "Datagrams sent, by the type of their first part.",
+        bytesSent: "Bytes sent (after sealing), by the type of the datagram's first part.",
+        datagramsReceived: "Datagrams received and opened, by the type of their first part.",
+        bytesReceived: "Bytes received, by the type of the datagram's first part.",
+        dropped: "Datagrams, parts and statuses dropped, by reason.",
+        statusesAccepted: "Signed statuses accepted (verified and newer), this node's own included.",
+        members: "Members by state, as this node sees them (itself included, as alive).",
+        statusAge: "Seconds since this node accepted the member's latest status.",
+    ]
+}
+
+/// The gossip shell's metrics (swift-metrics), created lazily per label set.
+final class GossipMetrics: Sendable {
+    private let factory: any MetricsFactory
+    private let counters = Mutex<[String: Counter]>([:])
+    private let gauges = Mutex<[String: Gauge]>([:])
+    private let ageLabels = Mutex<Set<String>>([])
+    /// Drops by reason since start, also readable without a metrics backend.
+    let droppedTotals = Mutex<[String: Int]>([:])
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+    }
+
+    /// The part kind of a datagram's first part (its type byte follows the version byte).
+    static func kind(ofDatagram bytes: [UInt8]) -> String {
+        guard bytes.count > 1 else { return "empty" }
+        return kinds[Int(bytes[1])] ?? "unknown"
+    }
+
+    private static let kinds: [Int: String] = [
+        1: "ping", 2: "ping_request", 3: "ack", 4: "alive", 5: "suspect", 6: "dead", 7: "left", 8: "status",
+        9: "summary", 10: "buckets", 11: "digest", 12: "nack", 13: "catch_up",
+    ]
+
+    func sent(kind: String, bytes: Int) {
+        counter(GossipMetricNames.datagramsSent, ("type", kind)).increment()
+        counter(GossipMetricNames.bytesSent, ("type", kind)).increment(by: bytes)
+    }
+
+    func received(kind: String, bytes: Int) {
+        counter(GossipMetricNames.datagramsReceived, ("type", kind)).increment()
+        counter(GossipMetricNames.bytesReceived, ("type", kind)).increment(by: bytes)
+    }
+
+    func dropped(_ reason: String, count: Int = 1) {
+        droppedTotals.withLock { $0[reason, default: 0] += count }
+        counter(GossipMetricNames.dropped, ("reason", reason)).increment(by: count)
+    }
+
+    func statusAccepted() {
+        counter(GossipMetricNames.statusesAccepted, nil).increment()
+    }
+
+    func members(_ byState: [MemberState: Int]) {
+        for state in MemberState.allCases {
+            gauge(GossipMetricNames.members, ("state", state.description)).record(byState[state, default: 0])
+        }
+    }
+
+    /// Sets the status age of each member (by node id) and removes members no longer listed.
+    func statusAges(_ ages: [String: Double]) {
+        let gone = ageLabels.withLock { labels in
+            let gone = labels.subtracting(ages.keys)
+            labels = Set(ages.keys)
+            return gone
+        }
+        for label in gone {
+            let removed = gauges.withLock { $0.removeValue(forKey: GossipMetricNames.statusAge + "|" + label) }
+            removed?.destroy()
+        }
+        for (label, age) in ages { gauge(GossipMetricNames.statusAge, ("node_id", label)).record(age) }
+    }
+
+    private func counter(_ name: String, _ dimension: (String, String)?) -> Counter {
+        let id = name + "|" + (dimension?.1 ?? "")
+        return counters.withLock { counters in
+            if let existing = counters[id] { return existing }
+            let counter = Counter(label: name, dimensions: dimension.map { [$0] } ?? [], factory: factory)
+            counters[id] = counter
+            return counter
+        }
+    }
+
+    private func gauge(_ name: String, _ dimension: (String, String)) -> Gauge {
+        let id = name + "|" + dimension.1
+        return gauges.withLock { gauges in
+            if let existing = gauges[id] { return existing }
+            let gauge = Gauge(label: name, dimensions: [dimension], factory: factory)
+            gauges[id] = gauge
+            return gauge
+        }
+    }
+}

@@ -1,0 +1,404 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import NodeHealth
+import ServiceLifecycle
+import Synchronization
+
+/// The gossip protocol on a real UDP socket: an actor and swift-service-lifecycle `Service` that
+/// owns a SwiftNIO datagram channel, feeds received datagrams and timer ticks (with the real
+/// monotonic clock) into ``GossipCore``, carries out its directives, signs the node's status
+/// from the ``NodeHealth/HealthManager``'s updates, and leaves gracefully on shutdown.
+public actor GossipNode: Service {
+    public struct Configuration: Sendable {
+        /// Address the UDP socket binds to. Default 0.0.0.0.
+        public var bindHost: String = "0.0.0.0"
+        /// UDP port; 0 picks a free one. Default 7946.
+        public var bindPort: Int = 7946
+        /// The address other members use to reach this node. Default: the bound address, or
+        /// for a wildcard bind, the first non-loopback IPv4 address of the host.
+        public var advertise: NodeAddress?
+        /// Members to join through, as `host:port`; a host name may resolve to several addresses
+        /// (a Kubernetes headless service), all of which are tried.
+        public var join: [String] = []
+        public var keyPair: SigningKeyPair
+        /// Larger than any generation this key used before (see ``KeyFiles/nextGeneration(inDataDirectory:)``).
+        public var generation: UInt64
+        public var trust: TrustPolicy
+        /// When set, every datagram is sealed with the ring's primary key.
+        public var clusterKeys: ClusterKeyRing?
+        public var settings = GossipSettings()
+        public var randomSeed: UInt64 = UInt64.random(in: 0...UInt64.max)
+        public var logger = Logger(label: "chorus.gossip")
+        /// Where the gossip metrics go; default the global `MetricsSystem.factory`.
+        public var metricsFactory: (any MetricsFactory)?
+        /// Called when the node had to take a new generation (it had been declared left); persist it.
+        public var onGenerationChange: @Sendable (UInt64) -> Void = { _ in }
+
+        public init(keyPair: SigningKeyPair, generation: UInt64, trust: TrustPolicy) {
+            self.keyPair = keyPair
+            self.generation = generation
+            self.trust = trust
+        }
+    }
+
+    /// One member as this node sees it (itself included), for `/cluster/members`.
+    public struct MemberView: Sendable, Hashable {
+        public var key: PublicKey
+        public var nodeID: String?
+        public var address: NodeAddress
+        public var state: MemberState
+        public var life: Life
+        public var isSelf: Bool
+        /// Generation and version of the latest status held, if any.
+        public var statusGeneration: UInt64?
+        public var statusVersion: UInt64?
+        public var status: HealthStatus?
+        /// Time since this node accepted that status (for itself: since it signed it).
+        public var statusAge: Duration?
+        /// Time since the member's state last changed.
+        public var stateAge: Duration
+    }
+
+    /// The UDP socket could not be bound.
+    public struct BindError: Error, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+        public var underlying: any Error
+        public var description: String {
+            let text = String(describing: underlying)
+            let reason = text.contains("Address already in use") || text.contains("errno: 98")
+                ? "the address is already in use" : text
+            return "cannot listen on \(host):\(port) (gossip, UDP): \(reason)"
+        }
+    }
+
+    public let configuration: Configuration
+    private let health: HealthManager?
+    private let logger: Logger
+    private let metrics: GossipMetrics
+    private let origin = ContinuousClock.now
+    private let maxInbound: Int
+    private let bound = Mutex<NodeAddress?>(nil)
+
+    private var core: GossipCore?
+    private var writer: NIOAsyncChannelOutboundWriter<AddressedEnvelope<ByteBuffer>>?
+    private var resolved: [NodeAddress: SocketAddress] = [:]
+    private var acceptedAt: [PublicKey: Duration] = [:]
+    private var lastDropped: [String: Int] = [:]
+    private var lastRejections: [StatusRejection: Int] = [:]
+    private var nextJoinAt: Duration = .seconds(1)
+    private var joinBackoff: Duration = .milliseconds(500)
+    private var nextMetricsAt: Duration = .zero
+
+    public init(configuration: Configuration, health: HealthManager? = nil) {
+        self.configuration = configuration
+        self.health = health
+        self.logger = configuration.logger
+        self.metrics = GossipMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
+        self.maxInbound = configuration.settings.maxDatagramBytes
+            + (configuration.clusterKeys == nil ? 0 : ClusterKeyRing.overhead)
+    }
+
+    /// This node's public key.
+    public nonisolated var key: PublicKey { configuration.keyPair.publicKey }
+
+    /// The advertised address once the socket is bound, else `nil`.
+    public nonisolated var boundAddress: NodeAddress? { bound.withLock { $0 } }
+
+    // MARK: Service
+
+    public func run() async throws {
+        let channel = try await bind()
+        let local = channel.channel.localAddress
+        let address = try advertisedAddress(boundTo: local)
+        var core = GossipCore(
+            keyPair: configuration.keyPair, address: address, generation: configuration.generation,
+            settings: configuration.settings, trust: configuration.trust, randomSeed: configuration.randomSeed)
+        let started = core.start(now: elapsed())
+        self.core = core
+        bound.withLock { $0 = address }
+        logger.notice(
+            "gossip ready",
+            metadata: [
+                "listen": "\(local.map { "\($0)" } ?? "?")", "advertise": "\(address)", "key": "\(key.fingerprint)",
+                "generation": "\(configuration.generation)",
+                "cluster_key": "\(configuration.clusterKeys == nil ? "off" : "on")",
+            ])
+        try await channel.executeThenClose { inbound, outbound in
+            self.writer = outbound
+            await self.perform(started)
+            await self.joinSeeds()
+            let health = self.health
+            do {
+                try await cancelWhenGracefulShutdown {
+                    try await withThrowingDiscardingTaskGroup { group in
+                        group.addTask {
+                            for try await envelope in inbound { await self.receive(envelope) }
+                        }
+                        group.addTask { try await self.tickLoop() }
+                        if let health {
+                            group.addTask {
+                                for await update in health.updates() { await self.publish(update) }
+                            }
+                        }
+                    }
+                }
+            } catch is CancellationError {
+                // Shutting down.
+            }
+            await self.leave()
+        }
+        logger.notice("gossip stopped")
+    }
+
+    private func bind() async throws -> NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>> {
+        do {
+            return try await bindSocket()
+        } catch {
+            throw BindError(host: configuration.bindHost, port: configuration.bindPort, underlying: error)
+        }
+    }
+
+    private func bindSocket() async throws -> NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>> {
+        try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 2048))
+            .bind(host: configuration.bindHost, port: configuration.bindPort) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
+                        wrappingChannelSynchronously: channel)
+                }
+            }
+    }
+
+    private func advertisedAddress(boundTo local: SocketAddress?) throws -> NodeAddress {
+        if let advertise = configuration.advertise { return advertise }
+        let port = UInt16(clamping: local?.port ?? configuration.bindPort)
+        let host = configuration.bindHost
+        if host != "0.0.0.0" && host != "::" && host != "" {
+            return NodeAddress(host: local?.ipAddress ?? host, port: port)
+        }
+        let devices = (try? System.enumerateDevices()) ?? []
+        let candidate = devices.compactMap { device -> String? in
+            guard case .v4 = device.address, let ip = device.address?.ipAddress, !ip.hasPrefix("127.") else { return nil }
+            return ip
+        }.first
+        return NodeAddress(host: candidate ?? "127.0.0.1", port: port)
+    }
+
+    // MARK: Inputs
+
+    private func elapsed() -> Duration { ContinuousClock.now - origin }
+
+    private func receive(_ envelope: AddressedEnvelope<ByteBuffer>) async {
+        guard var core else { return }
+        let size = envelope.data.readableBytes
+        guard let ip = envelope.remoteAddress.ipAddress, let port = envelope.remoteAddress.port, port > 0 else {
+            metrics.dropped("bad_source")
+            return
+        }
+        guard size <= maxInbound else {
+            metrics.dropped("oversized")
+            return
+        }
+        let plain: [UInt8]
+        do {
+            plain = try configuration.clusterKeys.inbound(Array(envelope.data.readableBytesView))
+        } catch {
+            metrics.dropped(error.rawValue)
+            return
+        }
+        metrics.received(kind: GossipMetrics.kind(ofDatagram: plain), bytes: size)
+        let sender = NodeAddress(host: ip, port: UInt16(port))
+        let directives = core.receive(plain, from: sender, now: elapsed())
+        self.core = core
+        countCoreDrops()
+        await perform(directives)
+    }
+
+    private func tickLoop() async throws {
+        let interval = configuration.settings.tickInterval
+        while true {
+            try await Task.sleep(for: interval)
+            await tick()
+        }
+    }
+
+    private func tick() async {
+        guard var core else { return }
+        let now = elapsed()
+        let directives = core.tick(now: now)
+        self.core = core
+        await perform(directives)
+        if now >= nextMetricsAt {
+            nextMetricsAt = now + .seconds(1)
+            updateGauges(now: now)
+            if core.liveCount == 0 && !configuration.join.isEmpty {
+                // Alone with seeds configured: re-resolve them now and then (their addresses
+                // may have changed, as a headless service's do) and try again.
+                // The first try may have reached seeds not yet listening: retry after 1 s,
+                // then back off to every 8 s.
+                if now >= nextJoinAt {
+                    joinBackoff = min(joinBackoff * 2, .seconds(8))
+                    nextJoinAt = now + joinBackoff
+                    await joinSeeds()
+                }
+            } else {
+                joinBackoff = .milliseconds(500)
+                nextJoinAt = now + .seconds(1)
+            }
+        }
+    }
+
+    private func publish(_ update: HealthManager.Update) async {
+        guard var core else { return }
+        let draft = StatusProjection(
+            status: update.status, critical: update.critical, publicKey: key, generation: 0, version: 0,
+            issuedAt: Date())
+        let directives = core.publish(draft, now: elapsed())
+        self.core = core
+        await perform(directives)
+    }
+
+    private func joinSeeds() async {
+        guard !configuration.join.isEmpty, core != nil else { return }
+        let seeds = await AddressResolution.resolve(configuration.join, logger: logger)
+        guard var core else { return }
+        let directives = core.join(seeds, now: elapsed())
+        self.core = core
+        await perform(directives)
+    }
+
+    private func leave() async {
+        guard var core else { return }
+        let directives = core.leave(now: elapsed())
+        self.core = core
+        await perform(directives)
+        logger.info("left the cluster", metadata: ["told": "\(directives.count) members"])
+    }
+
+    // MARK: Directives
+
+    private func perform(_ directives: [GossipCore.Directive]) async {
+        var envelopes: [AddressedEnvelope<ByteBuffer>] = []
+        for directive in directives {
+            switch directive {
+            case .send(let bytes, let target):
+                guard let remote = socketAddress(for: target) else {
+                    metrics.dropped("unresolvable_address")
+                    continue
+                }
+                let wire = configuration.clusterKeys.outbound(bytes)
+                metrics.sent(kind: GossipMetrics.kind(ofDatagram: bytes), bytes: wire.count)
+                envelopes.append(AddressedEnvelope(remoteAddress: remote, data: ByteBuffer(bytes: wire)))
+            case .memberChanged(let member, let state):
+                logger.info("member \(state)", metadata: ["key": "\(member.fingerprint)", "address": "\(core?.members[member]?.address.description ?? "?")"])
+                if state.isGone { acceptedAt[member] = nil }
+            case .statusAccepted(let member):
+                acceptedAt[member] = elapsed()
+                metrics.statusAccepted()
+            case .generationChanged(let generation):
+                logger.warning("rejoined with a new generation", metadata: ["generation": "\(generation)"])
+                configuration.onGenerationChange(generation)
+            }
+        }
+        guard !envelopes.isEmpty, let writer else { return }
+        do {
+            try await writer.write(contentsOf: envelopes)
+        } catch {
+            metrics.dropped("send_failed", count: envelopes.count)
+        }
+    }
+
+    private func socketAddress(for address: NodeAddress) -> SocketAddress? {
+        if let known = resolved[address] { return known }
+        guard let socket = try? SocketAddress(ipAddress: address.host, port: Int(address.port)) else { return nil }
+        if resolved.count > 10_000 { resolved.removeAll() }
+        resolved[address] = socket
+        return socket
+    }
+
+    // MARK: Metrics
+
+    private func countCoreDrops() {
+        guard let core else { return }
+        let dropped = core.stats.dropped
+        if dropped != lastDropped {
+            for (reason, count) in dropped where count > lastDropped[reason, default: 0] {
+                metrics.dropped(reason, count: count - lastDropped[reason, default: 0])
+            }
+            lastDropped = dropped
+        }
+        let rejections = core.store.rejections
+        if rejections != lastRejections {
+            for (reason, count) in rejections where count > lastRejections[reason, default: 0] {
+                metrics.dropped("status_\(reason.rawValue)", count: count - lastRejections[reason, default: 0])
+            }
+            lastRejections = rejections
+        }
+    }
+
+    private func updateGauges(now: Duration) {
+        guard let core else { return }
+        var byState: [MemberState: Int] = [.alive: 1]
+        for member in core.members.values { byState[member.state, default: 0] += 1 }
+        metrics.members(byState)
+        var ages: [String: Double] = [:]
+        for (member, at) in acceptedAt { ages[label(for: member, in: core)] = (now - at).seconds }
+        if let own = core.ownStatus, let at = acceptedAt[own.projection.publicKey] { ages[label(for: key, in: core)] = (now - at).seconds }
+        metrics.statusAges(ages)
+    }
+
+    private func label(for member: PublicKey, in core: GossipCore) -> String {
+        core.store.statuses[member]?.projection.nodeID ?? member.fingerprint
+    }
+
+    // MARK: Reading
+
+    /// Every member this node knows, itself first.
+    public func memberViews() -> [MemberView] {
+        guard let core else { return [] }
+        let now = elapsed()
+        func view(_ member: PublicKey, address: NodeAddress, state: MemberState, life: Life, since: Duration, isSelf: Bool)
+            -> MemberView
+        {
+            let status = core.store.statuses[member]
+            return MemberView(
+                key: member, nodeID: status?.projection.nodeID, address: address, state: state, life: life, isSelf: isSelf,
+                statusGeneration: status?.projection.generation, statusVersion: status?.projection.version,
+                status: status?.projection.status, statusAge: acceptedAt[member].map { now - $0 },
+                stateAge: now - since)
+        }
+        var views = [view(key, address: core.address, state: core.hasLeft ? .left : .alive, life: core.life, since: .zero, isSelf: true)]
+        for member in core.members.values.sorted(by: { $0.key < $1.key }) {
+            views.append(view(member.key, address: member.address, state: member.state, life: member.life, since: member.since, isSelf: false))
+        }
+        return views
+    }
+
+    /// The latest signed status of the member named `id`: its node id, its full public key in
+    /// hex, or its key fingerprint.
+    public func signedStatus(of id: String) -> SignedStatus? {
+        guard let core else { return nil }
+        let lowered = id.lowercased()
+        if let key = PublicKey(hex: lowered) { return core.store.statuses[key] }
+        return core.store.statuses.values.first { $0.projection.nodeID == id }
+            ?? core.store.statuses.first { $0.key.fingerprint == lowered }?.value
+    }
+
+    /// Datagrams, parts and statuses dropped since start, by reason (as in the
+    /// `chorus_gossip_dropped_total` metric).
+    public nonisolated func drops() -> [String: Int] { metrics.droppedTotals.withLock { $0 } }
+
+    /// The core's counters.
+    public func statistics() -> GossipCore.Stats? { core?.stats }
+
+    /// Status rejections by reason.
+    public func rejections() -> [StatusRejection: Int] { core?.store.rejections ?? [:] }
+}

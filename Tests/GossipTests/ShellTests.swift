@@ -1,0 +1,229 @@
+import ClusterView
+import Foundation
+import Gossip
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import NIOPosix
+import NodeHealth
+import Testing
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
+@discardableResult
+func within(_ timeout: Duration, _ what: String, _ condition: () async -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    let held = await condition()
+    if !held { Issue.record("not within \(timeout): \(what)") }
+    return held
+}
+
+/// Gossip nodes on 127.0.0.1 with free ports, in this process, each with a health manager.
+struct ShellCluster {
+    var nodes: [GossipNode] = []
+    var managers: [HealthManager] = []
+
+    /// Runs `count` nodes (the first is the others' seed) and `body`, then stops them all.
+    static func run(
+        _ count: Int, configure: @Sendable (Int, inout GossipNode.Configuration) -> Void = { _, _ in },
+        _ body: @Sendable (ShellCluster) async throws -> Void
+    ) async throws {
+        let keys = (0..<count).map { _ in SigningKeyPair() }
+        let trust = TrustPolicy.keys(Set(keys.map(\.publicKey)))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var cluster = ShellCluster()
+            var seed: NodeAddress?
+            for i in 0..<count {
+                var configuration = GossipNode.Configuration(keyPair: keys[i], generation: 1, trust: trust)
+                configuration.bindHost = "127.0.0.1"
+                configuration.bindPort = 0
+                configuration.randomSeed = UInt64(i + 1)
+                if let seed { configuration.join = [seed.description] }
+                configure(i, &configuration)
+                let manager = HealthManager(nodeID: "node-\(i)", version: "test")
+                try await manager.register(HealthCheck(name: "always", interval: .seconds(30), timeout: .seconds(1), critical: false) { _ in
+                    CheckResult(healthy: true, message: "fine")
+                })
+                let node = GossipNode(configuration: configuration, health: manager)
+                group.addTask { try await manager.run() }
+                group.addTask { try await node.run() }
+                cluster.nodes.append(node)
+                cluster.managers.append(manager)
+                if i == 0 {
+                    await within(.seconds(5), "the seed binds") { node.boundAddress != nil }
+                    seed = node.boundAddress
+                }
+            }
+            try await body(cluster)
+            group.cancelAll()
+        }
+    }
+
+    /// Whether node `i` lists every key in `others` as alive.
+    func sees(_ i: Int, alive others: [PublicKey]) async -> Bool {
+        let views = await nodes[i].memberViews()
+        return others.allSatisfy { key in views.contains { $0.key == key && $0.state == .alive } }
+    }
+}
+
+/// Sends raw datagrams to a node from a socket of its own.
+struct RawSender {
+    let channel: Channel
+
+    static func make() async throws -> RawSender {
+        let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        return RawSender(channel: channel)
+    }
+
+    func send(_ bytes: [UInt8], to address: NodeAddress) async throws {
+        let remote = try SocketAddress(ipAddress: address.host, port: Int(address.port))
+        try await channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: ByteBuffer(bytes: bytes))).get()
+    }
+
+    func close() async { try? await channel.close().get() }
+}
+
+@Suite("Gossip on real UDP sockets (127.0.0.1)", .serialized)
+struct ShellTests {
+    @Test("five nodes list each other as alive within 3 s and hold each other's statuses")
+    func fiveNodesConverge() async throws {
+        try await ShellCluster.run(5) { cluster in
+            let keys = cluster.nodes.map(\.key)
+            await within(.seconds(3), "every node lists every other as alive") {
+                for i in 0..<5 where await !cluster.sees(i, alive: keys.filter { $0 != keys[i] }) { return false }
+                return true
+            }
+            await within(.seconds(3), "every node holds every status") {
+                for i in 0..<5 {
+                    for key in keys where await cluster.nodes[i].signedStatus(of: key.hex) == nil { return false }
+                }
+                return true
+            }
+        }
+    }
+
+    @Test("a node with a wrong cluster key, or an untrusted key, never enters the others' views")
+    func outsidersStayOut() async throws {
+        let ring = ClusterKeyRing(primary: SymmetricKey())
+        let wrong = ClusterKeyRing(primary: SymmetricKey())
+        let outsider = SigningKeyPair()
+        try await ShellCluster.run(5, configure: { i, configuration in
+            configuration.clusterKeys = i == 3 ? wrong : ring
+            if i == 4 {
+                // Signs with a key nobody trusts (it trusts everyone itself).
+                configuration.keyPair = outsider
+                configuration.trust = .any
+            }
+        }) { cluster in
+            let insiders = [0, 1, 2].map { cluster.nodes[$0].key }
+            await within(.seconds(3), "the three insiders see each other") {
+                for i in 0..<3 where await !cluster.sees(i, alive: insiders.filter { $0 != insiders[i] }) { return false }
+                return true
+            }
+            try await Task.sleep(for: .seconds(2))
+            for i in 0..<3 {
+                let views = await cluster.nodes[i].memberViews()
+                #expect(!views.contains { $0.key == cluster.nodes[3].key }, "wrong cluster key stays out")
+                #expect(!views.contains { $0.key == outsider.publicKey }, "untrusted key stays out")
+                #expect(await cluster.nodes[i].signedStatus(of: outsider.publicKey.hex) == nil)
+            }
+            #expect(cluster.nodes[0].drops()["wrong_cluster_key", default: 0] > 0, "\(cluster.nodes[0].drops())")
+            #expect(cluster.nodes[0].drops()["untrusted_member", default: 0] > 0, "\(cluster.nodes[0].drops())")
+            #expect(await cluster.nodes[3].memberViews().count == 1, "the wrong-key node sees nobody either")
+        }
+    }
+
+    @Test("hostile input is dropped and counted, and the node keeps serving")
+    func hostileInput() async throws {
+        let ring = ClusterKeyRing(primary: SymmetricKey())
+        let absent = SigningKeyPair()  // trusted, but not running: the test signs its statuses
+        try await ShellCluster.run(2, configure: { _, configuration in
+            configuration.clusterKeys = ring
+            if case .keys(let keys) = configuration.trust { configuration.trust = .keys(keys.union([absent.publicKey])) }
+        }) { cluster in
+            let target = cluster.nodes[0]
+            let address = try #require(target.boundAddress)
+            await within(.seconds(3), "the two nodes see each other") { await cluster.sees(0, alive: [cluster.nodes[1].key]) }
+            let sender = try await RawSender.make()
+            defer { Task { await sender.close() } }
+            func status(_ keys: SigningKeyPair, version: UInt64, message: String = "ok") throws -> SignedStatus {
+                let projection = StatusProjection(
+                    publicKey: keys.publicKey, generation: 1, version: version, issuedAtMillis: 1, nodeID: "absent",
+                    status: .healthy, message: message, uptimeSeconds: 1, softwareVersion: "t", checks: [])
+                return try SignedStatus.sign(projection, with: keys)
+            }
+            let v5 = try status(absent, version: 5)
+            let good = Datagram.encode([.status(v5)])
+            var random = SystemRandomNumberGenerator()
+            let garbage = [1] + (0..<200).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let tamperedPayload = try status(absent, version: 9, message: "all good").payload
+            let tampered = try SignedStatus(payload: tamperedPayload, signature: v5.signature)
+
+            try await sender.send(ring.seal(garbage), to: address)  // malformed
+            try await sender.send(ring.seal(Array(good.prefix(good.count / 2))), to: address)  // truncated
+            try await sender.send([UInt8](repeating: 0xC5, count: 3000), to: address)  // oversized
+            try await sender.send(good, to: address)  // not sealed
+            try await sender.send(ClusterKeyRing(primary: SymmetricKey()).seal(good), to: address)  // wrong key
+            try await sender.send(ring.seal(good), to: address)  // accepted
+            try await sender.send(ring.seal(Datagram.encode([.status(try status(absent, version: 3))])), to: address)  // stale
+            try await sender.send(ring.seal(good), to: address)  // replayed
+            try await sender.send(ring.seal(Datagram.encode([.status(tampered)])), to: address)  // tampered
+            try await sender.send(ring.seal(Datagram.encode([.status(try status(SigningKeyPair(), version: 1))])), to: address)
+
+            let expected = [
+                "malformed", "oversized", "unsealed", "wrong_cluster_key", "status_stale", "status_replayed",
+                "status_tampered", "status_untrusted",
+            ]
+            await within(.seconds(3), "every hostile datagram is counted: \(target.drops())") {
+                let drops = target.drops()
+                return expected.allSatisfy { drops[$0, default: 0] > 0 } && drops["malformed", default: 0] >= 2
+            }
+            #expect(await target.signedStatus(of: absent.publicKey.hex)?.projection.version == 5)
+            // Still serving: the peer keeps it alive through more probe rounds.
+            try await Task.sleep(for: .seconds(2))
+            #expect(await cluster.sees(1, alive: [target.key]))
+            #expect(await cluster.sees(0, alive: [cluster.nodes[1].key]))
+        }
+    }
+
+    @Test("a status fetched from /cluster/nodes/{id}/status verifies with PyNaCl")
+    func statusOverHTTPVerifies() async throws {
+        try await ShellCluster.run(2) { cluster in
+            let peer = cluster.nodes[1]
+            await within(.seconds(3), "node 0 holds node 1's status") { await cluster.nodes[0].signedStatus(of: "node-1") != nil }
+            let router = Router()
+            ClusterHTTP.addRoutes(to: router, node: cluster.nodes[0])
+            let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+            try await app.test(.live) { client in
+                let body = try await client.execute(uri: "/cluster/nodes/node-1/status", method: .get) { response in
+                    #expect(response.status == .ok)
+                    return response.body
+                }
+                let json = try #require(try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any])
+                #expect(json["public_key"] as? String == peer.key.hex)
+                let (status, output) = try verifyWithPyNaCl([
+                    "public_key": json["public_key"] as? String ?? "", "payload": json["payload"] as? String ?? "",
+                    "signature": json["signature"] as? String ?? "",
+                ])
+                #expect(status == 0, "\(output)")
+                let fields = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
+                #expect(fields?["node_id"] as? String == "node-1")
+                #expect(fields?["version"] as? Int == json["version"] as? Int)
+
+                try await client.execute(uri: "/cluster/nodes/nobody/status", method: .get) { response in
+                    #expect(response.status == .notFound)
+                }
+                let members = try await client.execute(uri: "/cluster/members", method: .get) { $0.body }
+                let decoded = try JSONDecoder().decode(ClusterHTTP.Members.self, from: Data(buffer: members))
+                #expect(decoded.members.count == 2)
+                #expect(decoded.members.first?.isSelf == true)
+                #expect(decoded.counts["alive"] == 2)
+                #expect(decoded.members.allSatisfy { $0.status?.status == "healthy" })
+            }
+        }
+    }
+}
