@@ -1,0 +1,111 @@
+import Foundation
+import NodeHealth
+import Testing
+
+/// Node processes of the real binary forming a cluster on 127.0.0.1.
+@Suite("A cluster of node processes on 127.0.0.1", .serialized)
+struct ClusterProcessTests {
+    /// What `/cluster/members` of the node at `base` says: node id → (state, generation).
+    static func members(_ base: String) async -> [String: (state: String, generation: Int64)] {
+        guard let (status, body) = try? await httpGet("\(base)/cluster/members"), status == 200,
+            let json = try? decodeJSON(String(decoding: body, as: UTF8.self)), case .array(let members)? = json["members"]
+        else { return [:] }
+        var result: [String: (String, Int64)] = [:]
+        for member in members {
+            guard let id = member["node_id"]?.stringValue, let state = member["state"]?.stringValue,
+                let generation = member["generation"]?.intValue
+            else { continue }
+            result[id] = (state, generation)
+        }
+        return result
+    }
+
+    static func run(_ arguments: [String]) async throws -> (status: Int32?, log: String) {
+        let process = try NodeProcess(arguments: arguments)
+        let status = await process.waitForExit()
+        return (status, process.log)
+    }
+
+    @Test("five processes find each other; a SIGKILLed node is declared dead, and restarted it is alive with a new generation")
+    func killAndRestart() async throws {
+        let root = temporaryDirectory()
+        var publicKeys: [String] = []
+        for i in 0..<5 {
+            let (status, log) = try await Self.run(["keygen", "--out", "\(root)/keys\(i)"])
+            #expect(status == 0, "\(log)")
+            publicKeys.append(log.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let again = try await Self.run(["keygen", "--out", "\(root)/keys0"])
+        #expect(again.status == 1 && again.log.contains("already exists"), "keygen never overwrites: \(again.log)")
+        let mode = try FileManager.default.attributesOfItem(atPath: "\(root)/keys0/node.key")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let trustFile = "\(root)/trust"
+        try publicKeys.enumerated().map { "\($1) node-\($0)" }.joined(separator: "\n").write(toFile: trustFile, atomically: true, encoding: .utf8)
+
+        func start(_ i: Int, join: String?) throws -> NodeProcess {
+            var arguments = [
+                "node", "--node-id", "p\(i)", "--http-host", "127.0.0.1", "--http-port", "0", "--disk-path", ".",
+                "--key-file", "\(root)/keys\(i)/node.key", "--trust", trustFile, "--data-dir", "\(root)/data\(i)",
+            ]
+            if let join { arguments += ["--join", join] }
+            return try NodeProcess(arguments: arguments)
+        }
+        var nodes = [try start(0, join: nil)]
+        defer { for node in nodes { node.terminate() } }
+        let seed = try await nodes[0].waitForGossipAddress()
+        for i in 1..<5 { nodes.append(try start(i, join: seed)) }
+        var bases: [String] = []
+        for node in nodes { bases.append("http://127.0.0.1:\(try await node.waitForPort())") }
+        let ids = (0..<5).map { "p\($0)" }
+
+        await eventually(timeout: .seconds(10), "all five list each other as alive") {
+            for base in bases {
+                let seen = await Self.members(base)
+                guard ids.allSatisfy({ seen[$0]?.state == "alive" }) else { return false }
+            }
+            return true
+        }
+        let oldGeneration = await Self.members(bases[0])["p4"]?.generation ?? 0
+
+        nodes[4].kill()
+        await eventually(timeout: .seconds(15), "the others declare p4 dead") {
+            for base in bases.prefix(4) where await Self.members(base)["p4"]?.state != "dead" { return false }
+            return true
+        }
+
+        nodes[4] = try start(4, join: seed)
+        bases[4] = "http://127.0.0.1:\(try await nodes[4].waitForPort())"
+        await eventually(timeout: .seconds(10), "p4 is alive again everywhere, with a new generation") {
+            for base in bases {
+                guard let p4 = await Self.members(base)["p4"], p4.state == "alive", p4.generation > oldGeneration else {
+                    return false
+                }
+            }
+            return true
+        }
+    }
+
+    @Test("clear errors: --join without trust, an unreadable key, a gossip port in use")
+    func gossipFlagErrors() async throws {
+        let noTrust = try await Self.run(["node", "--join", "127.0.0.1:7946"])
+        #expect(noTrust.status == 64)
+        #expect(noTrust.log.contains("--join needs --trust FILE"), "\(noTrust.log)")
+
+        let badJoin = try await Self.run(["node", "--trust-any", "--join", "nonsense"])
+        #expect(badJoin.status == 64 && badJoin.log.contains("--join: nonsense is not HOST:PORT"), "\(badJoin.log)")
+
+        let missingKey = try await Self.run(["node", "--http-port", "0", "--key-file", "/no/such/key"])
+        #expect(missingKey.status == 1)
+        #expect(missingKey.log.contains("/no/such/key"), "\(missingKey.log)")
+
+        let first = try NodeProcess(arguments: ["node", "--http-host", "127.0.0.1", "--http-port", "0"])
+        defer { first.terminate() }
+        let address = try await first.waitForGossipAddress()
+        let port = address.split(separator: ":").last.map(String.init) ?? ""
+        let second = try await Self.run([
+            "node", "--http-host", "127.0.0.1", "--http-port", "0", "--gossip-host", "127.0.0.1", "--gossip-port", port,
+        ])
+        #expect(second.status == 1)
+        #expect(second.log.contains("cannot listen on 127.0.0.1:\(port) (gossip, UDP): the address is already in use"), "\(second.log)")
+    }
+}
