@@ -1,4 +1,4 @@
-# chorus-cluster-health: `make demo` starts a local node and prints where to look; `make test` runs every test.
+# chorus-cluster-health: `make demo` starts a local three-node cluster and prints where to look; `make test` runs every test.
 SWIFT ?= swift
 PORT ?= 8081
 
@@ -14,20 +14,10 @@ build:
 	$(SWIFT) build
 
 demo:
-	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
+	@scripts/ensure-packages.sh $(BUILD_PACKAGES) curl:curl
 	@echo "building chorus-cluster-health (the first build takes a few minutes)..."
 	@$(SWIFT) build -q --product chorus-cluster-health
-	@bin=$$($(SWIFT) build --show-bin-path)/chorus-cluster-health; \
-	echo ""; \
-	echo "chorus-cluster-health demo: one node on 127.0.0.1:$(PORT) (Ctrl-C stops it)"; \
-	echo "  health     http://127.0.0.1:$(PORT)/health"; \
-	echo "  readiness  http://127.0.0.1:$(PORT)/health/ready"; \
-	echo "  liveness   http://127.0.0.1:$(PORT)/health/live"; \
-	echo "  checks     http://127.0.0.1:$(PORT)/health/checks"; \
-	echo "  metrics    http://127.0.0.1:$(PORT)/metrics"; \
-	echo "  try:       curl -s http://127.0.0.1:$(PORT)/health | python3 -m json.tool"; \
-	echo ""; \
-	exec $$bin node --http-host 127.0.0.1 --http-port $(PORT) --node-id demo-node-1 --disk-path .
+	@exec scripts/demo.sh "$$($(SWIFT) build --show-bin-path)/chorus-cluster-health" $(PORT)
 
 test:
 	@scripts/ensure-packages.sh $(TEST_PACKAGES)
