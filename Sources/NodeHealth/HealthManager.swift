@@ -110,6 +110,7 @@ public actor HealthManager: Service {
         var critical: Set<String> = []
         var lastUpdate: Date
         var stopReason: String?
+        var maintenanceReason: String?
     }
 
     /// What ``updates()`` delivers: the published status and which of its checks are critical.
@@ -243,6 +244,28 @@ public actor HealthManager: Service {
             version: settings.version,
             nodeID: settings.nodeID)
     }
+
+    /// The message prefix of a node in maintenance mode.
+    public static let maintenancePrefix = "Maintenance: "
+
+    /// Takes the node out of service (`reason` non-nil) or back in (`nil`), as Consul's `maint`
+    /// or draining a Kubernetes node: the status becomes `unhealthy` with the message
+    /// "Maintenance: <reason>", so readiness answers 503, while liveness holds and nothing shuts
+    /// down. The checks keep running; their results still show.
+    public func setMaintenance(_ reason: String?) {
+        let reason = reason.map { $0.isEmpty ? "no reason given" : $0 }
+        let changed = published.withLock { snapshot -> Bool in
+            guard snapshot.maintenanceReason != reason else { return false }
+            snapshot.maintenanceReason = reason
+            return true
+        }
+        guard changed else { return }
+        logger.notice(reason == nil ? "maintenance mode off" : "maintenance mode on", metadata: ["reason": "\(reason ?? "")"])
+        publish()
+    }
+
+    /// The maintenance reason, or `nil` when the node is in service.
+    public nonisolated var maintenanceReason: String? { published.withLock { $0.maintenanceReason } }
 
     /// Every change of the published status (a new result, a new level, shutdown), starting
     /// with the current one; a slow reader gets the newest. The gossip layer signs from it.
@@ -452,7 +475,11 @@ public actor HealthManager: Service {
             if let result = registered.check.lastResult { results[name] = result }
         }
         let phase: HealthAggregator.Phase = running ? .running : .notStarted
-        let (status, message) = HealthAggregator.evaluate(inputs, phase: phase)
+        var (status, message) = HealthAggregator.evaluate(inputs, phase: phase)
+        if let reason = published.withLock({ $0.maintenanceReason }) {
+            // Out of service on purpose: readiness fails, liveness holds, nothing shuts down.
+            (status, message) = (.unhealthy, Self.maintenancePrefix + reason)
+        }
         let resultsJSON = JSONBytes.encode(results)
         let messageJSON = JSONBytes.encode(message)
         let current = published.withLock { snapshot -> HealthStatus in

@@ -80,6 +80,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "File of cluster keys (64 hex digits per line, the first seals): every datagram is sealed.")
     var clusterKeyFile: String?
 
+    @Option(help: "File holding the admin token (at least 16 characters) that enables POST /admin/maintenance.")
+    var adminTokenFile: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -151,8 +154,19 @@ struct NodeCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
 
-        let router = HealthHTTP.makeRouter(manager: manager, additionalPaths: ["/metrics"] + ClusterHTTP.paths)
+        let adminToken: String?
+        do {
+            adminToken = try adminTokenFile.map(readAdminToken)
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode.failure
+        }
+        let adminPaths = adminToken == nil ? [] : AdminHTTP.paths
+        let router = HealthHTTP.makeRouter(
+            manager: manager, additionalPaths: ["/metrics"] + ClusterHTTP.paths + adminPaths,
+            allow: Dictionary(uniqueKeysWithValues: adminPaths.map { ($0, AdminHTTP.allow) }))
         ClusterHTTP.addRoutes(to: router, node: gossip)
+        if let adminToken { AdminHTTP.addRoutes(to: router, manager: manager, token: adminToken) }
         router.get("/metrics") { _, _ in
             var bytes: [UInt8] = []
             bytes.reserveCapacity(16 * 1024)
@@ -203,6 +217,13 @@ struct NodeCommand: AsyncParsableCommand {
             return "cannot listen on \(host):\(port): the address is already in use"
         }
         return text
+    }
+
+    /// The admin token in `path`: its first line, trimmed; at least 16 characters.
+    private func readAdminToken(_ path: String) throws -> String {
+        let line = KeyFiles.meaningfulLines(try KeyFiles.read(path)).first?.1 ?? ""
+        guard line.count >= 16 else { throw KeyFileError.io(path: path, reason: "the admin token must be at least 16 characters") }
+        return line
     }
 
     /// The gossip settings from the flags: key, generation, trust and cluster keys from their files.

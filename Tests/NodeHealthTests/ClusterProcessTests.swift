@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import NodeHealth
 import Testing
 
@@ -18,6 +21,14 @@ struct ClusterProcessTests {
             result[id] = (state, generation)
         }
         return result
+    }
+
+    /// The status level node `id` has in `/cluster/members` of the node at `base`.
+    static func statusOf(_ id: String, at base: String) async -> String? {
+        guard let (status, body) = try? await httpGet("\(base)/cluster/members"), status == 200,
+            let json = try? decodeJSON(String(decoding: body, as: UTF8.self)), case .array(let members)? = json["members"]
+        else { return nil }
+        return members.first { $0["node_id"]?.stringValue == id }?["status"]?["status"]?.stringValue
     }
 
     static func run(_ arguments: [String]) async throws -> (status: Int32?, log: String) {
@@ -42,10 +53,13 @@ struct ClusterProcessTests {
         let trustFile = "\(root)/trust"
         try publicKeys.enumerated().map { "\($1) node-\($0)" }.joined(separator: "\n").write(toFile: trustFile, atomically: true, encoding: .utf8)
 
+        let adminToken = "admin-token-for-the-test"
+        try adminToken.write(toFile: "\(root)/admin-token", atomically: true, encoding: .utf8)
         func start(_ i: Int, join: String?) throws -> NodeProcess {
             var arguments = [
                 "node", "--node-id", "p\(i)", "--http-host", "127.0.0.1", "--http-port", "0", "--disk-path", ".",
                 "--key-file", "\(root)/keys\(i)/node.key", "--trust", trustFile, "--data-dir", "\(root)/data\(i)",
+                "--admin-token-file", "\(root)/admin-token",
             ]
             if let join { arguments += ["--join", join] }
             return try NodeProcess(arguments: arguments)
@@ -66,6 +80,18 @@ struct ClusterProcessTests {
             return true
         }
         let oldGeneration = await Self.members(bases[0])["p4"]?.generation ?? 0
+
+        // Maintenance on p1 reaches every node's view.
+        var request = URLRequest(url: URL(string: "\(bases[1])/admin/maintenance")!)
+        request.httpMethod = "POST"
+        request.setValue("Bearer \(adminToken)", forHTTPHeaderField: "Authorization")
+        request.httpBody = Data(#"{"enabled": true, "reason": "benchmark"}"#.utf8)
+        let (_, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        await eventually(timeout: .seconds(5), "every node sees p1 in maintenance") {
+            for base in bases where await Self.statusOf("p1", at: base) != "unhealthy" { return false }
+            return true
+        }
 
         nodes[4].kill()
         await eventually(timeout: .seconds(15), "the others declare p4 dead") {

@@ -24,10 +24,10 @@ public enum HealthHTTP {
     /// for other methods on known paths) and HEAD on every GET. `additionalPaths` names routes
     /// the caller will add itself (such as `/metrics`) so that they get 405s too.
     public static func makeRouter(
-        manager: HealthManager, additionalPaths: [String] = []
+        manager: HealthManager, additionalPaths: [String] = [], allow: [String: String] = [:]
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
-        router.add(middleware: JSONErrorMiddleware(knownPaths: paths + additionalPaths))
+        router.add(middleware: JSONErrorMiddleware(knownPaths: paths + additionalPaths, allow: allow))
         addRoutes(to: router, manager: manager)
         return router
     }
@@ -150,10 +150,13 @@ public enum HealthHTTP {
 /// and 500 for anything else. The body is ``HealthHTTP/ErrorBody``; HEAD answers carry none.
 public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let patterns: [[Substring]]
+    let allow: [[Substring]: String]
 
-    /// `knownPaths` are every route the router serves, in router syntax (`:name` or `{name}` for a segment).
-    public init(knownPaths: [String]) {
+    /// `knownPaths` are every route the router serves, in router syntax (`:name` or `{name}` for a
+    /// segment); `allow` gives the `Allow` header of paths that answer more than GET and HEAD.
+    public init(knownPaths: [String], allow: [String: String] = [:]) {
         self.patterns = knownPaths.map { $0.split(separator: "/") }
+        self.allow = Dictionary(allow.map { ($0.key.split(separator: "/"), $0.value) }, uniquingKeysWith: { a, _ in a })
     }
 
     public func handle(
@@ -164,9 +167,9 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPError {
             let path = request.uri.path
             var response: Response
-            if error.status == .notFound && isKnown(path) {
+            if error.status == .notFound, let pattern = knownPattern(path) {
                 var allow = HTTPFields()
-                allow[.allow] = "GET, HEAD"
+                allow[.allow] = self.allow[pattern] ?? "GET, HEAD"
                 response = try HealthHTTP.errorResponse(
                     .methodNotAllowed, "method \(request.method.rawValue) not allowed on \(path)", path: path,
                     headers: allow)
@@ -184,9 +187,11 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    func isKnown(_ path: String) -> Bool {
+    func isKnown(_ path: String) -> Bool { knownPattern(path) != nil }
+
+    func knownPattern(_ path: String) -> [Substring]? {
         let components = path.split(separator: "/")
-        return patterns.contains { pattern in
+        return patterns.first { pattern in
             pattern.count == components.count
                 && zip(pattern, components).allSatisfy { pattern, component in
                     pattern.hasPrefix(":") || pattern.hasPrefix("{") || pattern == component

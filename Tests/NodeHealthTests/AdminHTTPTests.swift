@@ -1,0 +1,73 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NodeHealth
+import Testing
+
+@Suite("POST /admin/maintenance")
+struct AdminHTTPTests {
+    static let token = "s3cret-admin-token-0123"
+
+    func withAdminApp(_ body: @Sendable (HealthManager, any TestClientProtocol) async throws -> Void) async throws {
+        let manager = makeManager()
+        try await manager.register(HealthCheck(name: "fine", interval: .seconds(3600)) { _ in .pass("ok") })
+        try await withRunning(manager) { manager in
+            await eventually("healthy") { manager.status().status == .healthy }
+            let router = HealthHTTP.makeRouter(manager: manager, additionalPaths: AdminHTTP.paths, allow: ["/admin/maintenance": AdminHTTP.allow])
+            AdminHTTP.addRoutes(to: router, manager: manager, token: Self.token)
+            try await Application(router: router).test(.router) { client in try await body(manager, client) }
+        }
+    }
+
+    func post(_ client: any TestClientProtocol, _ json: String, token: String? = token) async throws -> (HTTPResponse.Status, JSONValue?) {
+        var headers = HTTPFields()
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        headers[.contentType] = "application/json"
+        return try await client.execute(uri: "/admin/maintenance", method: .post, headers: headers, body: ByteBuffer(string: json)) {
+            ($0.status, try? decodeJSON($0.body))
+        }
+    }
+
+    @Test("maintenance: readiness fails with the reason, liveness holds, and off restores service")
+    func maintenanceOnOff() async throws {
+        try await withAdminApp { manager, client in
+            let (status, body) = try await post(client, #"{"enabled": true, "reason": "kernel upgrade"}"#)
+            #expect(status == .ok)
+            #expect(body?["maintenance"] == true)
+            #expect(body?["status"] == "unhealthy")
+            #expect(body?["message"] == "Maintenance: kernel upgrade")
+            try await client.execute(uri: "/health/ready", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect((try? decodeJSON(response.body))?["message"] == "Maintenance: kernel upgrade")
+            }
+            try await client.execute(uri: "/health/live", method: .get) { #expect($0.status == .ok) }
+            #expect(manager.maintenanceReason == "kernel upgrade")
+
+            let (offStatus, off) = try await post(client, #"{"enabled": false}"#)
+            #expect(offStatus == .ok)
+            #expect(off?["maintenance"] == false)
+            #expect(off?["status"] == "healthy")
+            try await client.execute(uri: "/health/ready", method: .get) { #expect($0.status == .ok) }
+        }
+    }
+
+    @Test("no token, a wrong token, a bad body or a wrong method get clear errors and change nothing")
+    func refusals() async throws {
+        try await withAdminApp { manager, client in
+            #expect(try await post(client, #"{"enabled": true}"#, token: nil).0 == .unauthorized)
+            #expect(try await post(client, #"{"enabled": true}"#, token: "wrong-token-wrong-token").0 == .unauthorized)
+            try await client.execute(uri: "/admin/maintenance", method: .get) { response in
+                #expect(response.status == .unauthorized)
+                #expect(response.headers[.wwwAuthenticate] == "Bearer")
+            }
+            #expect(try await post(client, "not json").0 == .badRequest)
+            #expect(try await post(client, #"{"enabled": true, "reason": "\#(String(repeating: "x", count: 200))"}"#).0 == .badRequest)
+            try await client.execute(uri: "/admin/maintenance", method: .put) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "GET, HEAD, POST")
+            }
+            #expect(manager.maintenanceReason == nil)
+            #expect(manager.status().status == .healthy)
+        }
+    }
+}
