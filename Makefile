@@ -7,7 +7,7 @@ BUILD_PACKAGES = pkg-config:pkg-config pkg-config=libsodium:libsodium-dev
 TEST_PACKAGES = $(BUILD_PACKAGES) promtool:prometheus python=nacl.signing:python3-nacl
 BENCH_PACKAGES = wrk:wrk curl:curl
 
-.PHONY: demo test build release bench-probes bench-gossip clean
+.PHONY: demo test build release bench-probes bench-gossip bench-cluster clean
 
 build:
 	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
@@ -36,6 +36,10 @@ bench-probes:
 	scripts/bench-probes.sh "$$($(SWIFT) build -c release --show-bin-path)"
 
 # Gossip figures from the simulator, medians over 10 seeds (see BENCHMARKS.md).
+bench-cluster: release
+	@scripts/ensure-packages.sh $(BENCH_PACKAGES)
+	python3 scripts/bench-cluster.py "$$($(SWIFT) build -c release --show-bin-path)/chorus-cluster-health" 16 32
+
 bench-gossip:
 	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
 	$(SWIFT) build -c release --product chorus-cluster-health

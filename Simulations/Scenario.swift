@@ -39,7 +39,7 @@ public struct Scenario: Sendable {
         public var restPartsPerNodePerSecond: [String: Double]
         public var firstSuspicionSeconds: Double?
         public var deadEverywhereSeconds: Double?
-        /// Running nodes that some node saw as dead at any observation (should be 0).
+        /// Times a node declared a running node dead, over the whole run (should be 0).
         public var falseDeaths: Int
         public var datagramsLost: Int
         public var datagramsDelivered: Int
@@ -93,7 +93,7 @@ public struct Scenario: Sendable {
             changeHoldersPerRound: holders, changeRounds: rounds, restBytesPerNodePerSecond: rest,
             restPartsPerNodePerSecond: restParts,
             firstSuspicionSeconds: firstSuspicion.map(seconds), deadEverywhereSeconds: deadEverywhere.map(seconds),
-            falseDeaths: falseDeaths, datagramsLost: sim.lost, datagramsDelivered: sim.delivered)
+            falseDeaths: max(falseDeaths, sim.falseDeathEvents.count), datagramsLost: sim.lost, datagramsDelivered: sim.delivered)
     }
 }
 

@@ -76,6 +76,9 @@ public final class Simulation {
     /// Called with (sender, receiver, bytes) for every datagram sent, before loss: for tests
     /// and debugging.
     public var tap: ((Int, Int, [UInt8]) -> Void)?
+    /// Every time a node declared a running node dead in its current generation: (time,
+    /// observer, victim). Exact, unlike sampling ``falselyDead``.
+    public private(set) var falseDeathEvents: [(time: Duration, observer: Int, victim: Int)] = []
     /// Datagrams lost to loss, partitions and crashed receivers.
     public private(set) var lost = 0
     public private(set) var delivered = 0
@@ -211,6 +214,11 @@ public final class Simulation {
 
     private func carryOut(_ directives: [GossipCore.Directive], from i: Int) {
         for directive in directives {
+            if case .memberChanged(let key, .dead) = directive, let j = keyIndex[key], nodes[j].up,
+                nodes[i].core.members[key]?.life.generation == nodes[j].core.life.generation
+            {
+                falseDeathEvents.append((now, i, j))
+            }
             guard case .send(let bytes, let target) = directive else { continue }
             nodes[i].bytesSent += bytes.count
             guard let j = index[target] else { continue }

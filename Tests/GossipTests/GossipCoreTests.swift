@@ -378,4 +378,21 @@ struct GossipCoreTests {
         #expect(refuted(1), "to the relay")
         #expect(refuted(0), "to the accuser")
     }
+
+    @Test("a node that hears a suspicion asks the suspect itself, and gets the refutation straight back")
+    func suspicionVerifiedWithSuspect() {
+        var h = Harness(count: 4)
+        h.start()
+        h.advance(.seconds(3))
+        let life = h.cores[3].life
+        let rumour = Datagram.encode([.suspect(key: h.key(3), life: life, from: h.key(0).prefix)])
+        h.sent = []
+        h.collect(h.cores[2].receive(rumour, from: Harness.address(1), now: h.now), from: 2)
+        #expect(h.state(of: 3, at: 2) == .suspect)
+        let asked = h.sent.contains { $0.from == 2 && $0.to == 3 && $0.parts.contains { if case .suspect = $0 { true } else { false } } }
+        #expect(asked, "node 2 pings node 3 with the suspicion")
+        h.settle()
+        #expect(h.state(of: 3, at: 2) == .alive, "the refutation came straight back")
+        #expect(h.cores[2].members[h.key(3)]!.life.incarnation == life.incarnation + 1)
+    }
 }

@@ -42,6 +42,7 @@ struct SimulationTests {
             var worst = 0
             sim.run(for: .seconds(1800), step: .seconds(1)) { sim in worst = max(worst, sim.falselyDead) }
             c.expect(worst == 0)
+            c.expect(sim.falseDeathEvents.isEmpty, "\(sim.falseDeathEvents)")
             c.expect(sim.nodes.allSatisfy { $0.core.life.generation == 1 }, "no node had to rejoin")
             // At 10 % loss some change is always in flight: converged means within a minute.
             c.expect(timeUntil(sim, limit: .seconds(60)) { $0.isConverged } != nil)
