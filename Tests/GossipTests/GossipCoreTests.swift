@@ -237,6 +237,7 @@ struct GossipCoreTests {
     func republishRules() {
         var settings = GossipSettings()
         settings.statusRefreshInterval = .seconds(60)
+        settings.statusRefreshPerMember = .seconds(1)
         var h = Harness(count: 2, settings: settings)
         h.start()
         h.collect(h.cores[0].publish(Harness.draft("all good"), now: h.now), from: 0)
@@ -255,6 +256,20 @@ struct GossipCoreTests {
         h.advance(.seconds(32))
         #expect(h.cores[0].ownStatus?.projection.version == 3, "the slow refresh re-signs the figures (60 s ± 25 %)")
         #expect(h.cores[1].store.versionOf(h.key(0))! == (1, 3))
+    }
+
+    @Test("the refresh interval grows with the cluster: at least 60 s per member")
+    func refreshScalesWithSize() {
+        var h = Harness(count: 8)
+        h.start()
+        h.advance(.seconds(3))
+        #expect(h.cores[0].refreshInterval == .seconds(480), "8 members × 60 s")
+        var small = GossipSettings()
+        small.statusRefreshPerMember = .seconds(10)
+        var s = Harness(count: 3, settings: small)
+        s.start()
+        s.advance(.seconds(3))
+        #expect(s.cores[0].refreshInterval == .seconds(300), "never below statusRefreshInterval")
     }
 
     @Test("a node holds and spreads its own status even when its trust list omits its own key")
@@ -358,16 +373,23 @@ struct GossipCoreTests {
         #expect(core.pendingRumours == before + 1, "a rumoured join announcement is relayed")
     }
 
-    @Test("a refutation goes straight back to the relay and to the first suspecter")
-    func refutationToAccuser() {
+    /// Four joined nodes; node 1 relays node 0's suspicion of node 3 to `receiver`. Returns the
+    /// harness (with `sent` holding what followed) and node 3's life before.
+    static func relayedSuspicion(to receiver: Int) -> (Harness, Life) {
         var h = Harness(count: 4)
         h.start()
         h.advance(.seconds(3))
         let life = h.cores[3].life
-        // Node 1 relays node 0's suspicion of node 3.
         let rumour = Datagram.encode([.suspect(key: h.key(3), life: life, from: h.key(0).prefix)])
         h.sent = []
-        h.collect(h.cores[3].receive(rumour, from: Harness.address(1), now: h.now), from: 3)
+        h.collect(h.cores[receiver].receive(rumour, from: Harness.address(1), now: h.now), from: receiver)
+        return (h, life)
+    }
+
+    @Test("a refutation goes straight back to the relay and to the first suspecter")
+    func refutationToAccuser() {
+        // Node 1 relays node 0's suspicion of node 3, to node 3 itself.
+        let (h, life) = Self.relayedSuspicion(to: 3)
         #expect(h.cores[3].life.incarnation == life.incarnation + 1)
         let refuted = { (target: Int) in
             h.sent.contains { sent in
@@ -381,13 +403,9 @@ struct GossipCoreTests {
 
     @Test("a node that hears a suspicion asks the suspect itself, and gets the refutation straight back")
     func suspicionVerifiedWithSuspect() {
-        var h = Harness(count: 4)
-        h.start()
-        h.advance(.seconds(3))
-        let life = h.cores[3].life
-        let rumour = Datagram.encode([.suspect(key: h.key(3), life: life, from: h.key(0).prefix)])
-        h.sent = []
-        h.collect(h.cores[2].receive(rumour, from: Harness.address(1), now: h.now), from: 2)
+        let setup = Self.relayedSuspicion(to: 2)
+        var h = setup.0
+        let life = setup.1
         #expect(h.state(of: 3, at: 2) == .suspect)
         let asked = h.sent.contains { $0.from == 2 && $0.to == 3 && $0.parts.contains { if case .suspect = $0 { true } else { false } } }
         #expect(asked, "node 2 pings node 3 with the suspicion")

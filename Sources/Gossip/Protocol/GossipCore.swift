@@ -111,6 +111,8 @@ public struct GossipCore: Sendable {
     /// When the slow refresh re-signs the status next (jittered ±25 % so that nodes started
     /// together do not refresh in lockstep).
     private var nextRefreshAt: Duration = .zero
+    private var lastSignedAt: Duration = .zero
+    private var refreshJitter = 1.0
 
     /// Creates a node. `generation` MUST be larger than any generation this key used before
     /// (the shell persists it); `seed` seeds the core's random generator.
@@ -204,7 +206,10 @@ public struct GossipCore: Sendable {
             send([.nack(sequence: forward.sequence)], to: forward.requester, into: &out)
         }
         if draft != nil, now >= nextRefreshAt {
-            out += sign(now: now)
+            // The cluster may have grown since this refresh was scheduled: check the interval
+            // for its current size before re-signing.
+            let due = lastSignedAt + refreshInterval * refreshJitter
+            if now >= due { out += sign(now: now) } else { nextRefreshAt = due }
         }
         return out
     }
@@ -627,9 +632,17 @@ public struct GossipCore: Sendable {
         return [.statusAccepted(key)]
     }
 
+    /// The slow refresh interval for the current cluster size: every node re-signs about this
+    /// often, so each node relays N refreshes per interval; scaling it with N keeps that traffic
+    /// per node about constant (see ``GossipSettings/statusRefreshPerMember``).
+    public var refreshInterval: Duration {
+        max(settings.statusRefreshInterval, settings.statusRefreshPerMember * (liveKeys.count + 1))
+    }
+
     private mutating func scheduleRefresh(now: Duration) {
-        let jitter = 0.75 + Double(rng.next() % 1000) / 2000
-        nextRefreshAt = now + settings.statusRefreshInterval * jitter
+        refreshJitter = 0.75 + Double(rng.next() % 1000) / 2000
+        lastSignedAt = now
+        nextRefreshAt = now + refreshInterval * refreshJitter
     }
 
     // MARK: Dissemination

@@ -39,8 +39,15 @@ public struct GossipSettings: Sendable, Hashable {
     /// their life stays remembered so stale gossip cannot bring them back. Default 60 s.
     public var tombstoneGrace: Duration = .seconds(60)
     /// A status whose figures moved but nothing meaningful changed is re-signed about this
-    /// often (jittered by ±25 %), so that its age also tells how fresh it is. Default 5 minutes.
+    /// often at the least (jittered by ±25 %; see ``statusRefreshPerMember`` for larger
+    /// clusters), so that its age also tells how fresh it is. Default 5 minutes.
     public var statusRefreshInterval: Duration = .seconds(300)
+    /// The refresh interval grows with the cluster: it is at least this much per member
+    /// (N × 60 s: 5 min up to 5 members, 32 min at 32, 100 min at 100), so that relaying everyone's
+    /// refreshes costs each node about the same few tens of bytes per second at any size (a
+    /// refresh reaches every node, so the cluster-wide cost is N² / interval). Liveness never
+    /// waits for a refresh: it comes from membership. Default 60 s.
+    public var statusRefreshPerMember: Duration = .seconds(60)
     /// Largest datagram the core produces, in bytes, before any sealing. Default 1400 − 41:
     /// room for the optional cluster key's marker, nonce and tag within 1400 bytes. It SHOULD stay at
     /// least 1200, so that the largest signed status (1100-byte payload, signature, framing) fits.
