@@ -130,17 +130,16 @@ public enum ClusterHTTP {
             return Member(
                 nodeID: view.nodeID, publicKey: view.key.hex, fingerprint: view.key.fingerprint,
                 address: view.address.description, state: view.state.description, incarnation: view.life.incarnation,
-                generation: view.life.generation, isSelf: view.isSelf, stateAgeSeconds: view.stateAge.seconds.rounded(toMillis: ()),
+                generation: view.life.generation, isSelf: view.isSelf, stateAgeSeconds: millis(view.stateAge),
                 status: view.statusGeneration.map { generation in
                     StatusSummary(
                         status: view.status?.rawValue, generation: generation, version: view.statusVersion ?? 0,
-                        ageSeconds: view.statusAge.map { $0.seconds.rounded(toMillis: ()) })
+                        ageSeconds: view.statusAge.map(millis))
                 })
         }
         return Members(members: members, counts: counts)
     }
 }
 
-extension Double {
-    fileprivate func rounded(toMillis: ()) -> Double { (self * 1000).rounded() / 1000 }
-}
+/// `duration` in seconds, to the millisecond.
+private func millis(_ duration: Duration) -> Double { (duration.seconds * 1000).rounded() / 1000 }

@@ -134,21 +134,25 @@ public enum GossipPart: Sendable, Hashable {
     }
 
     /// A short name for counters and logs.
-    public var kind: String {
-        switch self {
-        case .ping: "ping"
-        case .pingRequest: "ping_request"
-        case .ack: "ack"
-        case .alive: "alive"
-        case .suspect: "suspect"
-        case .dead: "dead"
-        case .left: "left"
-        case .status: "status"
-        case .summary: "summary"
-        case .buckets: "buckets"
-        case .digest: "digest"
-        case .nack: "nack"
-        case .catchUp: "catch_up"
+    public var kind: String { Self.kind(ofTypeCode: typeCode) ?? "unknown" }
+
+    /// The short name of the part with type code `code` (as ``kind``), or `nil` for an unknown code.
+    public static func kind(ofTypeCode code: UInt8) -> String? {
+        switch code {
+        case 1: "ping"
+        case 2: "ping_request"
+        case 3: "ack"
+        case 4: "alive"
+        case 5: "suspect"
+        case 6: "dead"
+        case 7: "left"
+        case 8: "status"
+        case 9: "summary"
+        case 10: "buckets"
+        case 11: "digest"
+        case 12: "nack"
+        case 13: "catch_up"
+        default: nil
         }
     }
 

@@ -40,13 +40,8 @@ final class GossipMetrics: Sendable {
     /// The part kind of a datagram's first part (its type byte follows the version byte).
     static func kind(ofDatagram bytes: [UInt8]) -> String {
         guard bytes.count > 1 else { return "empty" }
-        return kinds[Int(bytes[1])] ?? "unknown"
+        return GossipPart.kind(ofTypeCode: bytes[1]) ?? "unknown"
     }
-
-    private static let kinds: [Int: String] = [
-        1: "ping", 2: "ping_request", 3: "ack", 4: "alive", 5: "suspect", 6: "dead", 7: "left", 8: "status",
-        9: "summary", 10: "buckets", 11: "digest", 12: "nack", 13: "catch_up",
-    ]
 
     func sent(kind: String, bytes: Int) {
         counter(GossipMetricNames.datagramsSent, ("type", kind)).increment()

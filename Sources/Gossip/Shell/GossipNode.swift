@@ -196,8 +196,20 @@ public actor GossipNode: Service {
 
     private func elapsed() -> Duration { ContinuousClock.now - origin }
 
+    /// Runs `step` on the core in place and carries out its directives. In place matters: a
+    /// copy of the core mutated while `self.core` still shares its tables would copy every
+    /// table it touches (members, statuses) on every datagram.
+    @discardableResult
+    private func drive(_ step: (inout GossipCore, Duration) -> [GossipCore.Directive]) async -> Int {
+        guard core != nil else { return 0 }
+        let directives = step(&core!, elapsed())
+        countCoreDrops()
+        await perform(directives)
+        return directives.count
+    }
+
     private func receive(_ envelope: AddressedEnvelope<ByteBuffer>) async {
-        guard var core else { return }
+        guard core != nil else { return }
         let size = envelope.data.readableBytes
         guard let ip = envelope.remoteAddress.ipAddress, let port = envelope.remoteAddress.port, port > 0 else {
             metrics.dropped("bad_source")
@@ -216,10 +228,7 @@ public actor GossipNode: Service {
         }
         metrics.received(kind: GossipMetrics.kind(ofDatagram: plain), bytes: size)
         let sender = NodeAddress(host: ip, port: UInt16(port))
-        let directives = core.receive(plain, from: sender, now: elapsed())
-        self.core = core
-        countCoreDrops()
-        await perform(directives)
+        await drive { core, now in core.receive(plain, from: sender, now: now) }
     }
 
     private func tickLoop() async throws {
@@ -231,12 +240,9 @@ public actor GossipNode: Service {
     }
 
     private func tick() async {
-        guard var core else { return }
+        await drive { core, now in core.tick(now: now) }
         let now = elapsed()
-        let directives = core.tick(now: now)
-        self.core = core
-        await perform(directives)
-        if now >= nextMetricsAt {
+        if now >= nextMetricsAt, let core {
             nextMetricsAt = now + .seconds(1)
             updateGauges(now: now)
             if core.liveCount == 0 && !configuration.join.isEmpty {
@@ -257,30 +263,21 @@ public actor GossipNode: Service {
     }
 
     private func publish(_ update: HealthManager.Update) async {
-        guard var core else { return }
         let draft = StatusProjection(
             status: update.status, critical: update.critical, publicKey: key, generation: 0, version: 0,
             issuedAt: Date())
-        let directives = core.publish(draft, now: elapsed())
-        self.core = core
-        await perform(directives)
+        await drive { core, now in core.publish(draft, now: now) }
     }
 
     private func joinSeeds() async {
         guard !configuration.join.isEmpty, core != nil else { return }
         let seeds = await AddressResolution.resolve(configuration.join, logger: logger)
-        guard var core else { return }
-        let directives = core.join(seeds, now: elapsed())
-        self.core = core
-        await perform(directives)
+        await drive { core, now in core.join(seeds, now: now) }
     }
 
     private func leave() async {
-        guard var core else { return }
-        let directives = core.leave(now: elapsed())
-        self.core = core
-        await perform(directives)
-        logger.info("left the cluster", metadata: ["told": "\(directives.count) members"])
+        let told = await drive { core, now in core.leave(now: now) }
+        logger.info("left the cluster", metadata: ["told": "\(told) members"])
     }
 
     // MARK: Directives
@@ -351,7 +348,6 @@ public actor GossipNode: Service {
         metrics.members(byState)
         var ages: [String: Double] = [:]
         for (member, at) in acceptedAt { ages[label(for: member, in: core)] = (now - at).seconds }
-        if let own = core.ownStatus, let at = acceptedAt[own.projection.publicKey] { ages[label(for: key, in: core)] = (now - at).seconds }
         metrics.statusAges(ages)
     }
 
