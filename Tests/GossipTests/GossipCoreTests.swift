@@ -413,4 +413,32 @@ struct GossipCoreTests {
         #expect(h.state(of: 3, at: 2) == .alive, "the refutation came straight back")
         #expect(h.cores[2].members[h.key(3)]!.life.incarnation == life.incarnation + 1)
     }
+
+    @Test("news goes out at once: a new status is forwarded hop by hop without waiting for a round")
+    func eagerGossip() {
+        var h = Harness(count: 12)
+        h.start()
+        h.advance(.seconds(3))
+        #expect(h.cores.allSatisfy { $0.liveCount == 11 })
+        // No time passes: the status must reach others through eager rounds alone.
+        h.now += .milliseconds(60)
+        h.collect(h.cores[0].publish(Harness.draft("maintenance", healthy: false), now: h.now), from: 0)
+        let first = h.sent.filter { $0.from == 0 && $0.at == h.now }.count
+        #expect(first >= 3, "the publisher sends to fanout members at once")
+        h.settle()
+        let holders = h.cores.indices.filter { h.cores[$0].store.statuses[h.key(0)]?.projection.message == "maintenance" }
+        #expect(holders.count >= 9, "most nodes have it before any tick: \(holders.count)")
+
+        // The same with eager gossip turned off: nothing leaves before the next tick.
+        var off = GossipSettings()
+        off.eagerGossip = false
+        var lazy = Harness(count: 12, settings: off)
+        lazy.start()
+        lazy.advance(.seconds(3))
+        lazy.now += .milliseconds(60)
+        lazy.collect(lazy.cores[0].publish(Harness.draft("maintenance", healthy: false), now: lazy.now), from: 0)
+        lazy.settle()
+        let lazyHolders = lazy.cores.indices.filter { lazy.cores[$0].store.statuses[lazy.key(0)]?.projection.message == "maintenance" }
+        #expect(lazyHolders == [0], "without eager gossip the status waits for the next round")
+    }
 }

@@ -104,6 +104,10 @@ public struct GossipCore: Sendable {
     private var rumours = RumourQueue()
     private var nextProbeAt: Duration = .zero
     private var nextGossipAt: Duration = .zero
+    /// When the last rumour round went out, and whether news (a status, suspicion, death,
+    /// leave or refutation) was queued since: news goes out in an eager round at once.
+    private var lastRoundAt: Duration?
+    private var newsWaiting = false
     private var nextAntiEntropyAt: Duration = .zero
     private var draft: StatusProjection?
     /// The anti-entropy digest, recomputed only after a change (at rest nothing changes).
@@ -157,10 +161,14 @@ public struct GossipCore: Sendable {
     /// signed on the slow refresh. Key, generation and version of `draft` are set by the core.
     public mutating func publish(_ draft: StatusProjection, now: Duration) -> [Directive] {
         self.draft = draft
-        guard let current = store.statuses[key]?.projection else { return sign(now: now) }
-        var candidate = draft
-        candidate.publicKey = key
-        return candidate.differsMeaningfully(from: current) ? sign(now: now) : []
+        if let current = store.statuses[key]?.projection {
+            var candidate = draft
+            candidate.publicKey = key
+            guard candidate.differsMeaningfully(from: current) else { return [] }
+        }
+        var out = sign(now: now)
+        gossipIfDue(now: now, into: &out)
+        return out
     }
 
     /// Leaves gracefully: tells several members at once and stops probing.
@@ -181,10 +189,6 @@ public struct GossipCore: Sendable {
         var out: [Directive] = []
         probeTimers(now: now, into: &out)
         suspicionTimers(now: now, into: &out)
-        if now >= nextGossipAt {
-            nextGossipAt = now + settings.gossipInterval
-            gossipRound(into: &out)
-        }
         if now >= nextAntiEntropyAt {
             nextAntiEntropyAt = now + settings.antiEntropyInterval
             if let gone = reconnectCandidate(), rng.next() % 3 == 0 || liveKeys.isEmpty {
@@ -211,6 +215,7 @@ public struct GossipCore: Sendable {
             let due = lastSignedAt + refreshInterval * refreshJitter
             if now >= due { out += sign(now: now) } else { nextRefreshAt = due }
         }
+        gossipIfDue(now: now, into: &out)
         return out
     }
 
@@ -236,6 +241,7 @@ public struct GossipCore: Sendable {
             handle(part, from: sender, now: now, catchingUp: catchingUp, replies: &replies, into: &out)
         }
         if !replies.isEmpty { sendWithPiggyback(replies, to: sender, into: &out) }
+        gossipIfDue(now: now, into: &out)
         return out
     }
 
@@ -585,6 +591,7 @@ public struct GossipCore: Sendable {
 
     private mutating func queueRumour(_ part: GossipPart, about subject: RumourQueue.Subject) {
         stats.rumoursQueued[part.kind, default: 0] += 1
+        if RumourQueue.isUrgent(part) { newsWaiting = true }
         rumours.enqueue(part, about: subject)
     }
 
@@ -650,6 +657,22 @@ public struct GossipCore: Sendable {
     private var retransmitLimit: Int {
         let n = Double(liveKeys.count + 2)
         return settings.retransmitMultiplier * Int(log10(n).rounded(.up))
+    }
+
+    /// Runs a rumour round when the regular one is due, or at once when news is waiting
+    /// (eager gossip: each hop then costs a network delay instead of half a gossip interval on
+    /// average). Eager rounds are at least ``GossipSettings/eagerGossipSpacing`` apart and push
+    /// the next regular round back a whole interval, so each rumour keeps its transmit budget
+    /// and a burst of news is batched instead of multiplying datagrams.
+    private mutating func gossipIfDue(now: Duration, into out: inout [Directive]) {
+        guard !hasLeft else { return }
+        let eager = settings.eagerGossip && newsWaiting
+            && lastRoundAt.map { now - $0 >= settings.eagerGossipSpacing } ?? true
+        guard now >= nextGossipAt || eager else { return }
+        nextGossipAt = now + settings.gossipInterval
+        lastRoundAt = now
+        newsWaiting = false
+        gossipRound(into: &out)
     }
 
     private mutating func gossipRound(into out: inout [Directive]) {

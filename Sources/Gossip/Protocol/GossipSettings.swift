@@ -25,6 +25,13 @@ public struct GossipSettings: Sendable, Hashable {
     public var suspicionConfirmations: Int = 3
     /// Time between two rounds of rumour gossip. Default 200 ms.
     public var gossipInterval: Duration = .milliseconds(200)
+    /// Whether news (a new status, a suspicion, death, leave or refutation) goes out in a rumour
+    /// round at once instead of waiting for the next regular round. Each rumour keeps the same
+    /// transmit budget; it only leaves earlier. Default true.
+    public var eagerGossip: Bool = true
+    /// The least time between two rumour rounds when the second one is eager, so that a burst of
+    /// news is batched into few datagrams. Default 50 ms.
+    public var eagerGossipSpacing: Duration = .milliseconds(50)
     /// Random members each rumour round sends to. Default 3.
     public var fanout: Int = 3
     /// Each rumour is sent `retransmitMultiplier × ceil(log10(N + 1))` times. Default 4.
