@@ -43,6 +43,32 @@ public struct CheckResult: Sendable, Hashable {
         CheckResult(healthy: true, message: message, details: details)
     }
 
+    /// A passing result that counts as degraded (as ASP.NET's `Degraded`): the check works but
+    /// not as it should, so the node reports `degraded` without failing readiness. Marked by
+    /// `details["level"] = "degraded"`; see ``degraded``.
+    public static func degraded(_ message: String, details: [String: JSONValue] = [:]) -> CheckResult {
+        var details = details
+        details[levelKey] = .string("degraded")
+        return CheckResult(healthy: true, message: message, details: details)
+    }
+
+    /// The details key that marks a passing result as degraded (value `"degraded"`).
+    public static let levelKey = "level"
+    /// The details key of a check's score, 0.0 to 1.0, when it computes one (the enhanced checks do).
+    public static let scoreKey = "score"
+
+    /// Whether this passing result counts as degraded (`details["level"] == "degraded"`).
+    public var degraded: Bool { healthy && details[Self.levelKey] == .string("degraded") }
+
+    /// The check's own score, 0.0 to 1.0, from `details["score"]`; `nil` when it has none.
+    public var score: Double? {
+        switch details[Self.scoreKey] {
+        case .double(let value): min(1, max(0, value))
+        case .int(let value): min(1, max(0, Double(value)))
+        default: nil
+        }
+    }
+
     /// A failing result, optionally carrying the error that caused it.
     public static func fail(_ message: String, details: [String: JSONValue] = [:], error: (any Error)? = nil)
         -> CheckResult

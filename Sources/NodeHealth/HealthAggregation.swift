@@ -58,11 +58,17 @@ public enum HealthAggregator {
         public var name: String
         public var critical: Bool
         public var verdict: CheckState.Verdict
+        /// Whether the latest result, though passing, is degraded (``CheckResult/degraded``).
+        public var degraded: Bool
+        /// The check's own score (``CheckResult/score``), when it computes one.
+        public var score: Double?
 
-        public init(name: String, critical: Bool, verdict: CheckState.Verdict) {
+        public init(name: String, critical: Bool, verdict: CheckState.Verdict, degraded: Bool = false, score: Double? = nil) {
             self.name = name
             self.critical = critical
             self.verdict = verdict
+            self.degraded = degraded
+            self.score = score
         }
     }
 
@@ -76,7 +82,8 @@ public enum HealthAggregator {
     /// In order: `stopping` once shutdown has begun; `starting` before the manager runs;
     /// `unhealthy` when a critical check is failing (even while others are still pending, so
     /// a broken dependency shows at once); `starting` while any check is pending; `degraded`
-    /// when only non-critical checks are failing; `healthy` otherwise. Names are listed sorted.
+    /// when only non-critical checks are failing, or a passing check reports itself degraded;
+    /// `healthy` otherwise. Names are listed sorted.
     public static func evaluate(_ checks: [Input], phase: Phase) -> (status: HealthStatus, message: String) {
         switch phase {
         case .stopping(let reason):
@@ -97,17 +104,28 @@ public enum HealthAggregator {
         if !pending.isEmpty {
             return (.starting, "Waiting for first results: " + pending.joined(separator: ", "))
         }
+        let degraded = checks.filter { $0.verdict == .passing && $0.degraded }.map(\.name).sorted()
         if !failingOther.isEmpty {
-            return (.degraded, "Non-critical checks failing: " + failingOther.joined(separator: ", "))
+            var message = "Non-critical checks failing: " + failingOther.joined(separator: ", ")
+            if !degraded.isEmpty { message += "; checks degraded: " + degraded.joined(separator: ", ") }
+            return (.degraded, message)
+        }
+        if !degraded.isEmpty {
+            return (.degraded, "Checks degraded: " + degraded.joined(separator: ", "))
         }
         return (.healthy, allPassingMessage)
     }
 
-    /// The share of decided checks that pass, 0.0 to 1.0; 1.0 when no check has a verdict yet.
-    /// It feeds `chorus_system_health_score`.
+    /// The system health score, 0.0 to 1.0: the mean over decided checks of each check's score —
+    /// its own score when it computes one (the enhanced checks do), else 1 when passing and 0
+    /// when failing. 1.0 when no check has a verdict yet. It feeds `chorus_system_health_score`
+    /// and the health summary's `overall_score`.
     public static func score(_ checks: [Input]) -> Double {
         let decided = checks.filter { $0.verdict != .pending }
         guard !decided.isEmpty else { return 1.0 }
-        return Double(decided.filter { $0.verdict == .passing }.count) / Double(decided.count)
+        let total = decided.reduce(0.0) { sum, check in
+            sum + (check.score ?? (check.verdict == .passing ? 1 : 0))
+        }
+        return total / Double(decided.count)
     }
 }

@@ -111,6 +111,9 @@ public actor HealthManager: Service {
         var lastUpdate: Date
         var stopReason: String?
         var maintenanceReason: String?
+        var score = 1.0
+        var totalRuns: Int64 = 0
+        var failedRuns: Int64 = 0
     }
 
     /// What ``updates()`` delivers: the published status and which of its checks are critical.
@@ -299,6 +302,14 @@ public actor HealthManager: Service {
         published.withLock { ($0.status, $0.message) }
     }
 
+    /// The system health score, 0.0 to 1.0 (``HealthAggregator/score(_:)``), as last published.
+    public nonisolated var systemScore: Double { published.withLock { $0.score } }
+
+    /// Check runs completed since the manager started, and how many of them failed.
+    public nonisolated var runCounts: (total: Int64, failed: Int64) {
+        published.withLock { ($0.totalRuns, $0.failedRuns) }
+    }
+
     /// The probe handlers' view, without copying the results.
     nonisolated func probeSnapshot() -> ProbeSnapshot {
         published.withLock {
@@ -445,6 +456,10 @@ public actor HealthManager: Service {
         } else {
             registered.metrics.failed.increment()
         }
+        published.withLock {
+            $0.totalRuns += 1
+            if !result.healthy { $0.failedRuns += 1 }
+        }
         registered.metrics.duration.recordNanoseconds(result.latency.nanoseconds)
         checks[run.name] = registered
         if changed {
@@ -465,7 +480,9 @@ public actor HealthManager: Service {
     /// Recomputes the aggregate and publishes it with the latest results.
     private func publish() {
         let inputs = checks.values.filter(\.check.enabled).map {
-            HealthAggregator.Input(name: $0.check.name, critical: $0.check.critical, verdict: $0.state.verdict)
+            HealthAggregator.Input(
+                name: $0.check.name, critical: $0.check.critical, verdict: $0.state.verdict,
+                degraded: $0.check.lastResult?.degraded ?? false, score: $0.check.lastResult?.score)
         }
         var results: [String: CheckResult] = [:]
         var enabled: [String: Bool] = [:]
@@ -495,7 +512,9 @@ public actor HealthManager: Service {
             }
             return snapshot.status
         }
-        scoreGauge.record(HealthAggregator.score(inputs))
+        let score = HealthAggregator.score(inputs)
+        published.withLock { $0.score = score }
+        scoreGauge.record(score)
         for (level, gauge) in statusGauges { gauge.record(level == current ? 1.0 : 0.0) }
         notifySubscribers()
     }

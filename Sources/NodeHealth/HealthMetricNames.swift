@@ -12,6 +12,10 @@ public enum HealthMetricNames {
     /// Gauge, labelled `status`: 1 for the node's current overall status, 0 for the others.
     public static let status = "chorus_health_status"
 
+    /// Gauge, labelled `component` (pubsub, dht, election, replication, p2p, resources, tasks):
+    /// the enhanced checks' component scores, 0.0 to 1.0.
+    public static let componentHealthScore = "chorus_component_health_score"
+
     /// Help text for every metric above, by name.
     public static let help: [String: String] = [
         checksPassed: "Health check runs that passed, by check.",
@@ -19,5 +23,6 @@ public enum HealthMetricNames {
         systemHealthScore: "Share of enabled health checks that pass, from 0 to 1.",
         checkDuration: "Duration of health check runs in seconds, by check.",
         status: "Overall node health status: 1 for the current status, 0 for the others.",
+        componentHealthScore: "Health score of a component from the enhanced checks, from 0 to 1.",
     ]
 }

@@ -161,6 +161,33 @@ public enum SystemProbes {
     }
 
     /// `text` without leading and trailing ASCII white space.
+    /// Cumulative CPU time of the whole machine from `/proc/stat` (in clock ticks): all of it,
+    /// and the idle part (idle + iowait). Two samples give the usage between them.
+    public struct CPUTimes: Sendable, Hashable {
+        public var total: UInt64
+        public var idle: UInt64
+
+        /// The busy share of the CPU time between `earlier` and this sample, 0.0 to 1.0.
+        public func usage(since earlier: CPUTimes) -> Double {
+            guard total > earlier.total else { return 0 }
+            let busy = Double((total - earlier.total) - min(total - earlier.total, idle &- earlier.idle))
+            return min(1, max(0, busy / Double(total - earlier.total)))
+        }
+    }
+
+    /// Reads the machine's CPU times from `procRoot/stat`.
+    public static func cpuTimes(procRoot: String = "/proc") throws(ProbeError) -> CPUTimes {
+        guard let text = readText(procRoot + "/stat"),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") })
+        else { throw ProbeError("cannot read \(procRoot)/stat") }
+        let fields = line.split(separator: " ").dropFirst().compactMap { UInt64($0) }
+        guard fields.count >= 4 else { throw ProbeError("unexpected cpu line in \(procRoot)/stat") }
+        let idle = fields[3] + (fields.count > 4 ? fields[4] : 0)
+        // user nice system idle iowait irq softirq steal (guest time is already in user and nice).
+        let total = fields.prefix(8).reduce(0, +)
+        return CPUTimes(total: total, idle: idle)
+    }
+
     static func trimmed(_ text: String) -> String {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
         guard let first = text.firstIndex(where: { !isSpace($0) }), let last = text.lastIndex(where: { !isSpace($0) })

@@ -115,6 +115,17 @@ public enum HealthHTTP {
         }
     }
 
+    /// The path of the enhanced checks' summary.
+    public static let summaryPath = "/health/summary"
+
+    /// Adds `GET /health/summary`: the enhanced checks' summary in the seed's shape
+    /// (``EnhancedHealthChecks/healthSummary()``), always 200.
+    public static func addSummaryRoute<Context: RequestContext>(to router: Router<Context>, enhanced: EnhancedHealthChecks) {
+        router.get(RouterPath(summaryPath)) { _, _ in
+            try jsonResponse(enhanced.healthSummary(), status: .ok)
+        }
+    }
+
     /// The body of every error answer: `{"error": "...", "status": 404, "path": "/x"}`.
     public struct ErrorBody: Codable, Sendable, Hashable {
         public var error: String

@@ -1,0 +1,299 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Synchronization
+
+// The seed's adapter system: the health checks talk to the node's subsystems through these
+// interfaces, so an application can plug in its own pub/sub, DHT, election, replication,
+// connectivity and task manager. `Gossip` adapts its own implementations; the mocks below stand
+// in for them in tests.
+
+/// The seed's `PubSubInterface`: topic publish/subscribe.
+public protocol PubSubInterface: Sendable {
+    /// Subscribes `handler` to `topic`; it receives each message's payload bytes.
+    func subscribeToTopic(_ topic: String, handler: @escaping @Sendable ([UInt8]) -> Void) async throws
+    /// Publishes `data` to every subscriber of `topic` in the cluster.
+    func publishToTopic(_ topic: String, data: [UInt8]) async throws
+}
+
+extension PubSubInterface {
+    /// Publishes `value` encoded as JSON (the seed's `PublishToTopic(topic, data interface{})`).
+    public func publishToTopic(_ topic: String, json value: JSONValue) async throws {
+        try await publishToTopic(topic, data: JSONBytes.encode(value))
+    }
+}
+
+/// The seed's `DHTInterface`: a key-value store spread over the cluster.
+public protocol DHTInterface: Sendable {
+    /// Stores `value` under `key`. Honours task cancellation (the seed's context).
+    func putValue(_ key: String, value: [UInt8]) async throws
+    /// Reads the value under `key`; throws when it cannot be found.
+    func getValue(_ key: String) async throws -> [UInt8]
+}
+
+/// What the election reports (the seed's election manager, as the election check reads it).
+public struct ElectionSnapshot: Sendable, Hashable {
+    /// The leader's node id (the seed's "admin"), `nil` while none is agreed.
+    public var leader: String?
+    /// The leader's term: it grows with every change of leadership.
+    public var term: UInt64
+    /// Whether this node is the leader.
+    public var isLeader: Bool
+    /// The latest round-trip time of a heartbeat with the leader; zero on the leader itself.
+    public var heartbeatLatency: Duration?
+    /// How long ago the leader was last heard from; `nil` before it ever was.
+    public var lastHeartbeatAge: Duration?
+    /// Leadership changes this node has seen since it started.
+    public var leadershipChanges: Int64
+    /// When leadership last changed, `nil` if never.
+    public var lastLeadershipChange: Date?
+    /// How long the current leader has held leadership, as far as this node knows.
+    public var adminUptime: Duration
+
+    public init(
+        leader: String?, term: UInt64, isLeader: Bool, heartbeatLatency: Duration?, lastHeartbeatAge: Duration?,
+        leadershipChanges: Int64, lastLeadershipChange: Date?, adminUptime: Duration
+    ) {
+        self.leader = leader
+        self.term = term
+        self.isLeader = isLeader
+        self.heartbeatLatency = heartbeatLatency
+        self.lastHeartbeatAge = lastHeartbeatAge
+        self.leadershipChanges = leadershipChanges
+        self.lastLeadershipChange = lastLeadershipChange
+        self.adminUptime = adminUptime
+    }
+}
+
+/// The election manager as the election check sees it.
+public protocol ElectionInterface: Sendable {
+    func electionSnapshot() async -> ElectionSnapshot
+}
+
+/// Replication figures (the seed's replication manager metrics).
+public struct ReplicationSnapshot: Sendable, Hashable {
+    /// Keys this node holds a replica of.
+    public var storedKeys: Int
+    /// Keys for which this node is the primary (first) replica.
+    public var primaryKeys: Int
+    /// The target number of replicas per key (R, bounded by the cluster size).
+    public var targetFactor: Int
+    /// Mean number of confirmed live replicas over this node's primary keys (targetFactor when none).
+    public var averageFactor: Double
+    /// Primary keys with fewer confirmed live replicas than the target.
+    public var underReplicatedKeys: Int
+    /// Provider records this node stores.
+    public var providerRecords: Int
+    /// Failed replication and put attempts since start.
+    public var failures: Int64
+    /// Replication attempts since start (the denominator of the failure rate).
+    public var attempts: Int64
+    /// Keys re-replicated by repair since start.
+    public var repairedKeys: Int64
+    /// The most under-replicated keys seen since the figures were last read by the replication check.
+    public var peakUnderReplicated: Int
+
+    public init(
+        storedKeys: Int, primaryKeys: Int, targetFactor: Int, averageFactor: Double, underReplicatedKeys: Int,
+        providerRecords: Int, failures: Int64, attempts: Int64, repairedKeys: Int64, peakUnderReplicated: Int
+    ) {
+        self.storedKeys = storedKeys
+        self.primaryKeys = primaryKeys
+        self.targetFactor = targetFactor
+        self.averageFactor = averageFactor
+        self.underReplicatedKeys = underReplicatedKeys
+        self.providerRecords = providerRecords
+        self.failures = failures
+        self.attempts = attempts
+        self.repairedKeys = repairedKeys
+        self.peakUnderReplicated = peakUnderReplicated
+    }
+
+    /// failures / attempts, 0 when nothing was attempted.
+    public var failureRate: Double { attempts == 0 ? 0 : Double(failures) / Double(attempts) }
+}
+
+/// The replication manager as the replication check sees it.
+public protocol ReplicationInterface: Sendable {
+    /// The current figures. `resetPeak` starts a new window for ``ReplicationSnapshot/peakUnderReplicated``.
+    func replicationSnapshot(resetPeak: Bool) async -> ReplicationSnapshot
+}
+
+/// Peer connectivity as the connectivity check sees it.
+public protocol PeerConnectivityInterface: Sendable {
+    /// Peers this node currently reaches (alive members, not counting itself).
+    func connectedPeers() async -> Int
+}
+
+/// A task manager's counters (the seed's task manager check).
+public struct TaskSnapshot: Sendable, Hashable {
+    public var active: Int
+    public var queued: Int
+    public var completed: Int64
+    public var failed: Int64
+    /// Most tasks that may run at once.
+    public var capacity: Int
+
+    public init(active: Int, queued: Int, completed: Int64, failed: Int64, capacity: Int) {
+        self.active = active
+        self.queued = queued
+        self.completed = completed
+        self.failed = failed
+        self.capacity = capacity
+    }
+
+    /// completed / (completed + failed), 1 when nothing finished yet.
+    public var successRate: Double {
+        completed + failed == 0 ? 1 : Double(completed) / Double(completed + failed)
+    }
+}
+
+/// A task manager as the task check sees it.
+public protocol TaskManagerInterface: Sendable {
+    func taskSnapshot() async -> TaskSnapshot
+}
+
+/// A task manager for the node's own work (probe runs, DHT repairs): wrap each piece of work in
+/// ``run(_:)`` and the counters follow. Work beyond ``capacity`` waits its turn in the queue.
+public final class WorkTracker: TaskManagerInterface {
+    private struct Counters {
+        var active = 0
+        var queued = 0
+        var completed: Int64 = 0
+        var failed: Int64 = 0
+    }
+
+    private let counters = Mutex(Counters())
+    public let capacity: Int
+
+    public init(capacity: Int = 16) {
+        self.capacity = max(1, capacity)
+    }
+
+    /// Runs `work`, counting it as active while it runs; a thrown error counts as a failure
+    /// (and is rethrown). `succeeded` decides for work that reports failure by its result.
+    public func run<T: Sendable>(
+        _ work: () async throws -> T, succeeded: (T) -> Bool = { _ in true }
+    ) async rethrows -> T {
+        counters.withLock { $0.active += 1 }
+        do {
+            let value = try await work()
+            let ok = succeeded(value)
+            counters.withLock {
+                $0.active -= 1
+                if ok { $0.completed += 1 } else { $0.failed += 1 }
+            }
+            return value
+        } catch {
+            counters.withLock {
+                $0.active -= 1
+                $0.failed += 1
+            }
+            throw error
+        }
+    }
+
+    /// Counts work waiting to start (for queues outside ``run(_:succeeded:)``).
+    public func setQueued(_ count: Int) {
+        counters.withLock { $0.queued = max(0, count) }
+    }
+
+    /// Records a finished piece of work that did not go through ``run(_:succeeded:)``.
+    public func record(succeeded: Bool) {
+        counters.withLock { if succeeded { $0.completed += 1 } else { $0.failed += 1 } }
+    }
+
+    public func taskSnapshot() async -> TaskSnapshot {
+        counters.withLock {
+            TaskSnapshot(active: $0.active, queued: $0.queued, completed: $0.completed, failed: $0.failed, capacity: capacity)
+        }
+    }
+}
+
+// MARK: Mock adapters
+
+/// The seed's `MockPubSubAdapter`: an in-memory pub/sub for tests. Delivery is immediate
+/// unless switched off; publishing can be made to fail, and payloads to be corrupted in transit.
+public final class MockPubSubAdapter: PubSubInterface {
+    private struct State {
+        var handlers: [String: [@Sendable ([UInt8]) -> Void]] = [:]
+        var published: [(topic: String, data: [UInt8])] = []
+        var deliver = true
+        var publishError: (any Error)?
+        var corrupt = false
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Whether published messages reach subscribers (false: they are silently lost).
+    public func setDelivery(_ enabled: Bool) { state.withLock { $0.deliver = enabled } }
+    /// Makes every publish throw `error` (nil: publish works).
+    public func setPublishError(_ error: (any Error)?) { state.withLock { $0.publishError = error } }
+    /// Flips a bit of every delivered payload.
+    public func setCorruption(_ enabled: Bool) { state.withLock { $0.corrupt = enabled } }
+    /// Every message published so far.
+    public var published: [(topic: String, data: [UInt8])] { state.withLock { $0.published } }
+
+    public func subscribeToTopic(_ topic: String, handler: @escaping @Sendable ([UInt8]) -> Void) async throws {
+        state.withLock { $0.handlers[topic, default: []].append(handler) }
+    }
+
+    public func publishToTopic(_ topic: String, data: [UInt8]) async throws {
+        let (handlers, payload) = try state.withLock { state throws -> ([@Sendable ([UInt8]) -> Void], [UInt8]) in
+            if let error = state.publishError { throw MockAdapterError(description: "\(error)") }
+            state.published.append((topic, data))
+            guard state.deliver else { return ([], data) }
+            var payload = data
+            if state.corrupt, !payload.isEmpty { payload[payload.count / 2] ^= 0x01 }
+            return (state.handlers[topic] ?? [], payload)
+        }
+        for handler in handlers { handler(payload) }
+    }
+}
+
+/// The seed's `MockDHTAdapter`: an in-memory key-value store for tests, with knobs to make puts
+/// or gets fail and to return altered values.
+public final class MockDHTAdapter: DHTInterface {
+    private struct State {
+        var values: [String: [UInt8]] = [:]
+        var putError: String?
+        var getError: String?
+        var corrupt = false
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public func setPutError(_ message: String?) { state.withLock { $0.putError = message } }
+    public func setGetError(_ message: String?) { state.withLock { $0.getError = message } }
+    /// Makes gets return the value with one bit flipped.
+    public func setCorruption(_ enabled: Bool) { state.withLock { $0.corrupt = enabled } }
+    /// How many keys are stored.
+    public var count: Int { state.withLock { $0.values.count } }
+
+    public func putValue(_ key: String, value: [UInt8]) async throws {
+        try state.withLock { state throws in
+            if let message = state.putError { throw MockAdapterError(description: message) }
+            state.values[key] = value
+        }
+    }
+
+    public func getValue(_ key: String) async throws -> [UInt8] {
+        try state.withLock { state throws -> [UInt8] in
+            if let message = state.getError { throw MockAdapterError(description: message) }
+            guard var value = state.values[key] else { throw MockAdapterError(description: "key not found: \(key)") }
+            if state.corrupt, !value.isEmpty { value[0] ^= 0x01 }
+            return value
+        }
+    }
+}
+
+/// The error the mock adapters throw when told to fail.
+public struct MockAdapterError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+}

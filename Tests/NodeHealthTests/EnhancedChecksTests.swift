@@ -1,0 +1,268 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Synchronization
+import Testing
+
+@testable import NodeHealth
+
+/// Stand-ins for the subsystems the figure checks read, set by the tests.
+final class FakeSubsystems: ElectionInterface, ReplicationInterface, PeerConnectivityInterface, Sendable {
+    struct State {
+        var election = ElectionSnapshot(
+            leader: "node-1", term: 3, isLeader: false, heartbeatLatency: .milliseconds(2),
+            lastHeartbeatAge: .milliseconds(500), leadershipChanges: 1, lastLeadershipChange: Date(),
+            adminUptime: .seconds(9015))
+        var replication = ReplicationSnapshot(
+            storedKeys: 10, primaryKeys: 4, targetFactor: 3, averageFactor: 3, underReplicatedKeys: 0,
+            providerRecords: 2, failures: 0, attempts: 40, repairedKeys: 0, peakUnderReplicated: 0)
+        var peers = 4
+    }
+
+    let state = Mutex(State())
+
+    func electionSnapshot() async -> ElectionSnapshot { state.withLock { $0.election } }
+    func replicationSnapshot(resetPeak: Bool) async -> ReplicationSnapshot { state.withLock { $0.replication } }
+    func connectedPeers() async -> Int { state.withLock { $0.peers } }
+}
+
+@Suite("Active probes, adapters and the enhanced checks")
+struct EnhancedChecksTests {
+    @Test("pub/sub loopback: success, timeout, garbled message, publish error — each reported distinctly")
+    func pubSubLoopback() async {
+        let mock = MockPubSubAdapter()
+        let inbox = PubSubProbeInbox(adapter: mock)
+        let ok = await ActiveProbes.pubSubLoopback(inbox: inbox, nodeID: "n1", wait: .seconds(5))
+        #expect(ok.kind == .success)
+        #expect(mock.published.first?.topic == "CHORUS/health-test/v1")
+        #expect(ok.result.healthy && ok.result.details["outcome"] == "success")
+
+        mock.setDelivery(false)
+        let lost = await ActiveProbes.pubSubLoopback(inbox: inbox, nodeID: "n1", wait: .milliseconds(50))
+        #expect(lost.kind == .timeout)
+        #expect(!lost.result.healthy)
+
+        mock.setDelivery(true)
+        mock.setCorruption(true)
+        let garbled = await ActiveProbes.pubSubLoopback(inbox: inbox, nodeID: "n1", wait: .milliseconds(200))
+        #expect(garbled.kind == .integrityViolation)
+        #expect(garbled.result.details["outcome"] == "integrity_violation")
+
+        mock.setCorruption(false)
+        mock.setPublishError(MockAdapterError(description: "no route"))
+        let failed = await ActiveProbes.pubSubLoopback(inbox: inbox, nodeID: "n1", wait: .milliseconds(50))
+        #expect(failed.kind == .failure)
+        #expect(failed.message.contains("no route"))
+    }
+
+    @Test("the seed's active checks over the mock adapters")
+    func seedActiveChecks() async throws {
+        let pubsub = HealthCheck.createActivePubSubCheck(MockPubSubAdapter())
+        #expect(pubsub.interval == .seconds(60) && pubsub.timeout == .seconds(15) && !pubsub.critical)
+        let context = HealthCheck.Context(name: pubsub.name, deadline: .now + .seconds(15))
+        #expect(try await pubsub.checker(context).healthy)
+
+        let dhtMock = MockDHTAdapter()
+        let dht = HealthCheck.createActiveDHTCheck(dhtMock)
+        #expect(dht.interval == .seconds(90) && dht.timeout == .seconds(20) && !dht.critical)
+        let passed = try await dht.checker(context)
+        #expect(passed.healthy && passed.details["outcome"] == "success")
+        #expect(dhtMock.count == 1)
+
+        dhtMock.setCorruption(true)
+        let corrupted = try await dht.checker(context)
+        #expect(!corrupted.healthy && corrupted.details["outcome"] == "integrity_violation")
+        dhtMock.setCorruption(false)
+        dhtMock.setPutError("no replicas")
+        let failed = try await dht.checker(context)
+        #expect(!failed.healthy && failed.details["outcome"] == "failure")
+        #expect(failed.message.contains("DHT put failed"))
+        dhtMock.setPutError(nil)
+        dhtMock.setGetError("timeout")
+        let getFailed = try await dht.checker(context)
+        #expect(getFailed.message.contains("DHT get failed"))
+    }
+
+    @Test("HealthConfig has every seed default")
+    func configDefaults() {
+        let config = HealthConfig.defaultHealthConfig()
+        #expect(config.pubSubProbeInterval == .seconds(30) && config.dhtProbeInterval == .seconds(60))
+        #expect(config.electionProbeInterval == .seconds(15))
+        #expect(config.pubSubProbeTimeout == .seconds(10) && config.dhtProbeTimeout == .seconds(20))
+        #expect(config.electionProbeTimeout == .seconds(5))
+        #expect(config.maxFailedProbes == 3 && config.healthyThreshold == 0.95 && config.degradedThreshold == 0.75)
+        #expect(config.maxHistoryEntries == 1000 && config.historyCleanupInterval == .seconds(3600))
+        #expect(config.enablePubSubProbes && config.enableDHTProbes && config.enableElectionProbes)
+        #expect(config.enableReplicationProbes)
+    }
+
+    @Test("the seven checks register with the seed's names, criticality and intervals")
+    func registration() async throws {
+        let manager = makeManager()
+        let fakes = FakeSubsystems()
+        _ = try await EnhancedHealthChecks(
+            manager: manager, election: fakes, dht: MockDHTAdapter(), pubsub: MockPubSubAdapter(), replication: fakes,
+            connectivity: fakes, tasks: WorkTracker())
+        let checks = Dictionary(uniqueKeysWithValues: await manager.registeredChecks().map { ($0.name, $0) })
+        let expected: [(String, Bool, Duration)] = [
+            ("pubsub-enhanced", true, .seconds(30)), ("dht-enhanced", true, .seconds(60)),
+            ("election-health", false, .seconds(15)), ("replication-health", false, .seconds(120)),
+            ("p2p-connectivity", true, .seconds(30)), ("resource-health", false, .seconds(60)),
+            ("task-manager", false, .seconds(30)),
+        ]
+        for (name, critical, interval) in expected {
+            #expect(checks[name]?.critical == critical, "\(name) critical")
+            #expect(checks[name]?.interval == interval, "\(name) interval")
+        }
+        #expect(checks.count == 7)
+    }
+
+    @Test("a failing probe degrades, fails after MaxFailedProbes in a row, then recovers through degraded")
+    func probeLevels() async throws {
+        let manager = makeManager()
+        let mock = MockPubSubAdapter()
+        var config = HealthConfig()
+        config.pubSubProbeTimeout = .milliseconds(50)
+        let enhanced = try await EnhancedHealthChecks(
+            manager: manager, election: nil, dht: nil, pubsub: mock, replication: nil, config: config)
+        let first = await enhanced.runPubSub()
+        #expect(first.healthy && !first.degraded)
+        #expect(first.score == 1)
+
+        mock.setDelivery(false)
+        let one = await enhanced.runPubSub()
+        #expect(one.healthy && one.degraded, "the first failure degrades")
+        #expect(one.message.contains("1 of 3"))
+        let two = await enhanced.runPubSub()
+        #expect(two.degraded)
+        let three = await enhanced.runPubSub()
+        #expect(!three.healthy, "the third failure in a row fails")
+        #expect(three.details["consecutive_failures"] == 3)
+
+        mock.setDelivery(true)
+        let back = await enhanced.runPubSub()
+        #expect(back.healthy && back.degraded, "recovering: the score is still low")
+        var runs = 1
+        while await enhanced.runPubSub().degraded { runs += 1 }
+        #expect(runs < 10)
+        let metrics = enhanced.healthMetrics()
+        #expect(metrics.pubSubConsecutiveFails == 0)
+        #expect(metrics.pubSubHealthScore >= 0.95)
+        #expect(metrics.pubSubSuccessRate < 1 && metrics.pubSubSuccessRate > 0)
+        #expect(metrics.pubSubLastSuccess != nil)
+        #expect(enhanced.history(of: "pubsub").count == 5 + runs)
+    }
+
+    @Test("figure checks: election, replication, connectivity and tasks read their subsystems")
+    func figureChecks() async throws {
+        let manager = makeManager()
+        let fakes = FakeSubsystems()
+        let tasks = WorkTracker(capacity: 2)
+        let enhanced = try await EnhancedHealthChecks(
+            manager: manager, election: fakes, dht: nil, pubsub: nil, replication: fakes, connectivity: fakes,
+            tasks: tasks)
+        let election = await enhanced.runElection()
+        #expect(election.healthy && !election.degraded)
+        #expect(election.details["leader"] == "node-1")
+        #expect(election.details["admin_uptime"] == "2h30m15s")
+
+        fakes.state.withLock { $0.election.lastHeartbeatAge = .seconds(30) }
+        #expect(await enhanced.runElection().degraded, "a silent leader degrades the election")
+        fakes.state.withLock { $0.election.leader = nil }
+        #expect(await enhanced.runElection().degraded)
+
+        #expect(await !enhanced.runReplication().degraded)
+        fakes.state.withLock {
+            $0.replication.underReplicatedKeys = 2
+            $0.replication.averageFactor = 2.5
+        }
+        let under = await enhanced.runReplication()
+        #expect(under.degraded && under.message.contains("2 of 4 keys under-replicated"))
+        fakes.state.withLock {
+            $0.replication.underReplicatedKeys = 0
+            $0.replication.averageFactor = 3
+            $0.replication.peakUnderReplicated = 2
+            $0.replication.repairedKeys = 2
+        }
+        let repaired = await enhanced.runReplication()
+        #expect(!repaired.degraded && repaired.message.contains("repaired"))
+
+        #expect(await enhanced.runConnectivity().details["connected_peers"] == 4)
+        fakes.state.withLock { $0.peers = 1 }
+        #expect(await enhanced.runConnectivity().degraded)
+        fakes.state.withLock { $0.peers = 0 }
+        #expect(await enhanced.runConnectivity().degraded)
+        #expect(await enhanced.runConnectivity().degraded)
+        #expect(await !enhanced.runConnectivity().healthy, "no peers three times in a row fails")
+
+        _ = await tasks.run({ 1 })
+        _ = try? await tasks.run({ () async throws -> Int in throw MockAdapterError(description: "x") })
+        let taskResult = await enhanced.runTasks()
+        #expect(taskResult.details["completed_tasks"] == 1 && taskResult.details["failed_tasks"] == 1)
+        #expect(taskResult.degraded, "a 50 % success rate is below the degraded threshold")
+
+        let resources = enhanced.runResources()
+        #expect(resources.details["memory"] != nil && resources.details["disk"] != nil)
+    }
+
+    @Test("a degraded check makes the node degraded, not unhealthy; the score averages check scores")
+    func aggregation() {
+        let inputs = [
+            HealthAggregator.Input(name: "a", critical: true, verdict: .passing, degraded: true, score: 0.7),
+            HealthAggregator.Input(name: "b", critical: false, verdict: .passing),
+        ]
+        let (status, message) = HealthAggregator.evaluate(inputs, phase: .running)
+        #expect(status == .degraded)
+        #expect(message == "Checks degraded: a")
+        #expect(abs(HealthAggregator.score(inputs) - 0.85) < 1e-9)
+    }
+
+    @Test("history is bounded by MaxHistoryEntries and cleaned of old entries")
+    func history() async throws {
+        var config = HealthConfig()
+        config.maxHistoryEntries = 5
+        config.historyCleanupInterval = .seconds(60)
+        let fakes = FakeSubsystems()
+        let enhanced = try await EnhancedHealthChecks(
+            manager: makeManager(), election: nil, dht: nil, pubsub: nil, replication: nil, connectivity: fakes,
+            config: config)
+        for _ in 0..<8 { _ = await enhanced.runConnectivity() }
+        #expect(enhanced.history(of: "p2p").count == 5)
+        enhanced.cleanupHistory(now: Date().addingTimeInterval(120))
+        #expect(enhanced.history(of: "p2p").isEmpty)
+    }
+
+    @Test("GET /health/summary has the seed's shape with the figures")
+    func summaryEndpoint() async throws {
+        let manager = makeManager()
+        let fakes = FakeSubsystems()
+        let enhanced = try await EnhancedHealthChecks(
+            manager: manager, election: fakes, dht: MockDHTAdapter(), pubsub: MockPubSubAdapter(), replication: fakes,
+            connectivity: fakes, tasks: WorkTracker())
+        _ = await enhanced.runElection()
+        _ = await enhanced.runConnectivity()
+        _ = enhanced.runResources()
+        let router = HealthHTTP.makeRouter(manager: manager, additionalPaths: [HealthHTTP.summaryPath])
+        HealthHTTP.addSummaryRoute(to: router, enhanced: enhanced)
+        let app = Application(router: router)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/health/summary", method: .get) { response in
+                #expect(response.status == .ok)
+                let json = try JSONDecoder().decode(JSONValue.self, from: Data(buffer: response.body))
+                guard case .object(let summary) = json else { Issue.record("not an object"); return }
+                for key in ["status", "overall_score", "last_check", "total_checks", "component_scores", "key_metrics"] {
+                    #expect(summary[key] != nil, "\(key)")
+                }
+                guard case .object(let metrics) = summary["key_metrics"], case .object(let scores) = summary["component_scores"]
+                else { Issue.record("missing objects"); return }
+                #expect(metrics["connected_peers"] == 4)
+                #expect(metrics["admin_uptime"] == "2h30m15s")
+                #expect(metrics["leadership_changes"] == 1)
+                guard case .object(let utilization) = metrics["resource_utilization"] else { Issue.record("no utilization"); return }
+                #expect(Set(utilization.keys) == ["cpu", "memory", "disk"])
+                // JSON numbers decode as integers when whole.
+                #expect(scores["election"] == 1 && scores["p2p"] == 1)
+            }
+        }
+    }
+}
