@@ -40,16 +40,21 @@ public struct StatusProjection: Sendable, Hashable {
         public var name: String
         public var healthy: Bool
         public var critical: Bool
+        /// Passing, but reporting itself degraded (``NodeHealth/CheckResult/degraded``).
+        public var degraded: Bool
         /// Latency of the last run in microseconds, saturating at `UInt32.max`.
         public var latencyMicros: UInt32
         /// A short message: cut to ``StatusProjection/maxCheckMessageBytes``, and dropped for
         /// passing checks when the status would otherwise not fit.
         public var message: String
 
-        public init(name: String, healthy: Bool, critical: Bool, latencyMicros: UInt32, message: String) {
+        public init(
+            name: String, healthy: Bool, critical: Bool, degraded: Bool = false, latencyMicros: UInt32, message: String
+        ) {
             self.name = name
             self.healthy = healthy
             self.critical = critical
+            self.degraded = degraded && healthy
             self.latencyMicros = latencyMicros
             self.message = message
         }
@@ -110,7 +115,7 @@ public struct StatusProjection: Sendable, Hashable {
     ) {
         let checks = status.checks.map { name, result in
             Check(
-                name: name, healthy: result.healthy, critical: critical.contains(name),
+                name: name, healthy: result.healthy, critical: critical.contains(name), degraded: result.degraded,
                 latencyMicros: UInt32(clamping: max(0, result.latency.nanoseconds / 1000)), message: result.message)
         }
         self.init(
@@ -123,15 +128,22 @@ public struct StatusProjection: Sendable, Hashable {
 
     /// Whether a node holding `other` must re-sign and republish to show this projection: the
     /// overall level or message, the node id or software version, the set of checks, a check's
-    /// health or criticality, a failing check's message, or an extension changed. Latencies,
-    /// uptime, the signing time and passing checks' messages are figures that ride on the slow refresh.
+    /// health, degradation or criticality, a failing check's message, or an extension's meaningful
+    /// part (``Extension/meaningfulBytes``) changed. Latencies, uptime, the signing time, passing
+    /// checks' messages and extension figures ride on the slow refresh.
     public func differsMeaningfully(from other: StatusProjection) -> Bool {
         guard status == other.status, message == other.message, nodeID == other.nodeID,
-            softwareVersion == other.softwareVersion, extensions == other.extensions,
+            softwareVersion == other.softwareVersion, extensions.count == other.extensions.count,
             checks.count == other.checks.count
         else { return true }
+        for (mine, theirs) in zip(extensions, other.extensions)
+        where mine.type != theirs.type || mine.meaningfulBytes != theirs.meaningfulBytes {
+            return true
+        }
         for (mine, theirs) in zip(checks, other.checks) {
-            if mine.name != theirs.name || mine.healthy != theirs.healthy || mine.critical != theirs.critical {
+            if mine.name != theirs.name || mine.healthy != theirs.healthy || mine.critical != theirs.critical
+                || mine.degraded != theirs.degraded
+            {
                 return true
             }
             if !mine.healthy && mine.message != theirs.message { return true }
@@ -194,7 +206,7 @@ public struct StatusProjection: Sendable, Hashable {
         writer.u8(UInt8(checks.count))
         for check in checks {
             writer.bytes8(Array(check.name.utf8))
-            writer.u8((check.healthy ? 1 : 0) | (check.critical ? 2 : 0))
+            writer.u8((check.healthy ? 1 : 0) | (check.critical ? 2 : 0) | (check.degraded ? 4 : 0))
             writer.u32(check.latencyMicros)
             writer.bytes8(check.message.utf8Prefix(checkMessageLimit(check)))
         }
@@ -251,14 +263,15 @@ public struct StatusProjection: Sendable, Hashable {
                 throw .notCanonical(field: "checks")
             }
             let flags = try reader.u8("check flags")
-            guard flags & ~3 == 0 else { throw .invalidValue(field: "check flags", value: UInt64(flags)) }
+            guard flags & ~7 == 0, flags & 5 != 4 else { throw .invalidValue(field: "check flags", value: UInt64(flags)) }
             let latency = try reader.u32("check latency")
             let checkMessage = try reader.string8("check message")
             guard checkMessage.utf8.count <= maxCheckMessageBytes else {
                 throw .tooLarge(field: "check message", size: checkMessage.utf8.count, limit: maxCheckMessageBytes)
             }
             checks.append(
-                Check(name: name, healthy: flags & 1 != 0, critical: flags & 2 != 0, latencyMicros: latency,
+                Check(
+                    name: name, healthy: flags & 1 != 0, critical: flags & 2 != 0, degraded: flags & 4 != 0, latencyMicros: latency,
                     message: checkMessage))
         }
         let extensionCount = Int(try reader.u8("extension count"))

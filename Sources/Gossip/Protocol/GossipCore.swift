@@ -21,6 +21,13 @@ public struct GossipCore: Sendable {
         case statusAccepted(PublicKey)
         /// This node rejoined with a new generation (it had been declared dead); persist it.
         case generationChanged(UInt64)
+        /// A pub/sub message arrived for the first time: hand it to the topic's local subscribers.
+        /// (A node's own message is delivered when a copy comes back from the network.)
+        case delivered(PubSubMessage)
+        /// A DHT operation started by this node finished.
+        case dhtCompleted(UInt32, DHTOutcome)
+        /// The leader this node follows changed (`nil`: none agreed).
+        case leaderChanged(PublicKey?)
     }
 
     /// A member as this node sees it.
@@ -77,46 +84,49 @@ public struct GossipCore: Sendable {
     public private(set) var life: Life
     public private(set) var members: [PublicKey: Member] = [:]
     public private(set) var store: StatusStore
-    public private(set) var stats = Stats()
+    public internal(set) var stats = Stats()
     public private(set) var hasLeft = false
 
-    private let keyPair: SigningKeyPair
-    private var rng: SplitMix64
-    private var seeds: [NodeAddress]
-    private var suspicions: [PublicKey: Suspicion] = [:]
+    let keyPair: SigningKeyPair
+    var rng: SplitMix64
+    var seeds: [NodeAddress]
+    var suspicions: [PublicKey: Suspicion] = [:]
     /// Alive and suspect members, for O(1) random choice; `liveIndex` maps a key to its position.
-    private var liveKeys: [PublicKey] = []
-    private var liveIndex: [PublicKey: Int] = [:]
+    var liveKeys: [PublicKey] = []
+    var liveIndex: [PublicKey: Int] = [:]
     /// Dead and left members still listed (tombstones).
-    private var goneKeys: Set<PublicKey> = []
+    var goneKeys: Set<PublicKey> = []
     /// Members whose tombstones expired: their last life and state (so stale gossip cannot
     /// bring them back) and address (to try to reconnect after a partition).
-    private var remembered: [PublicKey: (life: Life, state: MemberState, address: NodeAddress)] = [:]
-    private var probeOrder: [PublicKey] = []
-    private var probeIndex = 0
+    var remembered: [PublicKey: (life: Life, state: MemberState, address: NodeAddress)] = [:]
+    var probeOrder: [PublicKey] = []
+    var probeIndex = 0
     /// Probes awaiting an ack: the round-robin target's and the ring successor's.
-    private var pending: [PendingProbe] = []
+    var pending: [PendingProbe] = []
     /// The ring successor (the live member whose key follows this node's), cached until
     /// membership changes; `.some(nil)` when there is none.
-    private var successorCache: PublicKey??
-    private var forwards: [UInt32: Forward] = [:]
-    private var sequence: UInt32 = 0
-    private var rumours = RumourQueue()
-    private var nextProbeAt: Duration = .zero
-    private var nextGossipAt: Duration = .zero
+    var successorCache: PublicKey??
+    var forwards: [UInt32: Forward] = [:]
+    var sequence: UInt32 = 0
+    var rumours = RumourQueue()
+    var nextProbeAt: Duration = .zero
+    var nextGossipAt: Duration = .zero
     /// When the last rumour round went out, and whether news (a status, suspicion, death,
     /// leave or refutation) was queued since: news goes out in an eager round at once.
-    private var lastRoundAt: Duration?
-    private var newsWaiting = false
-    private var nextAntiEntropyAt: Duration = .zero
-    private var draft: StatusProjection?
+    var lastRoundAt: Duration?
+    var newsWaiting = false
+    var nextAntiEntropyAt: Duration = .zero
+    var draft: StatusProjection?
     /// The anti-entropy digest, recomputed only after a change (at rest nothing changes).
-    private var digestCache: (entries: [DigestEntry], buckets: [UInt64], summary: (UInt64, UInt32))?
+    var digestCache: (entries: [DigestEntry], buckets: [UInt64], summary: (UInt64, UInt32))?
     /// When the slow refresh re-signs the status next (jittered ±25 % so that nodes started
     /// together do not refresh in lockstep).
-    private var nextRefreshAt: Duration = .zero
-    private var lastSignedAt: Duration = .zero
-    private var refreshJitter = 1.0
+    var nextRefreshAt: Duration = .zero
+    var lastSignedAt: Duration = .zero
+    var refreshJitter = 1.0
+    var pubsub = PubSubState()
+    var dht = DHTState()
+    var election = ElectionState()
 
     /// Creates a node. `generation` MUST be larger than any generation this key used before
     /// (the shell persists it); `seed` seeds the core's random generator.
@@ -140,6 +150,7 @@ public struct GossipCore: Sendable {
         nextProbeAt = now + settings.probeInterval
         nextGossipAt = now + settings.gossipInterval
         nextAntiEntropyAt = now + settings.antiEntropyInterval
+        election.notBefore = now + settings.electionStartDelay
         scheduleRefresh(now: now)
         enqueueSelfAlive()
         return join(seeds, now: now)
@@ -162,7 +173,7 @@ public struct GossipCore: Sendable {
     public mutating func publish(_ draft: StatusProjection, now: Duration) -> [Directive] {
         self.draft = draft
         if let current = store.statuses[key]?.projection {
-            var candidate = draft
+            var candidate = withCoreExtensions(draft, now: now)
             candidate.publicKey = key
             guard candidate.differsMeaningfully(from: current) else { return [] }
         }
@@ -215,6 +226,7 @@ public struct GossipCore: Sendable {
             let due = lastSignedAt + refreshInterval * refreshJitter
             if now >= due { out += sign(now: now) } else { nextRefreshAt = due }
         }
+        servicesTick(now: now, into: &out)
         gossipIfDue(now: now, into: &out)
         return out
     }
@@ -261,7 +273,7 @@ public struct GossipCore: Sendable {
 
     // MARK: Probing
 
-    private mutating func probeTimers(now: Duration, into out: inout [Directive]) {
+    mutating func probeTimers(now: Duration, into out: inout [Directive]) {
         var index = 0
         while index < pending.count {
             var probe = pending[index]
@@ -312,7 +324,7 @@ public struct GossipCore: Sendable {
     /// interval, besides the round-robin target, bounds the time until a crashed member is first
     /// probed to one interval (random probing alone leaves an exponential tail: at N = 100 about
     /// 1 % of crashes would wait over 4.6 s for their first probe).
-    private mutating func ringSuccessor() -> PublicKey? {
+    mutating func ringSuccessor() -> PublicKey? {
         if let cached = successorCache { return cached }
         var next: PublicKey?
         var lowest: PublicKey?
@@ -327,7 +339,7 @@ public struct GossipCore: Sendable {
 
     /// Round-robin over a shuffled list of live members, reshuffled after each pass (SWIM's
     /// bounded detection time).
-    private mutating func nextProbeTarget() -> Member? {
+    mutating func nextProbeTarget() -> Member? {
         for _ in 0..<2 {
             while probeIndex < probeOrder.count {
                 let key = probeOrder[probeIndex]
@@ -345,14 +357,14 @@ public struct GossipCore: Sendable {
     // MARK: Suspicion (Lifeguard)
 
     /// Shortest and longest suspicion timeouts for the current cluster size.
-    private var suspicionBounds: (min: Duration, max: Duration) {
+    var suspicionBounds: (min: Duration, max: Duration) {
         let n = Double(max(liveKeys.count + 1, 1))
         let minimum = settings.probeInterval * (settings.suspicionMultiplier * max(1, log10(n)))
         return (minimum, minimum * settings.suspicionMaxMultiplier)
     }
 
     /// The timeout shrinks from max towards min as independent confirmations arrive.
-    private func suspicionTimeout(confirmations: Int) -> Duration {
+    func suspicionTimeout(confirmations: Int) -> Duration {
         let (minimum, maximum) = suspicionBounds
         let k = Double(max(settings.suspicionConfirmations, 1))
         let fraction = log(Double(confirmations) + 1) / log(k + 1)
@@ -360,7 +372,7 @@ public struct GossipCore: Sendable {
         return max(minimum, timeout)
     }
 
-    private mutating func suspicionTimers(now: Duration, into out: inout [Directive]) {
+    mutating func suspicionTimers(now: Duration, into out: inout [Directive]) {
         for (memberKey, suspicion) in suspicions.sorted(by: { $0.key < $1.key }) {
             let confirmations = max(0, suspicion.confirmers.count - 1)
             guard now - suspicion.start >= suspicionTimeout(confirmations: confirmations) else { continue }
@@ -378,7 +390,7 @@ public struct GossipCore: Sendable {
     /// Suspects `member` after a failed probe, with the helpers that nacked as independent
     /// confirmations, and tells it at once so it can refute before the rumour has spread
     /// (Lifeguard's buddy system does the same on later pings).
-    private mutating func suspect(
+    mutating func suspect(
         _ member: Member, from suspecter: UInt64, confirmedBy nackers: Set<UInt64>, now: Duration,
         into out: inout [Directive]
     ) {
@@ -392,7 +404,7 @@ public struct GossipCore: Sendable {
 
     // MARK: Handling parts
 
-    private mutating func handle(
+    mutating func handle(
         _ part: GossipPart, from sender: NodeAddress, now: Duration, catchingUp: Bool, replies: inout [GossipPart],
         into out: inout [Directive]
     ) {
@@ -408,6 +420,7 @@ public struct GossipCore: Sendable {
             forwards[sequence] = Forward(requester: sender, sequence: theirSequence, expires: now + settings.probeTimeout)
             sendWithPiggyback([.ping(sequence: sequence, target: target.prefix)], to: targetAddress, into: &out)
         case .ack(let sequence):
+            noteHeartbeat(sequence, now: now)
             if let index = pending.firstIndex(where: { $0.sequence == sequence }) {
                 pending.remove(at: index)
             } else if let forward = forwards.removeValue(forKey: sequence) {
@@ -443,6 +456,12 @@ public struct GossipCore: Sendable {
             accept(status, into: &out)
         case .catchUp:
             break
+        case .publish(let message):
+            receiveMessage(message, now: now, into: &out)
+        case .dhtRequest(let request):
+            if let response = answerDHT(request, from: sender, now: now) { replies.append(.dhtResponse(response)) }
+        case .dhtResponse(let response):
+            receiveDHT(response, from: sender, now: now, into: &out)
         case .summary(let hash, let count):
             let (ownHash, ownCount) = summary()
             if hash != ownHash || count != ownCount { replies.append(.buckets(bucketHashes())) }
@@ -458,7 +477,7 @@ public struct GossipCore: Sendable {
     }
 
     /// Applies a membership update under SWIM's precedence rules (see ``overrides(_:_:_:_:)``).
-    private mutating func apply(_ part: GossipPart, now: Duration, catchingUp: Bool = false, into out: inout [Directive]) {
+    mutating func apply(_ part: GossipPart, now: Duration, catchingUp: Bool = false, into out: inout [Directive]) {
         let (subject, incomingLife, incomingState, address): (PublicKey, Life, MemberState, NodeAddress?)
         switch part {
         case .alive(let k, let l, let a): (subject, incomingLife, incomingState, address) = (k, l, .alive, a)
@@ -575,7 +594,7 @@ public struct GossipCore: Sendable {
     /// Answers gossip about this node: a suspicion or a death is refuted with a higher
     /// incarnation; a "left" this node never sent is answered by rejoining with a new generation
     /// (left is final within a generation).
-    private mutating func refute(_ incomingLife: Life, _ state: MemberState, now: Duration, into out: inout [Directive]) {
+    mutating func refute(_ incomingLife: Life, _ state: MemberState, now: Duration, into out: inout [Directive]) {
         guard incomingLife.generation == life.generation, state != .alive, !hasLeft else { return }
         if state == .left {
             life = Life(generation: life.generation + 1, incarnation: 0)
@@ -589,20 +608,20 @@ public struct GossipCore: Sendable {
         enqueueSelfAlive()
     }
 
-    private mutating func queueRumour(_ part: GossipPart, about subject: RumourQueue.Subject) {
+    mutating func queueRumour(_ part: GossipPart, about subject: RumourQueue.Subject) {
         stats.rumoursQueued[part.kind, default: 0] += 1
         if RumourQueue.isUrgent(part) { newsWaiting = true }
         rumours.enqueue(part, about: subject)
     }
 
-    private mutating func enqueueSelfAlive() {
+    mutating func enqueueSelfAlive() {
         digestCache = nil
         queueRumour(.alive(key: key, life: life, address: address), about: .init(key: key, isStatus: false))
     }
 
     // MARK: Statuses
 
-    private mutating func accept(_ status: SignedStatus, into out: inout [Directive]) {
+    mutating func accept(_ status: SignedStatus, into out: inout [Directive]) {
         let subject = status.projection.publicKey
         guard subject != key else { return }
         if remembered[subject] != nil {
@@ -618,12 +637,14 @@ public struct GossipCore: Sendable {
             return
         }
         digestCache = nil
+        noteClaim(of: subject, in: status.projection)
         queueRumour(.status(status), about: .init(key: subject, isStatus: true))
         out.append(.statusAccepted(subject))
     }
 
-    private mutating func sign(now: Duration) -> [Directive] {
-        guard var projection = draft else { return [] }
+    mutating func sign(now: Duration) -> [Directive] {
+        guard let draft else { return [] }
+        var projection = withCoreExtensions(draft, now: now)
         let previous = store.statuses[key]?.projection
         projection.publicKey = key
         projection.generation = life.generation
@@ -646,7 +667,7 @@ public struct GossipCore: Sendable {
         max(settings.statusRefreshInterval, settings.statusRefreshPerMember * (liveKeys.count + 1))
     }
 
-    private mutating func scheduleRefresh(now: Duration) {
+    mutating func scheduleRefresh(now: Duration) {
         refreshJitter = 0.75 + Double(rng.next() % 1000) / 2000
         lastSignedAt = now
         nextRefreshAt = now + refreshInterval * refreshJitter
@@ -654,7 +675,7 @@ public struct GossipCore: Sendable {
 
     // MARK: Dissemination
 
-    private var retransmitLimit: Int {
+    var retransmitLimit: Int {
         let n = Double(liveKeys.count + 2)
         return settings.retransmitMultiplier * Int(log10(n).rounded(.up))
     }
@@ -664,7 +685,7 @@ public struct GossipCore: Sendable {
     /// average). Eager rounds are at least ``GossipSettings/eagerGossipSpacing`` apart and push
     /// the next regular round back a whole interval, so each rumour keeps its transmit budget
     /// and a burst of news is batched instead of multiplying datagrams.
-    private mutating func gossipIfDue(now: Duration, into out: inout [Directive]) {
+    mutating func gossipIfDue(now: Duration, into out: inout [Directive]) {
         guard !hasLeft else { return }
         let eager = settings.eagerGossip && newsWaiting
             && lastRoundAt.map { now - $0 >= settings.eagerGossipSpacing } ?? true
@@ -675,7 +696,7 @@ public struct GossipCore: Sendable {
         gossipRound(into: &out)
     }
 
-    private mutating func gossipRound(into out: inout [Directive]) {
+    mutating func gossipRound(into out: inout [Directive]) {
         guard !rumours.isEmpty else { return }
         for member in randomMembers(count: settings.fanout, excluding: []) {
             let parts = rumours.take(budget: settings.maxDatagramBytes - Datagram.headerSize, limit: retransmitLimit)
@@ -685,13 +706,13 @@ public struct GossipCore: Sendable {
     }
 
     /// Sends `parts` with as many rumours as still fit in the datagram.
-    private mutating func sendWithPiggyback(_ parts: [GossipPart], to target: NodeAddress, into out: inout [Directive]) {
+    mutating func sendWithPiggyback(_ parts: [GossipPart], to target: NodeAddress, into out: inout [Directive]) {
         let used = Datagram.headerSize + parts.reduce(0) { $0 + $1.encodedSize }
         let extra = rumours.take(budget: settings.maxDatagramBytes - used, limit: retransmitLimit)
         send(parts + extra, to: target, into: &out)
     }
 
-    private mutating func send(_ parts: [GossipPart], to target: NodeAddress, into out: inout [Directive]) {
+    mutating func send(_ parts: [GossipPart], to target: NodeAddress, into out: inout [Directive]) {
         let bytes = Datagram.encode(parts)
         stats.bytesSent += bytes.count
         stats.datagramsSent += 1
@@ -700,7 +721,7 @@ public struct GossipCore: Sendable {
     }
 
     /// Up to `count` distinct random live members, not in `excluding`.
-    private mutating func randomMembers(count: Int, excluding: Set<PublicKey>) -> [Member] {
+    mutating func randomMembers(count: Int, excluding: Set<PublicKey>) -> [Member] {
         let available = liveKeys.count
         guard available > 0, count > 0 else { return [] }
         if available <= count + excluding.count {
@@ -723,15 +744,17 @@ public struct GossipCore: Sendable {
     }
 
     /// The live member whose key starts with `prefix` (suspicions name suspecters by prefix).
-    private func member(withPrefix prefix: UInt64) -> Member? {
+    func member(withPrefix prefix: UInt64) -> Member? {
         guard let found = liveKeys.first(where: { $0.prefix == prefix }) else { return nil }
         return members[found]
     }
 
     /// Keeps ``liveKeys`` in step with a member's state.
-    private mutating func trackLiveness(_ memberKey: PublicKey, live: Bool) {
+    mutating func trackLiveness(_ memberKey: PublicKey, live: Bool) {
         digestCache = nil
         successorCache = nil
+        dht.membershipChanged = true
+        election.dirty = true
         if live { goneKeys.remove(memberKey) } else { goneKeys.insert(memberKey) }
         if live, liveIndex[memberKey] == nil {
             liveIndex[memberKey] = liveKeys.count
@@ -748,7 +771,7 @@ public struct GossipCore: Sendable {
     // MARK: Anti-entropy
 
     /// Every entry this node knows (itself included), sorted by key, with its bucket hashes and summary.
-    private mutating func digest() -> (entries: [DigestEntry], buckets: [UInt64], summary: (UInt64, UInt32)) {
+    mutating func digest() -> (entries: [DigestEntry], buckets: [UInt64], summary: (UInt64, UInt32)) {
         if let digestCache, digestCache.entries.count == members.count + 1 { return digestCache }
         let entries = computeDigestEntries()
         var hashes = [UInt64](repeating: 0, count: 16)
@@ -760,9 +783,9 @@ public struct GossipCore: Sendable {
         return result
     }
 
-    private var digestEntries: [DigestEntry] { mutating get { digest().entries } }
+    var digestEntries: [DigestEntry] { mutating get { digest().entries } }
 
-    private func computeDigestEntries() -> [DigestEntry] {
+    func computeDigestEntries() -> [DigestEntry] {
         var entries = members.values.map { member in
             let version = store.versionOf(member.key)
             return DigestEntry(
@@ -777,9 +800,9 @@ public struct GossipCore: Sendable {
         return entries.sorted { $0.key < $1.key }
     }
 
-    private static func bucket(_ key: PublicKey) -> Int { Int(key.bytes[0] >> 4) }
+    static func bucket(_ key: PublicKey) -> Int { Int(key.bytes[0] >> 4) }
 
-    private static func entryHash(_ entry: DigestEntry) -> UInt64 {
+    static func entryHash(_ entry: DigestEntry) -> UInt64 {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in entry.key.bytes { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
         h = StableHash.combine(h, entry.life.generation)
@@ -790,18 +813,18 @@ public struct GossipCore: Sendable {
         return StableHash.finish(h)
     }
 
-    private mutating func bucketHashes() -> [UInt64] { digest().buckets }
+    mutating func bucketHashes() -> [UInt64] { digest().buckets }
 
-    private mutating func summary() -> (UInt64, UInt32) { digest().summary }
+    mutating func summary() -> (UInt64, UInt32) { digest().summary }
 
-    private mutating func summaryPart() -> GossipPart {
+    mutating func summaryPart() -> GossipPart {
         let (hash, count) = summary()
         return .summary(hash: hash, count: count)
     }
 
     /// Sends every entry in the masked buckets, paged to the datagram budget. The pages cover
     /// contiguous key-prefix ranges from 0 to `UInt64.max`, so the receiver can tell what is missing.
-    private mutating func sendDigest(mask: UInt16, reply: Bool, to target: NodeAddress, into out: inout [Directive]) {
+    mutating func sendDigest(mask: UInt16, reply: Bool, to target: NodeAddress, into out: inout [Directive]) {
         let entries = digestEntries.filter { mask & (1 << Self.bucket($0.key)) != 0 }
         let perPage = max(1, (settings.maxDatagramBytes - Datagram.headerSize - 3 - 21) / DigestEntry.wireSize)
         var start = 0
@@ -819,7 +842,7 @@ public struct GossipCore: Sendable {
 
     /// Pushes what the peer is missing or has older: for entries in its digest where this node
     /// is newer, and for this node's entries in the page's range that the digest lacks.
-    private mutating func answerDigest(
+    mutating func answerDigest(
         mask: UInt16, low: UInt64, high: UInt64, entries: [DigestEntry], to target: NodeAddress, now: Duration,
         into out: inout [Directive]
     ) {
@@ -846,7 +869,7 @@ public struct GossipCore: Sendable {
     }
 
     /// The membership update and the status this node holds about `subject`.
-    private func updateParts(for subject: PublicKey) -> [GossipPart] {
+    func updateParts(for subject: PublicKey) -> [GossipPart] {
         var parts: [GossipPart] = []
         if subject == key {
             parts.append(hasLeft ? .left(key: key, life: life) : .alive(key: key, life: life, address: address))
@@ -865,7 +888,7 @@ public struct GossipCore: Sendable {
     }
 
     /// Sends `parts` in as few datagrams as the budget allows, each led by a catch-up marker if asked.
-    private mutating func sendPacked(_ parts: [GossipPart], to target: NodeAddress, catchUp: Bool, into out: inout [Directive]) {
+    mutating func sendPacked(_ parts: [GossipPart], to target: NodeAddress, catchUp: Bool, into out: inout [Directive]) {
         let lead: [GossipPart] = catchUp ? [.catchUp] : []
         let leadSize = Datagram.headerSize + lead.reduce(0) { $0 + $1.encodedSize }
         var batch = lead
@@ -884,7 +907,7 @@ public struct GossipCore: Sendable {
     }
 
     /// The address of a random dead (not left) member, tombstoned or remembered.
-    private mutating func reconnectCandidate() -> NodeAddress? {
+    mutating func reconnectCandidate() -> NodeAddress? {
         var candidates = goneKeys.compactMap { members[$0] }.filter { $0.state == .dead }.map(\.address)
         candidates += remembered.values.filter { $0.state == .dead }.map(\.address)
         guard !candidates.isEmpty else { return nil }
@@ -894,7 +917,7 @@ public struct GossipCore: Sendable {
 
     // MARK: Tombstones
 
-    private mutating func reapTombstones(now: Duration) {
+    mutating func reapTombstones(now: Duration) {
         for memberKey in goneKeys {
             guard let member = members[memberKey], now - member.since >= settings.tombstoneGrace else { continue }
             goneKeys.remove(memberKey)

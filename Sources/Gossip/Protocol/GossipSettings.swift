@@ -60,5 +60,36 @@ public struct GossipSettings: Sendable, Hashable {
     /// least 1200, so that the largest signed status (1100-byte payload, signature, framing) fits.
     public var maxDatagramBytes: Int = 1359
 
+    /// Pub/sub: relays stop after this many hops. Default 16.
+    public var pubSubHopLimit: Int = 16
+    /// Pub/sub: how long a message id is remembered to drop copies. Default 60 s.
+    public var pubSubMemory: Duration = .seconds(60)
+    /// DHT: replicas per key (R). Default 3.
+    public var dhtReplicas: Int = 3
+    /// DHT: how long a request waits for its answer before it is retried. Default 500 ms.
+    public var dhtRequestTimeout: Duration = .milliseconds(500)
+    /// DHT: tries per request (the first and the retries). Default 3.
+    public var dhtAttempts: Int = 3
+    /// DHT: how long after a membership change the repair runs (changes in a burst are handled
+    /// together). Default 1 s.
+    public var dhtRepairDelay: Duration = .seconds(1)
+    /// DHT: how often the repair checks, besides after membership changes. Default 10 s.
+    public var dhtRepairInterval: Duration = .seconds(10)
+    /// DHT: a new value is not judged under-replicated before this age (its copies are on their
+    /// way). Default 2 s.
+    public var dhtSettleTime: Duration = .seconds(2)
+    /// Keys under-replicated for longer than this are a meaningful change of the status (the
+    /// repair is failing); shorter dips are figures. Default 5 s.
+    public var underReplicationGrace: Duration = .seconds(5)
+    /// Followers ping the leader this often at least (the heartbeat). Default 5 s.
+    public var leaderHeartbeatInterval: Duration = .seconds(5)
+    /// …and at least this much per live member, so the leader's load stays bounded. Default 20 ms.
+    public var leaderHeartbeatPerMember: Duration = .milliseconds(20)
+    /// No election before this long after start, so a node that is joining learns the cluster
+    /// (and its leader) before it could elect itself. Default 3 s.
+    public var electionStartDelay: Duration = .seconds(3)
+    /// Fewer live peers than this is a meaningful change of the status. Default 2.
+    public var minPeers: Int = 2
+
     public init() {}
 }

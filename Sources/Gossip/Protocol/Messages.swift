@@ -114,6 +114,12 @@ public enum GossipPart: Sendable, Hashable {
     /// applies them, but does not spread join announcements among them as rumours (the sender
     /// knew them already, and so, most likely, does everybody else).
     case catchUp
+    /// A pub/sub message, spread as a rumour to every node.
+    case publish(PubSubMessage)
+    /// A DHT request to one node.
+    case dhtRequest(DHTRequest)
+    /// The answer to a DHT request.
+    case dhtResponse(DHTResponse)
 
     var typeCode: UInt8 {
         switch self {
@@ -130,6 +136,9 @@ public enum GossipPart: Sendable, Hashable {
         case .digest: 11
         case .nack: 12
         case .catchUp: 13
+        case .publish: 14
+        case .dhtRequest: 15
+        case .dhtResponse: 16
         }
     }
 
@@ -152,6 +161,9 @@ public enum GossipPart: Sendable, Hashable {
         case 11: "digest"
         case 12: "nack"
         case 13: "catch_up"
+        case 14: "publish"
+        case 15: "dht_request"
+        case 16: "dht_response"
         default: nil
         }
     }
@@ -178,6 +190,12 @@ public enum GossipPart: Sendable, Hashable {
             w.u32(sequence)
         case .catchUp:
             break
+        case .publish(let message):
+            message.encode(into: &w)
+        case .dhtRequest(let request):
+            request.encode(into: &w)
+        case .dhtResponse(let response):
+            response.encode(into: &w)
         case .alive(let key, let life, let address):
             w.raw(key.bytes)
             Self.encode(life, into: &w)
@@ -276,6 +294,12 @@ public enum GossipPart: Sendable, Hashable {
             part = .nack(sequence: try r.u32("sequence"))
         case 13:
             part = .catchUp
+        case 14:
+            part = .publish(try PubSubMessage.decode(from: &r))
+        case 15:
+            part = .dhtRequest(try DHTRequest.decode(from: &r))
+        case 16:
+            part = .dhtResponse(try DHTResponse.decode(from: &r))
         default:
             throw .invalidValue(field: "part type", value: UInt64(type))
         }

@@ -11,6 +11,8 @@ public enum GossipMetricNames {
     public static let statusesAccepted = "chorus_gossip_statuses_accepted_total"
     public static let members = "chorus_gossip_members"
     public static let statusAge = "chorus_gossip_member_status_age_seconds"
+    public static let pubSubPublished = "chorus_pubsub_messages_published_total"
+    public static let pubSubDelivered = "chorus_pubsub_messages_delivered_total"
 
     public static let help: [String: String] = [
         datagramsSent: "Datagrams sent, by the type of their first part.",
@@ -21,6 +23,8 @@ public enum GossipMetricNames {
         statusesAccepted: "Signed statuses accepted (verified and newer), this node's own included.",
         members: "Members by state, as this node sees them (itself included, as alive).",
         statusAge: "Seconds since this node accepted the member's latest status.",
+        pubSubPublished: "Pub/sub messages this node published.",
+        pubSubDelivered: "Pub/sub messages handed to this node's subscribers (its own once echoed back).",
     ]
 }
 
@@ -56,6 +60,14 @@ final class GossipMetrics: Sendable {
     func dropped(_ reason: String, count: Int = 1) {
         droppedTotals.withLock { $0[reason, default: 0] += count }
         counter(GossipMetricNames.dropped, ("reason", reason)).increment(by: count)
+    }
+
+    func published() {
+        counter(GossipMetricNames.pubSubPublished, nil).increment()
+    }
+
+    func delivered() {
+        counter(GossipMetricNames.pubSubDelivered, nil).increment()
     }
 
     func statusAccepted() {

@@ -96,6 +96,11 @@ public actor GossipNode: Service {
     private var nextJoinAt: Duration = .seconds(1)
     private var joinBackoff: Duration = .milliseconds(500)
     private var nextMetricsAt: Duration = .zero
+    /// Pub/sub handlers by topic, and DHT operations awaited (or finished before anyone awaited them).
+    private var handlers: [String: [@Sendable (PubSubMessage) -> Void]] = [:]
+    private var dhtWaiters: [UInt32: CheckedContinuation<DHTOutcome, Never>] = [:]
+    private var dhtFinished: [UInt32: DHTOutcome] = [:]
+    private var stopped = false
 
     public init(configuration: Configuration, health: HealthManager? = nil) {
         self.configuration = configuration
@@ -155,8 +160,95 @@ public actor GossipNode: Service {
             }
             await self.leave()
         }
+        stopped = true
+        for (_, waiter) in dhtWaiters { waiter.resume(returning: .failed("the gossip node stopped")) }
+        dhtWaiters = [:]
         logger.notice("gossip stopped")
     }
+
+    // MARK: Pub/sub
+
+    /// Calls `handler` with every message published on `topic` anywhere in the cluster, this
+    /// node's own included once they came back from the network.
+    public func subscribe(topic: String, handler: @escaping @Sendable (PubSubMessage) -> Void) {
+        handlers[topic, default: []].append(handler)
+    }
+
+    /// Publishes `payload` on `topic` to every node of the cluster (see
+    /// ``GossipCore/publishMessage(topic:payload:now:)``). Throws for an invalid topic, a payload
+    /// over the limit, or a node that is not running.
+    @discardableResult
+    public func publish(topic: String, payload: [UInt8]) async throws(PubSubError) -> UInt64 {
+        guard core != nil, !stopped else { throw .notRunning }
+        let (id, directives) = try core!.publishMessage(topic: topic, payload: payload, now: elapsed())
+        metrics.published()
+        await perform(directives)
+        return id
+    }
+
+    // MARK: DHT
+
+    /// Stores `value` under `key` on its replicas (a majority must store it).
+    public func dhtPut(key: String, value: [UInt8], ttl: Duration) async -> DHTOutcome {
+        let version = UInt64(max(0, Date().timeIntervalSince1970 * 1000)) << 12 | UInt64.random(in: 0..<4096)
+        return await dhtOperation { core, now in core.dhtPut(key: key, value: value, version: version, ttl: ttl, now: now) }
+    }
+
+    /// Reads `key` from its replicas; `remoteOnly` skips this node's own copy.
+    public func dhtGet(key: String, remoteOnly: Bool = false) async -> DHTOutcome {
+        await dhtOperation { core, now in core.dhtGet(key: key, remoteOnly: remoteOnly, now: now) }
+    }
+
+    /// Announces this node as a provider of `key`.
+    public func dhtProvide(key: String, ttl: Duration) async -> DHTOutcome {
+        await dhtOperation { core, now in core.dhtProvide(key: key, ttl: ttl, now: now) }
+    }
+
+    /// The providers of `key`.
+    public func dhtFindProviders(key: String) async -> DHTOutcome {
+        await dhtOperation { core, now in core.dhtFindProviders(key: key, now: now) }
+    }
+
+    private func dhtOperation(
+        _ start: (inout GossipCore, Duration) -> (id: UInt32, directives: [GossipCore.Directive])
+    ) async -> DHTOutcome {
+        guard core != nil, !stopped else { return .failed("the gossip node is not running") }
+        let (id, directives) = start(&core!, elapsed())
+        await perform(directives)
+        // A reply may have been handled while the requests were written: look before waiting.
+        if let outcome = dhtFinished.removeValue(forKey: id) { return outcome }
+        return await withCheckedContinuation { dhtWaiters[id] = $0 }
+    }
+
+    // MARK: Election and figures
+
+    /// The election as this node sees it, with the leader's node id.
+    public func election() -> (view: ElectionView, leaderNodeID: String?, now: Duration)? {
+        guard let core else { return nil }
+        let view = core.electionView
+        let nodeID = view.leader.flatMap { core.store.statuses[$0]?.projection.nodeID } ?? view.leader?.fingerprint
+        return (view, nodeID, elapsed())
+    }
+
+    /// The replication figures and counters; `resetPeak` starts a new window for the peak.
+    public func replication(resetPeak: Bool) -> (
+        stored: Int, primary: Int, target: Int, averageFactor: Double, underReplicated: Int, providers: Int,
+        stats: DHTStats
+    )? {
+        guard core != nil else { return nil }
+        let now = elapsed()
+        let figures = core!.replicationFigures(now: now)
+        let stats = core!.dhtStats
+        if resetPeak { core!.resetReplicationPeak(now: now) }
+        return (figures.stored, figures.primary, figures.target, figures.averageFactor, figures.underReplicated,
+            figures.providers, stats)
+    }
+
+    /// Live peers (alive or suspect members besides this node).
+    public func liveCount() -> Int { core?.liveCount ?? 0 }
+
+    /// Pub/sub counters.
+    public func pubSubStats() -> PubSubStats { core?.pubSubStats ?? PubSubStats() }
 
     private func bind() async throws -> NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>> {
         do {
@@ -303,6 +395,19 @@ public actor GossipNode: Service {
             case .generationChanged(let generation):
                 logger.warning("rejoined with a new generation", metadata: ["generation": "\(generation)"])
                 configuration.onGenerationChange(generation)
+            case .delivered(let message):
+                metrics.delivered()
+                for handler in handlers[message.topic] ?? [] { handler(message) }
+            case .dhtCompleted(let id, let outcome):
+                if let waiter = dhtWaiters.removeValue(forKey: id) {
+                    waiter.resume(returning: outcome)
+                } else {
+                    dhtFinished[id] = outcome
+                    if dhtFinished.count > 1000 { dhtFinished.removeAll() }  // nobody awaits these
+                }
+            case .leaderChanged(let leader):
+                let name = leader.flatMap { core?.store.statuses[$0]?.projection.nodeID } ?? leader?.fingerprint ?? "none"
+                logger.info("leader changed", metadata: ["leader": "\(name)", "term": "\(core?.electionView.term ?? 0)"])
             }
         }
         guard !envelopes.isEmpty, let writer else { return }

@@ -1,0 +1,192 @@
+/// Election state: whom this node follows, the claims it has seen, and heartbeats to the leader.
+struct ElectionState: Sendable {
+    var leader: PublicKey?
+    var term: UInt64 = 0
+    var claiming = false
+    /// Members whose latest status claims leadership, with the claim's term.
+    var claims: [PublicKey: UInt64] = [:]
+    var maxTermSeen: UInt64 = 0
+    var changes = 0
+    var lastLeader: PublicKey?
+    var lastChangeAt: Duration?
+    var leaderSince: Duration?
+    var heartbeatSequence: UInt32?
+    var heartbeatSentAt: Duration = .zero
+    var lastHeartbeatAt: Duration?
+    var heartbeatRTT: Duration?
+    var nextHeartbeatAt: Duration = .zero
+    var dirty = true
+    var nextExtensionCheckAt: Duration = .zero
+    /// No election before this time (set at start).
+    var notBefore: Duration = .zero
+}
+
+/// The election as this node sees it.
+public struct ElectionView: Sendable, Hashable {
+    /// The leader this node follows; `nil` before any.
+    public var leader: PublicKey?
+    public var term: UInt64
+    public var isLeader: Bool
+    /// Leadership changes seen (from one leader to another; the first election is not a change).
+    public var leadershipChanges: Int
+    /// When leadership last changed and since when the current leader leads, on the core's time line.
+    public var lastChangeAt: Duration?
+    public var leaderSince: Duration?
+    /// The latest heartbeat round trip to the leader and when it was.
+    public var heartbeatRTT: Duration?
+    public var lastHeartbeatAt: Duration?
+}
+
+extension GossipCore {
+    /// The election as this node sees it.
+    ///
+    /// The rule (documented in `docs/wire-format.md`): a node follows the live member (alive or
+    /// suspect) whose latest signed status claims leadership with the highest term, the older
+    /// life (smaller generation, then key prefix) winning ties; while no live member claims, the
+    /// candidate is the oldest alive, non-suspect member (this node included), and a node that is
+    /// the candidate claims with a term one above any term it has seen. An incumbent keeps its
+    /// leadership while it is suspect; only its death, departure, or a higher claim ends it.
+    public var electionView: ElectionView {
+        ElectionView(
+            leader: election.leader, term: election.term, isLeader: election.leader == key && election.claiming,
+            leadershipChanges: election.changes, lastChangeAt: election.lastChangeAt, leaderSince: election.leaderSince,
+            heartbeatRTT: election.leader == key ? .zero : election.heartbeatRTT,
+            lastHeartbeatAt: election.leader == key ? nil : election.lastHeartbeatAt)
+    }
+
+    /// Notes a member's claim (or its absence) from its newly accepted status.
+    mutating func noteClaim(of member: PublicKey, in projection: StatusProjection) {
+        let view = ElectionExtension(projection)
+        if let view { election.maxTermSeen = max(election.maxTermSeen, view.term) }
+        let claim = view.flatMap { $0.claiming && $0.leaderPrefix == member.prefix ? $0.term : nil }
+        if election.claims[member] != claim {
+            election.claims[member] = claim
+            election.dirty = true
+        }
+    }
+
+    func lifeOf(_ member: PublicKey) -> Life? {
+        member == key ? life : members[member]?.life
+    }
+
+    /// Whether `a` wins over `b` as leader: higher term, then older life, then smaller key prefix.
+    func outranks(_ a: (PublicKey, UInt64), _ b: (PublicKey, UInt64)) -> Bool {
+        if a.1 != b.1 { return a.1 > b.1 }
+        let ga = lifeOf(a.0)?.generation ?? .max
+        let gb = lifeOf(b.0)?.generation ?? .max
+        if ga != gb { return ga < gb }
+        return a.0.prefix < b.0.prefix
+    }
+
+    mutating func evaluateElection(now: Duration, into out: inout [Directive]) {
+        guard now >= election.notBefore else { return }
+        let incumbentValid = election.leader.map { leader in
+            leader == key ? election.claiming : (liveIndex[leader] != nil && election.claims[leader] != nil)
+        } ?? false
+        guard election.dirty || !incumbentValid else { return }
+        election.dirty = false
+        var best: (PublicKey, UInt64)?
+        for (member, term) in election.claims where liveIndex[member] != nil {
+            if best == nil || outranks((member, term), best!) { best = (member, term) }
+        }
+        if election.claiming, best == nil || outranks((key, election.term), best!) { best = (key, election.term) }
+        var next: PublicKey
+        var term: UInt64
+        if let best {
+            (next, term) = best
+            if election.claiming && next != key { election.claiming = false }  // a stronger claim: step down
+        } else {
+            // No live claimant: the oldest alive, non-suspect member is the candidate.
+            var candidate = key
+            for member in liveKeys where members[member]?.state == .alive {
+                if outranks((member, 0), (candidate, 0)) { candidate = member }
+            }
+            next = candidate
+            if candidate == key {
+                election.claiming = true
+                term = max(election.maxTermSeen, election.term) + 1
+                election.maxTermSeen = term
+            } else {
+                term = election.maxTermSeen
+            }
+        }
+        election.term = term
+        guard next != election.leader else { return }
+        if let previous = election.lastLeader, previous != next { election.changes += 1 }
+        election.leader = next
+        election.lastLeader = next
+        election.lastChangeAt = now
+        election.leaderSince = now
+        election.heartbeatSequence = nil
+        election.heartbeatRTT = nil
+        election.lastHeartbeatAt = nil
+        election.nextHeartbeatAt = now
+        election.nextExtensionCheckAt = now  // a leader change is meaningful: re-sign at once
+        out.append(.leaderChanged(next))
+    }
+
+    /// Pings the leader now and then; its ack is the heartbeat.
+    mutating func heartbeat(now: Duration, into out: inout [Directive]) {
+        guard let leader = election.leader, leader != key, now >= election.nextHeartbeatAt,
+            let member = members[leader], !member.state.isGone
+        else { return }
+        election.nextHeartbeatAt = now + max(settings.leaderHeartbeatInterval, settings.leaderHeartbeatPerMember * liveKeys.count)
+        sequence &+= 1
+        election.heartbeatSequence = sequence
+        election.heartbeatSentAt = now
+        send([.ping(sequence: sequence, target: leader.prefix)], to: member.address, into: &out)
+    }
+
+    mutating func noteHeartbeat(_ ackSequence: UInt32, now: Duration) {
+        guard election.heartbeatSequence == ackSequence else { return }
+        election.heartbeatSequence = nil
+        election.heartbeatRTT = now - election.heartbeatSentAt
+        election.lastHeartbeatAt = now
+    }
+
+    // MARK: Status extensions
+
+    /// The extensions this layer adds to the node's status: election view, peers, replication.
+    func coreExtensions(now: Duration) -> [StatusProjection.Extension] {
+        let view = electionView
+        let rttMillis = view.heartbeatRTT.map { UInt16(clamping: $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) } ?? 0
+        let leaderAge = view.leaderSince.map { UInt32(clamping: (now - $0).components.seconds) } ?? 0
+        let election = ElectionExtension(
+            leaderPrefix: view.leader?.prefix ?? 0, term: view.term, claiming: view.isLeader, heartbeatMillis: rttMillis,
+            leadershipChanges: UInt32(clamping: view.leadershipChanges), leaderAgeSeconds: leaderAge)
+        let peers = PeersExtension(
+            belowMinimum: liveKeys.count < settings.minPeers, connectedPeers: UInt16(clamping: liveKeys.count))
+        let figures = replicationFigures(now: now)
+        let lasting = dht.underSince.map { now - $0 >= settings.underReplicationGrace } ?? false
+        let replication = ReplicationExtension(
+            underReplicated: lasting, storedKeys: UInt32(clamping: figures.stored), primaryKeys: UInt32(clamping: figures.primary),
+            underReplicatedKeys: UInt32(clamping: figures.underReplicated),
+            averageFactorHundredths: UInt16(clamping: Int((figures.averageFactor * 100).rounded())),
+            providerRecords: UInt32(clamping: figures.providers), repairedKeys: UInt32(clamping: dht.stats.repairedKeys),
+            failures: UInt32(clamping: dht.stats.requestsFailed))
+        return [election.encoded, peers.encoded, replication.encoded]
+    }
+
+    /// `projection`'s own extensions (other types) merged with ``coreExtensions(now:)``.
+    func withCoreExtensions(_ projection: StatusProjection, now: Duration) -> StatusProjection {
+        var merged = projection
+        let core = coreExtensions(now: now)
+        let types = Set(core.map(\.type))
+        merged.extensions = (projection.extensions.filter { !types.contains($0.type) } + core).sorted { $0.type < $1.type }
+        return merged
+    }
+
+    /// Everything the services need each tick: pub/sub memory, DHT timers and repair, the
+    /// election and its heartbeat, and a re-sign when the extensions changed meaningfully.
+    mutating func servicesTick(now: Duration, into out: inout [Directive]) {
+        sweepMessages(now: now)
+        dhtTimers(now: now, into: &out)
+        evaluateElection(now: now, into: &out)
+        heartbeat(now: now, into: &out)
+        guard now >= election.nextExtensionCheckAt, let draft, let current = store.statuses[key]?.projection else { return }
+        election.nextExtensionCheckAt = now + .seconds(1)
+        var candidate = withCoreExtensions(draft, now: now)
+        candidate.publicKey = key
+        if candidate.differsMeaningfully(from: current) { out += sign(now: now) }
+    }
+}

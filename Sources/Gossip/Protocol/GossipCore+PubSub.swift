@@ -1,0 +1,110 @@
+/// Why a message could not be published.
+public enum PubSubError: Error, Sendable, Hashable, CustomStringConvertible {
+    case invalidTopic(String)
+    case payloadTooLarge(size: Int, limit: Int)
+    case notRunning
+
+    public var description: String {
+        switch self {
+        case .invalidTopic(let topic):
+            "invalid topic '\(topic)': it must be 1 to \(PubSubMessage.maxTopicBytes) bytes of UTF-8"
+        case .payloadTooLarge(let size, let limit):
+            "pub/sub payload of \(size) bytes exceeds the limit of \(limit) bytes"
+        case .notRunning:
+            "the gossip node is not running"
+        }
+    }
+}
+
+/// Pub/sub state: the message ids seen recently (for de-duplication) and this node's own
+/// messages not yet echoed back by the network.
+struct PubSubState: Sendable {
+    /// Message id → when it may be forgotten.
+    var seen: [UInt64: Duration] = [:]
+    /// Own messages awaiting their first copy from the network.
+    var awaitingEcho: Set<UInt64> = []
+    var nextSweepAt: Duration = .zero
+    var stats = PubSubStats()
+}
+
+/// Pub/sub counters.
+public struct PubSubStats: Sendable, Hashable {
+    public var published = 0
+    /// Messages handed to local subscribers (own messages included, once echoed).
+    public var delivered = 0
+    /// Copies of messages already seen.
+    public var duplicates = 0
+    /// Messages relayed onwards (queued as rumours).
+    public var relayed = 0
+    /// Messages not relayed further because they reached the hop limit.
+    public var hopLimited = 0
+}
+
+extension GossipCore {
+    /// Pub/sub counters.
+    public var pubSubStats: PubSubStats { pubsub.stats }
+
+    /// Publishes `payload` on `topic` to every node of the cluster: the message spreads as a
+    /// rumour (same fanout, retransmit budget and eager rounds as statuses), each node relays it
+    /// once per copy budget and drops copies it has seen (by id), and relays stop at
+    /// ``GossipSettings/pubSubHopLimit``. This node's own subscribers receive it when the first copy
+    /// comes back from the network (``Directive/delivered(_:)``), never by a local shortcut.
+    public mutating func publishMessage(topic: String, payload: [UInt8], now: Duration) throws(PubSubError)
+        -> (id: UInt64, directives: [Directive])
+    {
+        guard !hasLeft else { throw .notRunning }
+        guard !topic.isEmpty, topic.utf8.count <= PubSubMessage.maxTopicBytes else { throw .invalidTopic(topic) }
+        let limit = min(PubSubMessage.maxPayloadBytes, settings.maxDatagramBytes - 64 - topic.utf8.count)
+        guard payload.count <= limit else { throw .payloadTooLarge(size: payload.count, limit: limit) }
+        var id = rng.next()
+        while id == 0 || pubsub.seen[id] != nil { id = rng.next() }
+        pubsub.seen[id] = now + settings.pubSubMemory
+        pubsub.awaitingEcho.insert(id)
+        pubsub.stats.published += 1
+        let message = PubSubMessage(id: id, origin: key.prefix, hops: 0, topic: topic, payload: payload)
+        queueRumour(.publish(message), about: .init(key: key, isStatus: false, message: id))
+        var out: [Directive] = []
+        gossipIfDue(now: now, into: &out)
+        return (id, out)
+    }
+
+    mutating func receiveMessage(_ message: PubSubMessage, now: Duration, into out: inout [Directive]) {
+        let subject = RumourQueue.Subject(key: key, isStatus: false, message: message.id)
+        if pubsub.seen[message.id] != nil {
+            if pubsub.awaitingEcho.remove(message.id) != nil {
+                // Our own message came back from the network: now our subscribers get it.
+                pubsub.stats.delivered += 1
+                out.append(.delivered(message))
+                return
+            }
+            pubsub.stats.duplicates += 1
+            rumours.noteDuplicate(subject, limit: settings.duplicatesBeforeSilence, minimumTransmits: retransmitLimit / 2)
+            return
+        }
+        if message.origin == key.prefix {
+            // Our own message, from before a restart or older than our memory: not news.
+            pubsub.stats.duplicates += 1
+            return
+        }
+        pubsub.seen[message.id] = now + settings.pubSubMemory
+        pubsub.stats.delivered += 1
+        out.append(.delivered(message))
+        guard Int(message.hops) + 1 < settings.pubSubHopLimit else {
+            pubsub.stats.hopLimited += 1
+            return
+        }
+        var relayed = message
+        relayed.hops += 1
+        pubsub.stats.relayed += 1
+        queueRumour(.publish(relayed), about: subject)
+    }
+
+    /// Forgets message ids older than ``GossipSettings/pubSubMemory`` (once a second).
+    mutating func sweepMessages(now: Duration) {
+        guard now >= pubsub.nextSweepAt else { return }
+        pubsub.nextSweepAt = now + .seconds(1)
+        guard !pubsub.seen.isEmpty else { return }
+        pubsub.seen = pubsub.seen.filter { $0.value > now }
+        pubsub.awaitingEcho = pubsub.awaitingEcho.filter { pubsub.seen[$0] != nil }
+    }
+}

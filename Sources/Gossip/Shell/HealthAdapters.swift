@@ -1,0 +1,112 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import NodeHealth
+
+/// The seed's `NewPubSubAdapter` for the cluster's own pub/sub.
+public struct GossipPubSubAdapter: PubSubInterface {
+    public let node: GossipNode
+
+    public init(node: GossipNode) {
+        self.node = node
+    }
+
+    public func subscribeToTopic(_ topic: String, handler: @escaping @Sendable ([UInt8]) -> Void) async throws {
+        await node.subscribe(topic: topic) { handler($0.payload) }
+    }
+
+    public func publishToTopic(_ topic: String, data: [UInt8]) async throws {
+        try await node.publish(topic: topic, payload: data)
+    }
+}
+
+/// Why a DHT operation failed, as the adapters throw it.
+public struct DHTError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var description: String
+}
+
+/// The seed's `NewDHTAdapter` for the cluster's own DHT. Values live ``defaultTTL``; keys under
+/// `health-test/` (the active probe's) live ``probeTTL`` and are read from a remote replica, so
+/// the probe proves a round trip.
+public struct GossipDHTAdapter: DHTInterface {
+    public let node: GossipNode
+    public var defaultTTL: Duration
+    public var probeTTL: Duration
+
+    public init(node: GossipNode, defaultTTL: Duration = .seconds(3600), probeTTL: Duration = .seconds(300)) {
+        self.node = node
+        self.defaultTTL = defaultTTL
+        self.probeTTL = probeTTL
+    }
+
+    private static func isProbeKey(_ key: String) -> Bool { key.hasPrefix("health-test/") }
+
+    public func putValue(_ key: String, value: [UInt8]) async throws {
+        let outcome = await node.dhtPut(key: key, value: value, ttl: Self.isProbeKey(key) ? probeTTL : defaultTTL)
+        guard case .stored = outcome else { throw DHTError(description: Self.describe(outcome)) }
+    }
+
+    public func getValue(_ key: String) async throws -> [UInt8] {
+        let outcome = await node.dhtGet(key: key, remoteOnly: Self.isProbeKey(key))
+        guard case .value(let value) = outcome else { throw DHTError(description: Self.describe(outcome)) }
+        return value
+    }
+
+    static func describe(_ outcome: DHTOutcome) -> String {
+        switch outcome {
+        case .stored(let replicas): "stored on \(replicas) replicas"
+        case .value: "found"
+        case .providers(let list): "\(list.count) providers"
+        case .notFound: "key not found on any replica"
+        case .failed(let reason): reason
+        }
+    }
+}
+
+/// The election, replication and connectivity figures of a ``GossipNode`` for the enhanced checks.
+public struct GossipHealthAdapters: ElectionInterface, ReplicationInterface, PeerConnectivityInterface {
+    public let node: GossipNode
+
+    public init(node: GossipNode) {
+        self.node = node
+    }
+
+    public func electionSnapshot() async -> ElectionSnapshot {
+        guard let (view, leaderID, now) = await node.election() else {
+            return ElectionSnapshot(
+                leader: nil, term: 0, isLeader: false, heartbeatLatency: nil, lastHeartbeatAge: nil,
+                leadershipChanges: 0, lastLeadershipChange: nil, adminUptime: .zero)
+        }
+        let wallNow = Date()
+        let lastChange = view.lastChangeAt.map { wallNow.addingTimeInterval(-Self.seconds(now - $0)) }
+        return ElectionSnapshot(
+            leader: leaderID, term: view.term, isLeader: view.isLeader, heartbeatLatency: view.heartbeatRTT,
+            lastHeartbeatAge: view.isLeader ? .zero : view.lastHeartbeatAt.map { now - $0 },
+            leadershipChanges: Int64(view.leadershipChanges), lastLeadershipChange: view.leadershipChanges > 0 ? lastChange : nil,
+            adminUptime: view.leaderSince.map { now - $0 } ?? .zero)
+    }
+
+    public func replicationSnapshot(resetPeak: Bool) async -> ReplicationSnapshot {
+        guard let figures = await node.replication(resetPeak: resetPeak) else {
+            return ReplicationSnapshot(
+                storedKeys: 0, primaryKeys: 0, targetFactor: 0, averageFactor: 0, underReplicatedKeys: 0,
+                providerRecords: 0, failures: 0, attempts: 0, repairedKeys: 0, peakUnderReplicated: 0)
+        }
+        return ReplicationSnapshot(
+            storedKeys: figures.stored, primaryKeys: figures.primary, targetFactor: figures.target,
+            averageFactor: figures.averageFactor, underReplicatedKeys: figures.underReplicated,
+            providerRecords: figures.providers, failures: Int64(figures.stats.requestsFailed),
+            attempts: Int64(figures.stats.requestsSent), repairedKeys: Int64(figures.stats.repairedKeys),
+            peakUnderReplicated: figures.stats.peakUnderReplicated)
+    }
+
+    public func connectedPeers() async -> Int {
+        await node.liveCount()
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
