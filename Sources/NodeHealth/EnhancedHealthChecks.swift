@@ -59,6 +59,9 @@ public struct HealthConfig: Sendable, Hashable {
     public var cpuThreshold: Double = 0.90
     public var memoryThreshold: Double = 0.90
     public var diskThreshold: Double = 0.90
+    /// A check that finds no peers waits this long for one before it reports (a starting node
+    /// finds its peers within a second or two). Default 3 s.
+    public var peerWait: Duration = .seconds(3)
     /// The file system `resource-health` measures. Default `/`.
     public var diskPath: String = "/"
 
@@ -137,7 +140,10 @@ public struct HealthHistoryEntry: Sendable, Hashable {
 /// ``HealthConfig/maxFailedProbes`` times in a row, then **fails** (so a brief outage degrades
 /// the node and only a lasting one makes a critical check fail). A passing run whose component
 /// score is below ``HealthConfig/healthyThreshold`` is degraded (recovering). Each result carries
-/// `details.score` and, when degraded, `details.level = "degraded"`.
+/// `details.score` and, when degraded, `details.level = "degraded"`. A node without peers skips
+/// its pub/sub and DHT probes (degraded: nobody to probe through), and `p2p-connectivity` stays
+/// degraded while the node never had a peer (a first node waiting for the cluster); only a node
+/// that lost every peer fails it.
 public final class EnhancedHealthChecks: Sendable {
     /// The components, in the order the summary lists them.
     public static let components = ["pubsub", "dht", "election", "replication", "p2p", "resources", "tasks"]
@@ -156,6 +162,7 @@ public final class EnhancedHealthChecks: Sendable {
         var lastCleanup: Date
         var cpuSample: SystemProbes.CPUTimes?
         var metrics = HealthMetrics()
+        var hadPeers = false
     }
 
     public let config: HealthConfig
@@ -252,17 +259,20 @@ public final class EnhancedHealthChecks: Sendable {
 
     // MARK: The seven checks
 
-    /// Runs the pub/sub loopback once and records it.
+    /// Runs the pub/sub loopback once and records it. With a connectivity source and no peers,
+    /// the probe is skipped and reported degraded (a lone node has nobody to probe through).
     public func runPubSub() async -> CheckResult {
         guard let pubsub else { return .fail("no pub/sub configured") }
-        let outcome = await ActiveProbes.pubSubLoopback(inbox: pubsub, nodeID: nodeID, wait: config.pubSubProbeTimeout)
+        if let lone = await loneNodeResult("pubsub", probe: "pub/sub loopback") { return lone }
+        let outcome = await tracked { await ActiveProbes.pubSubLoopback(inbox: pubsub, nodeID: nodeID, wait: config.pubSubProbeTimeout) }
         return recordProbe("pubsub", outcome)
     }
 
     /// Runs the DHT put/get once and records it, with the replication figures alongside.
     public func runDHT() async -> CheckResult {
         guard let dht else { return .fail("no DHT configured") }
-        var outcome = await ActiveProbes.dhtPutGet(adapter: dht, nodeID: nodeID)
+        if let lone = await loneNodeResult("dht", probe: "DHT put/get") { return lone }
+        var outcome = await tracked { await ActiveProbes.dhtPutGet(adapter: dht, nodeID: nodeID) }
         if let replication {
             let figures = await replication.replicationSnapshot(resetPeak: false)
             state.withLock { $0.metrics.dhtReplicationStatus = figures }
@@ -272,9 +282,28 @@ public final class EnhancedHealthChecks: Sendable {
         return recordProbe("dht", outcome)
     }
 
+    /// Runs a probe as a task of the node's own work queue when the task manager is a ``WorkTracker``.
+    private func tracked(_ probe: () async -> ProbeOutcome) async -> ProbeOutcome {
+        guard let tracker = tasks as? WorkTracker else { return await probe() }
+        return await tracker.run(probe, succeeded: \.succeeded)
+    }
+
+    private func loneNodeResult(_ component: String, probe: String) async -> CheckResult? {
+        guard let connectivity, await waitForPeers(connectivity) == 0 else { return nil }
+        return recordFigure(
+            component, ok: true, score: 0, degraded: true, message: "No peers: \(probe) skipped",
+            details: ["outcome": "skipped", "connected_peers": 0])
+    }
+
     public func runElection() async -> CheckResult {
         guard let election else { return .fail("no election configured") }
-        let snapshot = await election.electionSnapshot()
+        var snapshot = await election.electionSnapshot()
+        // A starting node elects within a few seconds: give it most of the timeout before judging.
+        let deadline = ContinuousClock.now + max(.zero, config.electionProbeTimeout - .seconds(1))
+        while snapshot.leader == nil && ContinuousClock.now < deadline && !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(100))
+            snapshot = await election.electionSnapshot()
+        }
         // Stability: each leadership change beyond the first election costs 0.1 (floor 0).
         let stability = max(0, 1 - 0.1 * Double(max(0, snapshot.leadershipChanges - 1)))
         var details: [String: JSONValue] = [
@@ -339,16 +368,30 @@ public final class EnhancedHealthChecks: Sendable {
                 message: "Replication failure rate \(Self.twoDecimals(figures.failureRate * 100))% (\(factor))",
                 details: details)
         }
-        var message = "All \(figures.primaryKeys) keys fully replicated (\(factor))"
+        var message = figures.primaryKeys == 0
+            ? "No keys to replicate as primary (\(figures.storedKeys) held)"
+            : "All \(figures.primaryKeys) keys fully replicated (\(factor))"
         if figures.peakUnderReplicated > 0 {
             message += "; repaired after \(figures.peakUnderReplicated) keys were under-replicated"
         }
         return recordFigure("replication", ok: true, score: score, message: message, details: details)
     }
 
+    /// The connected peers, waiting up to ``HealthConfig/peerWait`` for ``HealthConfig/minPeers``
+    /// of them (a node that is starting or rejoining finds its peers within a second or two).
+    private func waitForPeers(_ connectivity: any PeerConnectivityInterface) async -> Int {
+        let deadline = ContinuousClock.now + config.peerWait
+        var peers = await connectivity.connectedPeers()
+        while peers < max(1, config.minPeers) && ContinuousClock.now < deadline && !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(100))
+            peers = await connectivity.connectedPeers()
+        }
+        return peers
+    }
+
     public func runConnectivity() async -> CheckResult {
         guard let connectivity else { return .fail("no connectivity source configured") }
-        let peers = await connectivity.connectedPeers()
+        let peers = await waitForPeers(connectivity)
         let minimum = max(1, config.minPeers)
         let score = min(1, Double(peers) / Double(minimum))
         state.withLock {
@@ -359,8 +402,18 @@ public final class EnhancedHealthChecks: Sendable {
             "connected_peers": .integer(peers), "min_peers": .integer(config.minPeers),
             "connectivity_score": .double(Self.round(score)),
         ]
+        let hadPeers = state.withLock { state -> Bool in
+            defer { if peers > 0 { state.hadPeers = true } }
+            return state.hadPeers
+        }
+        if peers == 0 && !hadPeers {
+            // Never had a peer: waiting for the cluster (the first node of a new one), not broken.
+            return recordFigure(
+                "p2p", ok: true, score: 0, degraded: true, message: "No peers yet: waiting to join the cluster",
+                details: details)
+        }
         if peers == 0 {
-            return recordFigure("p2p", ok: false, score: 0, message: "No peers connected", details: details)
+            return recordFigure("p2p", ok: false, score: 0, message: "No peers connected: lost every peer", details: details)
         }
         if peers < config.minPeers {
             return recordFigure(

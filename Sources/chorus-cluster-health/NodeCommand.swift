@@ -83,6 +83,15 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "File holding the admin token (at least 16 characters) that enables POST /admin/maintenance.")
     var adminTokenFile: String?
 
+    @Option(help: "Fewest connected peers for p2p-connectivity to pass (and below which the status says so).")
+    var minPeers: Int = 2
+
+    @Flag(inversion: .prefixedNo, help: "Register the seven enhanced checks (pub/sub and DHT probes, election, replication, connectivity, resources, tasks).")
+    var enhancedChecks: Bool = true
+
+    @Option(help: ArgumentHelp("Run a check at another interval than its default, e.g. pubsub-enhanced=5 (seconds); repeatable.", valueName: "name=seconds"))
+    var checkInterval: [String] = []
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -109,6 +118,18 @@ struct NodeCommand: AsyncParsableCommand {
         if !joinAddresses.isEmpty && trust == nil && !trustAny {
             throw ValidationError("--join needs --trust FILE (the keys to accept) or --trust-any")
         }
+        guard minPeers >= 0 else { throw ValidationError("--min-peers must not be negative") }
+        for entry in checkInterval where Self.parseInterval(entry) == nil {
+            throw ValidationError("--check-interval: \(entry) is not NAME=SECONDS with positive seconds")
+        }
+    }
+
+    static func parseInterval(_ entry: String) -> (name: String, interval: Duration)? {
+        let parts = entry.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2, !parts[0].isEmpty, let seconds = Double(parts[1]), seconds > 0, seconds <= 86_400 else {
+            return nil
+        }
+        return (String(parts[0]), .milliseconds(Int64(seconds * 1000)))
     }
 
     /// `--join` split at commas.
@@ -154,6 +175,28 @@ struct NodeCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
 
+        var enhanced: EnhancedHealthChecks?
+        if enhancedChecks {
+            var config = HealthConfig()
+            config.minPeers = minPeers
+            config.diskPath = resolvedDiskPath ?? diskPath
+            config.diskThreshold = diskThreshold
+            config.memoryThreshold = memoryThreshold
+            let adapters = GossipHealthAdapters(node: gossip)
+            enhanced = try await EnhancedHealthChecks(
+                manager: manager, election: adapters, dht: GossipDHTAdapter(node: gossip),
+                pubsub: GossipPubSubAdapter(node: gossip), replication: adapters, connectivity: adapters,
+                tasks: WorkTracker(), config: config)
+        }
+        for entry in checkInterval {
+            guard let (name, interval) = Self.parseInterval(entry), var check = await manager.check(named: name) else {
+                logger.critical("cannot start: --check-interval \(entry): no check of that name")
+                throw ExitCode.failure
+            }
+            check.interval = interval
+            try await manager.register(check)
+        }
+
         let adminToken: String?
         do {
             adminToken = try adminTokenFile.map(readAdminToken)
@@ -163,9 +206,11 @@ struct NodeCommand: AsyncParsableCommand {
         }
         let adminPaths = adminToken == nil ? [] : AdminHTTP.paths
         let router = HealthHTTP.makeRouter(
-            manager: manager, additionalPaths: ["/metrics"] + ClusterHTTP.paths + adminPaths,
+            manager: manager,
+            additionalPaths: ["/metrics"] + ClusterHTTP.paths + adminPaths + (enhanced == nil ? [] : [HealthHTTP.summaryPath]),
             allow: Dictionary(uniqueKeysWithValues: adminPaths.map { ($0, AdminHTTP.allow) }))
         ClusterHTTP.addRoutes(to: router, node: gossip)
+        if let enhanced { HealthHTTP.addSummaryRoute(to: router, enhanced: enhanced) }
         if let adminToken { AdminHTTP.addRoutes(to: router, manager: manager, token: adminToken) }
         router.get("/metrics") { _, _ in
             var bytes: [UInt8] = []
@@ -245,6 +290,7 @@ struct NodeCommand: AsyncParsableCommand {
             trustPolicy = .keys([keyPair.publicKey])
         }
         var configuration = GossipNode.Configuration(keyPair: keyPair, generation: generation, trust: trustPolicy)
+        configuration.settings.minPeers = minPeers
         if let clusterKeyFile {
             do {
                 configuration.clusterKeys = try ClusterKeyRing(fileContents: try KeyFiles.read(clusterKeyFile))

@@ -158,9 +158,12 @@ struct EnhancedChecksTests {
         let manager = makeManager()
         let fakes = FakeSubsystems()
         let tasks = WorkTracker(capacity: 2)
+        var config = HealthConfig()
+        config.peerWait = .zero
+        config.electionProbeTimeout = .seconds(1)  // no wait for a leader
         let enhanced = try await EnhancedHealthChecks(
             manager: manager, election: fakes, dht: nil, pubsub: nil, replication: fakes, connectivity: fakes,
-            tasks: tasks)
+            tasks: tasks, config: config)
         let election = await enhanced.runElection()
         #expect(election.healthy && !election.degraded)
         #expect(election.details["leader"] == "node-1")
