@@ -9,6 +9,7 @@ struct NodeProcessTests {
     func endpointsAndMetrics() async throws {
         let node = try NodeProcess(arguments: [
             "node", "--http-host", "127.0.0.1", "--http-port", "0", "--node-id", "e2e-node", "--disk-path", ".",
+            "--no-enhanced-checks",
         ])
         defer { node.terminate() }
         let port = try await node.waitForPort()
@@ -46,6 +47,29 @@ struct NodeProcessTests {
         let promtool = try #require(which("promtool"), "promtool not found: install Debian's prometheus package (make test does)")
         let lint = try runTool(promtool, ["check", "metrics"], input: metrics)
         #expect(lint.status == 0, "promtool check metrics: \(lint.output)")
+    }
+
+    @Test("a lone node with the enhanced checks is degraded (no peers to probe through), never failing, and serves /health/summary")
+    func loneNodeEnhanced() async throws {
+        let node = try NodeProcess(arguments: ["node", "--http-host", "127.0.0.1", "--http-port", "0", "--disk-path", "."])
+        defer { node.terminate() }
+        let port = try await node.waitForPort()
+        let base = "http://127.0.0.1:\(port)"
+        await eventually("degraded") {
+            guard let (status, body) = try? await httpGet("\(base)/health") else { return false }
+            return status == 200 && (try? decodeJSON(String(decoding: body, as: UTF8.self)))?["status"] == "degraded"
+        }
+        let (_, checksBody) = try await httpGet("\(base)/health/checks")
+        let checks = try decodeJSON(String(decoding: checksBody, as: UTF8.self))
+        #expect(checks["total"] == 9)
+        #expect(checks["checks"]?["p2p-connectivity"]?["details"]?["level"] == "degraded")
+        #expect(checks["checks"]?["pubsub-enhanced"]?["healthy"] == true)
+        let (summaryStatus, summaryBody) = try await httpGet("\(base)/health/summary")
+        #expect(summaryStatus == 200)
+        let summary = try decodeJSON(String(decoding: summaryBody, as: UTF8.self))
+        #expect(summary["status"] == "degraded")
+        #expect(summary["key_metrics"]?["connected_peers"] == 0)
+        #expect(summary["component_scores"]?["resources"] != nil)
     }
 
     @Test("SIGTERM: probes answer 503 at once, the node drains and exits 0")
