@@ -111,6 +111,84 @@ struct ClusterProcessTests {
         }
     }
 
+    static func checks(_ base: String) async -> JSONValue? {
+        guard let (_, body) = try? await httpGet("\(base)/health/checks") else { return nil }
+        return try? decodeJSON(String(decoding: body, as: UTF8.self))["checks"]
+    }
+
+    @Test("five processes: all seven enhanced checks pass over the real subsystems; two stop, the DHT repairs and one leader is agreed")
+    func enhancedChecksAcrossTheCluster() async throws {
+        let root = temporaryDirectory()
+        let fast = [
+            "pubsub-enhanced=1", "dht-enhanced=1", "election-health=1", "replication-health=1", "p2p-connectivity=1",
+        ].flatMap { ["--check-interval", $0] }
+        func start(_ i: Int, join: String?) throws -> NodeProcess {
+            var arguments = [
+                "node", "--node-id", "e\(i)", "--http-host", "127.0.0.1", "--http-port", "0", "--disk-path", ".",
+                "--trust-any", "--data-dir", "\(root)/data\(i)",
+            ] + fast
+            if let join { arguments += ["--join", join] }
+            return try NodeProcess(arguments: arguments)
+        }
+        var nodes = [try start(0, join: nil)]
+        defer { for node in nodes { node.terminate() } }
+        let seed = try await nodes[0].waitForGossipAddress()
+        for i in 1..<5 { nodes.append(try start(i, join: seed)) }
+        var bases: [String] = []
+        for node in nodes { bases.append("http://127.0.0.1:\(try await node.waitForPort())") }
+        let enhanced = [
+            "pubsub-enhanced", "dht-enhanced", "election-health", "replication-health", "p2p-connectivity",
+            "resource-health", "task-manager",
+        ]
+        await eventually(timeout: .seconds(20), "all seven enhanced checks pass, not degraded, on all five nodes") {
+            for base in bases {
+                guard let checks = await Self.checks(base) else { return false }
+                for name in enhanced where checks[name]?["healthy"] != true || checks[name]?["details"]?["level"] != nil {
+                    return false
+                }
+            }
+            return true
+        }
+        let (_, summaryBody) = try await httpGet("\(bases[2])/health/summary")
+        let summary = try decodeJSON(String(decoding: summaryBody, as: UTF8.self))
+        #expect(summary["status"] == "healthy")
+        #expect(summary["key_metrics"]?["connected_peers"] == 4)
+        #expect(summary["component_scores"]?["pubsub"] == 1 && summary["component_scores"]?["dht"] == 1)
+        var leaders: Set<String?> = []
+        for base in bases { leaders.insert(await Self.checks(base)?["election-health"]?["details"]?["leader"]?.stringValue) }
+        #expect(leaders.count == 1 && leaders.first! != nil, "one leader agreed: \(leaders)")
+
+        // Stop two of five (when the leader is among them the election moves).
+        let survivors = Array(bases.prefix(3))
+        var repairedBefore = 0
+        for base in survivors {
+            let (_, body) = try await httpGet("\(base)/health/checks/replication-health")
+            repairedBefore += Int(try decodeJSON(String(decoding: body, as: UTF8.self))["details"]?["repaired_keys"]?.intValue ?? 0)
+        }
+        nodes[3].kill()
+        nodes[4].kill()
+        await eventually(timeout: .seconds(15), "the survivors declare e3 and e4 dead") {
+            for base in survivors {
+                let seen = await Self.members(base)
+                guard seen["e3"]?.state == "dead", seen["e4"]?.state == "dead" else { return false }
+            }
+            return true
+        }
+        await eventually(timeout: .seconds(30), "the repair copied keys to new replicas, probes pass, one leader is agreed") {
+            var repaired = -repairedBefore
+            var leaders: Set<String?> = []
+            for base in survivors {
+                guard let checks = await Self.checks(base) else { return false }
+                guard checks["dht-enhanced"]?["healthy"] == true, checks["pubsub-enhanced"]?["healthy"] == true else { return false }
+                let details = checks["replication-health"]?["details"]
+                guard details?["under_replicated_keys"] == 0, details?["target_factor"] == 3 else { return false }
+                repaired += Int(details?["repaired_keys"]?.intValue ?? 0)
+                leaders.insert(checks["election-health"]?["details"]?["leader"]?.stringValue)
+            }
+            return repaired > 0 && leaders.count == 1 && leaders.first! != nil && !["e3", "e4"].contains(leaders.first!!)
+        }
+    }
+
     @Test("clear errors: --join without trust, an unreadable key, a gossip port in use")
     func gossipFlagErrors() async throws {
         let noTrust = try await Self.run(["node", "--join", "127.0.0.1:7946"])
