@@ -92,11 +92,13 @@ extension HealthCheck {
     }
 }
 
-private func rounded(_ ratio: Double) -> Double {
+/// A ratio rounded to 4 decimals, for details.
+func rounded(_ ratio: Double) -> Double {
     (ratio * 10_000).rounded() / 10_000
 }
 
-private func percent(_ ratio: Double) -> String {
+/// A ratio as a percentage with one decimal: `23.2%`.
+func percent(_ ratio: Double) -> String {
     oneDecimal(ratio * 100) + "%"
 }
 

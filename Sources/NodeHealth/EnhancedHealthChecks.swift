@@ -276,7 +276,7 @@ public final class EnhancedHealthChecks: Sendable {
         if let replication {
             let figures = await replication.replicationSnapshot(resetPeak: false)
             state.withLock { $0.metrics.dhtReplicationStatus = figures }
-            outcome.details["replication_factor"] = .double(Self.round(figures.averageFactor))
+            outcome.details["replication_factor"] = .double(rounded(figures.averageFactor))
             outcome.details["under_replicated_keys"] = .integer(figures.underReplicatedKeys)
         }
         return recordProbe("dht", outcome)
@@ -310,11 +310,11 @@ public final class EnhancedHealthChecks: Sendable {
             "term": .integer(snapshot.term), "is_leader": .bool(snapshot.isLeader),
             "leadership_changes": .integer(snapshot.leadershipChanges),
             "admin_uptime": .string(TimeFormatting.goDuration(snapshot.adminUptime)),
-            "stability": .double(Self.round(stability)),
+            "stability": .double(rounded(stability)),
         ]
         if let leader = snapshot.leader { details["leader"] = .string(leader) }
-        if let latency = snapshot.heartbeatLatency { details["heartbeat_latency_ms"] = .double(Self.round(latency.milliseconds)) }
-        if let age = snapshot.lastHeartbeatAge { details["last_heartbeat_ms"] = .double(Self.round(age.milliseconds)) }
+        if let latency = snapshot.heartbeatLatency { details["heartbeat_latency_ms"] = .double(rounded(latency.milliseconds)) }
+        if let age = snapshot.lastHeartbeatAge { details["last_heartbeat_ms"] = .double(rounded(age.milliseconds)) }
         if let change = snapshot.lastLeadershipChange { details["last_leadership_change"] = .string(TimeFormatting.rfc3339(change)) }
         state.withLock {
             $0.metrics.electionStability = stability
@@ -347,11 +347,11 @@ public final class EnhancedHealthChecks: Sendable {
         let details: [String: JSONValue] = [
             "stored_keys": .integer(figures.storedKeys), "primary_keys": .integer(figures.primaryKeys),
             "target_factor": .integer(figures.targetFactor),
-            "average_replication_factor": .double(Self.round(figures.averageFactor)),
+            "average_replication_factor": .double(rounded(figures.averageFactor)),
             "under_replicated_keys": .integer(figures.underReplicatedKeys),
             "peak_under_replicated_keys": .integer(figures.peakUnderReplicated),
             "repaired_keys": .integer(figures.repairedKeys), "provider_records": .integer(figures.providerRecords),
-            "failures": .integer(figures.failures), "failure_rate": .double(Self.round(figures.failureRate)),
+            "failures": .integer(figures.failures), "failure_rate": .double(rounded(figures.failureRate)),
         ]
         let covered = figures.primaryKeys == 0 ? 1 : 1 - Double(figures.underReplicatedKeys) / Double(figures.primaryKeys)
         let score = max(0, covered * (1 - figures.failureRate))
@@ -400,7 +400,7 @@ public final class EnhancedHealthChecks: Sendable {
         }
         let details: [String: JSONValue] = [
             "connected_peers": .integer(peers), "min_peers": .integer(config.minPeers),
-            "connectivity_score": .double(Self.round(score)),
+            "connectivity_score": .double(rounded(score)),
         ]
         let hadPeers = state.withLock { state -> Bool in
             defer { if peers > 0 { state.hadPeers = true } }
@@ -436,21 +436,21 @@ public final class EnhancedHealthChecks: Sendable {
             return previous.map { now.usage(since: $0) }
         }()
         if let cpu {
-            details["cpu"] = .double(Self.round(cpu))
+            details["cpu"] = .double(rounded(cpu))
             usages.append(cpu)
-            if cpu >= config.cpuThreshold { over.append("CPU \(Self.percent(cpu))") }
+            if cpu >= config.cpuThreshold { over.append("CPU \(percent(cpu))") }
         }
         let memory = (try? SystemProbes.memoryUsage())?.usageRatio
         if let memory {
-            details["memory"] = .double(Self.round(memory))
+            details["memory"] = .double(rounded(memory))
             usages.append(memory)
-            if memory >= config.memoryThreshold { over.append("memory \(Self.percent(memory))") }
+            if memory >= config.memoryThreshold { over.append("memory \(percent(memory))") }
         }
         let disk = (try? SystemProbes.diskUsage(path: config.diskPath))?.usageRatio
         if let disk {
-            details["disk"] = .double(Self.round(disk))
+            details["disk"] = .double(rounded(disk))
             usages.append(disk)
-            if disk >= config.diskThreshold { over.append("disk \(Self.percent(disk))") }
+            if disk >= config.diskThreshold { over.append("disk \(percent(disk))") }
         }
         details["thresholds"] = .object([
             "cpu": .double(config.cpuThreshold), "memory": .double(config.memoryThreshold), "disk": .double(config.diskThreshold),
@@ -471,7 +471,7 @@ public final class EnhancedHealthChecks: Sendable {
                 message: "Above threshold: " + over.joined(separator: ", "), details: details)
         }
         let parts = [("CPU", cpu), ("memory", memory), ("disk", disk)].compactMap { name, value in
-            value.map { "\(name) \(Self.percent($0))" }
+            value.map { "\(name) \(percent($0))" }
         }
         return recordFigure("resources", ok: true, score: score, message: "Resources OK: " + parts.joined(separator: ", "), details: details)
     }
@@ -487,11 +487,11 @@ public final class EnhancedHealthChecks: Sendable {
         let details: [String: JSONValue] = [
             "active_tasks": .integer(snapshot.active), "queued_tasks": .integer(snapshot.queued),
             "completed_tasks": .integer(snapshot.completed), "failed_tasks": .integer(snapshot.failed),
-            "capacity": .integer(snapshot.capacity), "success_rate": .double(Self.round(snapshot.successRate)),
+            "capacity": .integer(snapshot.capacity), "success_rate": .double(rounded(snapshot.successRate)),
         ]
         let full = snapshot.active >= snapshot.capacity && snapshot.queued > 0
         let score = snapshot.successRate * (full ? 0.5 : 1)
-        let summary = "\(snapshot.active) active, \(snapshot.queued) queued of capacity \(snapshot.capacity), success rate \(Self.percent(snapshot.successRate))"
+        let summary = "\(snapshot.active) active, \(snapshot.queued) queued of capacity \(snapshot.capacity), success rate \(percent(snapshot.successRate))"
         if full || snapshot.successRate < config.degradedThreshold {
             return recordFigure("tasks", ok: true, score: score, degraded: true, message: "Tasks struggling: " + summary, details: details)
         }
@@ -515,7 +515,7 @@ public final class EnhancedHealthChecks: Sendable {
                 component.consecutiveFails += 1
             }
             var result = outcome.result
-            result.details[CheckResult.scoreKey] = .double(Self.round(component.score))
+            result.details[CheckResult.scoreKey] = .double(rounded(component.score))
             result.details["consecutive_failures"] = .integer(component.consecutiveFails)
             if !outcome.succeeded && component.consecutiveFails < config.maxFailedProbes {
                 result = .degraded(
@@ -527,7 +527,7 @@ public final class EnhancedHealthChecks: Sendable {
                 result.latency = outcome.latency
             }
             let rate = Self.append(&component, result: result, now: now, limit: config.maxHistoryEntries)
-            result.details["success_rate"] = .double(Self.round(rate))
+            result.details["success_rate"] = .double(rounded(rate))
             state.components[name] = component
             Self.updateProbeMetrics(&state.metrics, name: name, component: component, rate: rate)
             finish(&state, now: now)
@@ -550,7 +550,7 @@ public final class EnhancedHealthChecks: Sendable {
                 component.consecutiveFails += 1
             }
             var details = details
-            details[CheckResult.scoreKey] = .double(Self.round(component.score))
+            details[CheckResult.scoreKey] = .double(rounded(component.score))
             var result: CheckResult
             if !ok && component.consecutiveFails >= config.maxFailedProbes {
                 result = .fail(message, details: details)
@@ -659,10 +659,10 @@ public final class EnhancedHealthChecks: Sendable {
         let metrics = healthMetrics()
         let scores = componentScores()
         var componentScores: [String: JSONValue] = [:]
-        for (name, score) in scores { componentScores[name] = .double(Self.round(score)) }
+        for (name, score) in scores { componentScores[name] = .double(rounded(score)) }
         return .object([
             "status": .string(manager.currentStatus.status.rawValue),
-            "overall_score": .double(Self.round(metrics.systemHealthScore)),
+            "overall_score": .double(rounded(metrics.systemHealthScore)),
             "last_check": metrics.lastFullHealthCheck.map { .string(TimeFormatting.rfc3339($0)) } ?? .null,
             "total_checks": .integer(metrics.totalHealthChecks),
             "component_scores": .object(componentScores),
@@ -672,23 +672,16 @@ public final class EnhancedHealthChecks: Sendable {
                 "admin_uptime": .string(TimeFormatting.goDuration(metrics.adminUptime)),
                 "leadership_changes": .integer(metrics.leadershipChanges),
                 "resource_utilization": .object([
-                    "cpu": .double(Self.round(metrics.cpuUsage)), "memory": .double(Self.round(metrics.memoryUsage)),
-                    "disk": .double(Self.round(metrics.diskUsage)),
+                    "cpu": .double(rounded(metrics.cpuUsage)), "memory": .double(rounded(metrics.memoryUsage)),
+                    "disk": .double(rounded(metrics.diskUsage)),
                 ]),
             ]),
         ])
     }
 
-    static func round(_ value: Double) -> Double { (value * 10_000).rounded() / 10_000 }
-
     static func twoDecimals(_ value: Double) -> String {
         let hundredths = Int64((value * 100).rounded())
         let fraction = hundredths.magnitude % 100
         return "\(hundredths < 0 ? "-" : "")\(hundredths.magnitude / 100).\(fraction < 10 ? "0" : "")\(fraction)"
-    }
-
-    static func percent(_ ratio: Double) -> String {
-        let tenths = Int64((ratio * 1000).rounded())
-        return "\(tenths / 10).\(tenths % 10)%"
     }
 }

@@ -1,3 +1,5 @@
+import NodeHealth
+
 /// Election state: whom this node follows, the claims it has seen, and heartbeats to the leader.
 struct ElectionState: Sendable {
     var leader: PublicKey?
@@ -149,7 +151,7 @@ extension GossipCore {
     /// The extensions this layer adds to the node's status: election view, peers, replication.
     func coreExtensions(now: Duration) -> [StatusProjection.Extension] {
         let view = electionView
-        let rttMillis = view.heartbeatRTT.map { UInt16(clamping: $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) } ?? 0
+        let rttMillis = view.heartbeatRTT.map { UInt16(clamping: Int($0.milliseconds)) } ?? 0
         let leaderAge = view.leaderSince.map { UInt32(clamping: (now - $0).components.seconds) } ?? 0
         let election = ElectionExtension(
             leaderPrefix: view.leader?.prefix ?? 0, term: view.term, claiming: view.isLeader, heartbeatMillis: rttMillis,

@@ -80,7 +80,7 @@ public struct GossipHealthAdapters: ElectionInterface, ReplicationInterface, Pee
                 leadershipChanges: 0, lastLeadershipChange: nil, adminUptime: .zero)
         }
         let wallNow = Date()
-        let lastChange = view.lastChangeAt.map { wallNow.addingTimeInterval(-Self.seconds(now - $0)) }
+        let lastChange = view.lastChangeAt.map { wallNow.addingTimeInterval(-(now - $0).milliseconds / 1000) }
         return ElectionSnapshot(
             leader: leaderID, term: view.term, isLeader: view.isLeader, heartbeatLatency: view.heartbeatRTT,
             lastHeartbeatAge: view.isLeader ? .zero : view.lastHeartbeatAt.map { now - $0 },
@@ -106,7 +106,4 @@ public struct GossipHealthAdapters: ElectionInterface, ReplicationInterface, Pee
         await node.liveCount()
     }
 
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
 }
