@@ -149,6 +149,12 @@ struct ClusterProcessTests {
             }
             return true
         }
+        // The summary's figures are those of the latest runs: p2p-connectivity may have last run
+        // with three peers, so wait for a run that saw all four.
+        await eventually(timeout: .seconds(10), "the summary counts four connected peers") {
+            guard let (_, body) = try? await httpGet("\(bases[2])/health/summary") else { return false }
+            return (try? decodeJSON(String(decoding: body, as: UTF8.self)))?["key_metrics"]?["connected_peers"] == 4
+        }
         let (_, summaryBody) = try await httpGet("\(bases[2])/health/summary")
         let summary = try decodeJSON(String(decoding: summaryBody, as: UTF8.self))
         #expect(summary["status"] == "healthy")
