@@ -82,6 +82,8 @@ public final class Simulation {
     /// Datagrams lost to loss, partitions and crashed receivers.
     public private(set) var lost = 0
     public private(set) var delivered = 0
+    /// How each node's DHT operations ended, by node and operation id.
+    public private(set) var dhtOutcomes: [Int: [UInt32: DHTOutcome]] = [:]
 
     public init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -212,8 +214,47 @@ public final class Simulation {
         return nil
     }
 
+    // MARK: Services
+
+    /// Node `i` stores `value` under `key` on the key's replicas; returns the operation id (see ``dhtOutcome(_:at:)``).
+    @discardableResult
+    public func dhtPut(_ i: Int, key: String, value: [UInt8], ttl: Duration = .seconds(3600)) -> UInt32 {
+        let (id, directives) = nodes[i].core.dhtPut(
+            key: key, value: value, version: UInt64(now.nanoseconds / 1_000_000), ttl: ttl, now: now)
+        carryOut(directives, from: i)
+        return id
+    }
+
+    /// Node `i` reads `key`, from other replicas only when `remoteOnly`.
+    @discardableResult
+    public func dhtGet(_ i: Int, key: String, remoteOnly: Bool = true) -> UInt32 {
+        let (id, directives) = nodes[i].core.dhtGet(key: key, remoteOnly: remoteOnly, now: now)
+        carryOut(directives, from: i)
+        return id
+    }
+
+    /// How node `i`'s DHT operation `id` ended, or `nil` while it runs.
+    public func dhtOutcome(_ id: UInt32, at i: Int) -> DHTOutcome? { dhtOutcomes[i]?[id] }
+
+    /// Running nodes that hold an unexpired value under `key`.
+    public func holders(ofKey key: String) -> [Int] {
+        nodes.indices.filter { nodes[$0].up && nodes[$0].core.holds(key, now: now) }
+    }
+
+    /// The leader every running node follows, when they all follow the same one.
+    public var agreedLeader: Int? {
+        let up = nodes.indices.filter { nodes[$0].up }
+        guard let first = up.first, let leader = nodes[first].core.electionView.leader,
+            up.allSatisfy({ nodes[$0].core.electionView.leader == leader })
+        else { return nil }
+        return keyIndex[leader]
+    }
+
     private func carryOut(_ directives: [GossipCore.Directive], from i: Int) {
         for directive in directives {
+            if case .dhtCompleted(let id, let outcome) = directive {
+                dhtOutcomes[i, default: [:]][id] = outcome
+            }
             if case .memberChanged(let key, .dead) = directive, let j = keyIndex[key], nodes[j].up,
                 nodes[i].core.members[key]?.life.generation == nodes[j].core.life.generation
             {

@@ -1,0 +1,109 @@
+import Gossip
+import NodeHealth
+import Simulations
+import Testing
+
+@Suite("Simulations: election and DHT at scale, under loss and churn")
+struct ServiceSimulationTests {
+    @Test("the election changes leader once per real leader failure at 10 % loss, and never otherwise")
+    func electionStability() async {
+        await offPool { c in
+            let sim = Simulation(.init(nodes: 150, seed: 41, loss: 0.10))
+            sim.start()
+            c.expect(timeUntil(sim, limit: .seconds(60)) { $0.agreedLeader != nil } != nil, "no agreed leader within 60 s")
+            // Let the first election's claims settle everywhere, then count from here.
+            sim.run(for: .seconds(10))
+            var baseline = sim.nodes.map(\.core.electionView.leadershipChanges)
+            var followed = Set(sim.nodes.indices.compactMap { sim.nodes[$0].core.electionView.leader })
+            c.expect(followed.count == 1, "one leader before the quiet period; got \(followed.count)")
+
+            // Five quiet minutes at 10 % loss: suspicion comes and goes, leadership does not.
+            sim.run(for: .seconds(300), step: .seconds(1)) { sim in
+                for node in sim.nodes where node.up { followed.insert(node.core.electionView.leader!) }
+            }
+            c.expect(followed.count == 1, "leaders followed while nothing failed: \(followed.count)")
+            let quietChanges = sim.nodes.indices.map { sim.nodes[$0].core.electionView.leadershipChanges - baseline[$0] }
+            c.expect(quietChanges.allSatisfy { $0 == 0 }, "changes without a failure: \(quietChanges.filter { $0 > 0 })")
+
+            // Three leader crashes, one at a time: every survivor changes leader exactly once each time.
+            var crashed = Set<Int>()
+            for round in 1...3 {
+                guard let leader = sim.agreedLeader else {
+                    c.expect(false, "round \(round): no agreed leader")
+                    return
+                }
+                baseline = sim.nodes.map(\.core.electionView.leadershipChanges)
+                sim.crash(leader)
+                crashed.insert(leader)
+                let took = timeUntil(sim, limit: .seconds(30)) { sim in sim.agreedLeader.map { $0 != leader } ?? false }
+                c.expect(took != nil, "round \(round): no new leader agreed within 30 s")
+                sim.run(for: .seconds(30))
+                let changes = sim.nodes.indices.filter { !crashed.contains($0) }.map {
+                    sim.nodes[$0].core.electionView.leadershipChanges - baseline[$0]
+                }
+                let histogram = Dictionary(grouping: changes, by: { $0 }).mapValues(\.count)
+                c.expect(changes.allSatisfy { $0 == 1 }, "round \(round): changes per survivor \(histogram)")
+                c.expect(sim.agreedLeader.map { !crashed.contains($0) } ?? false)
+            }
+        }
+    }
+
+    @Test("DHT repair restores R replicas after churn, and reads succeed from replicas")
+    func dhtRepairAfterChurn() async {
+        await offPool { c in
+            let n = 80
+            let sim = Simulation(.init(nodes: n, seed: 43, loss: 0.05))
+            sim.start()
+            c.expect(timeUntil(sim, limit: .seconds(60)) { $0.isConverged } != nil, "not converged")
+            sim.run(for: .seconds(5))
+            let keys = (0..<40).map { "key-\($0)" }
+            let puts = keys.enumerated().map { k, key in (k % n, sim.dhtPut(k % n, key: key, value: Array(key.utf8))) }
+            sim.run(for: .seconds(5))
+            for (k, (node, id)) in puts.enumerated() {
+                let outcome = sim.dhtOutcome(id, at: node)
+                guard case .stored(let replicas) = outcome else {
+                    c.expect(false, "put \(keys[k]) from \(node): \(String(describing: outcome))")
+                    continue
+                }
+                c.expect(replicas >= 2)
+            }
+            c.expect(keys.allSatisfy { sim.holders(ofKey: $0).count == 3 }, "every key on three nodes after the puts")
+
+            // Churn: crash two nodes at a time, and restart the previous two (empty) a while later.
+            var generator = SplitMix64(seed: 7)
+            var down: [Int] = []
+            for _ in 0..<6 {
+                let restart = down
+                down = []
+                while down.count < 2 {
+                    let victim = Int(generator.next() % UInt64(n))
+                    if sim.nodes[victim].up && !down.contains(victim) { down.append(victim) }
+                }
+                down.forEach(sim.crash)
+                sim.run(for: .seconds(8))
+                restart.forEach(sim.restart)
+                sim.run(for: .seconds(12))
+            }
+            down.forEach(sim.restart)
+            c.expect(timeUntil(sim, limit: .seconds(90)) { $0.isConverged } != nil, "not converged after churn")
+            // One repair pass after the last membership change, plus the periodic pass.
+            sim.run(for: .seconds(15))
+
+            for key in keys {
+                let replicaSet = sim.nodes[0].core.replicas(of: key).compactMap(sim.nodeIndex(of:))
+                let holders = Set(sim.holders(ofKey: key))
+                c.expect(replicaSet.count == 3 && replicaSet.allSatisfy(holders.contains), "\(key): replicas \(replicaSet), holders \(holders.sorted())")
+            }
+            let under = sim.nodes.indices.map { sim.nodes[$0].core.replicationFigures(now: sim.now).underReplicated }
+            c.expect(under.allSatisfy { $0 == 0 }, "under-replicated keys by node: \(under.filter { $0 > 0 })")
+            c.expect(sim.nodes.contains { $0.core.dhtStats.repairedKeys > 0 }, "repair copied keys to new replicas")
+
+            // Every key reads back from another node's replicas.
+            let gets = keys.enumerated().map { k, key in ((k * 7 + 3) % n, sim.dhtGet((k * 7 + 3) % n, key: key)) }
+            sim.run(for: .seconds(5))
+            for (k, (node, id)) in gets.enumerated() {
+                c.expect(sim.dhtOutcome(id, at: node) == .value(Array(keys[k].utf8)), "get \(keys[k]) from \(node)")
+            }
+        }
+    }
+}
