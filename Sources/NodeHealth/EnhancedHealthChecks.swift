@@ -288,8 +288,12 @@ public final class EnhancedHealthChecks: Sendable {
         return await tracker.run(probe, succeeded: \.succeeded)
     }
 
+    /// A node that never had a peer skips its probes (degraded: nothing to probe through yet); a
+    /// node that had peers and lost them (cut off) runs them, and they fail.
     private func loneNodeResult(_ component: String, probe: String) async -> CheckResult? {
-        guard let connectivity, await waitForPeers(connectivity) == 0 else { return nil }
+        guard let connectivity else { return nil }
+        let peers = await waitForPeers(connectivity)
+        guard !notePeers(peers), peers == 0 else { return nil }
         return recordFigure(
             component, ok: true, score: 0, degraded: true, message: "No peers: \(probe) skipped",
             details: ["outcome": "skipped", "connected_peers": 0])
@@ -389,6 +393,14 @@ public final class EnhancedHealthChecks: Sendable {
         return peers
     }
 
+    /// Whether this node had peers before; records that it has some now when `peers` > 0.
+    private func notePeers(_ peers: Int) -> Bool {
+        state.withLock { state -> Bool in
+            defer { if peers > 0 { state.hadPeers = true } }
+            return state.hadPeers
+        }
+    }
+
     public func runConnectivity() async -> CheckResult {
         guard let connectivity else { return .fail("no connectivity source configured") }
         let peers = await waitForPeers(connectivity)
@@ -402,10 +414,7 @@ public final class EnhancedHealthChecks: Sendable {
             "connected_peers": .integer(peers), "min_peers": .integer(config.minPeers),
             "connectivity_score": .double(rounded(score)),
         ]
-        let hadPeers = state.withLock { state -> Bool in
-            defer { if peers > 0 { state.hadPeers = true } }
-            return state.hadPeers
-        }
+        let hadPeers = notePeers(peers)
         if peers == 0 && !hadPeers {
             // Never had a peer: waiting for the cluster (the first node of a new one), not broken.
             return recordFigure(

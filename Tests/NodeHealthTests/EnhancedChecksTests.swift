@@ -153,6 +153,31 @@ struct EnhancedChecksTests {
         #expect(enhanced.history(of: "pubsub").count == 5 + runs)
     }
 
+    @Test("a node that never had a peer skips its probes; one cut off from its peers runs them, and they fail")
+    func loneVersusCutOff() async throws {
+        let fakes = FakeSubsystems()
+        fakes.state.withLock { $0.peers = 0 }
+        let mock = MockPubSubAdapter()
+        var config = HealthConfig()
+        config.peerWait = .zero
+        config.pubSubProbeTimeout = .milliseconds(50)
+        let enhanced = try await EnhancedHealthChecks(
+            manager: makeManager(), election: nil, dht: nil, pubsub: mock, replication: nil, connectivity: fakes,
+            config: config)
+        let lone = await enhanced.runPubSub()
+        #expect(lone.healthy && lone.degraded && lone.details["outcome"] == "skipped")
+        #expect(mock.published.isEmpty, "nothing to probe through: nothing published")
+
+        fakes.state.withLock { $0.peers = 3 }
+        #expect(await enhanced.runPubSub().details["outcome"] == "success")
+        fakes.state.withLock { $0.peers = 0 }
+        mock.setDelivery(false)  // cut off: nothing comes back
+        let cut = await enhanced.runPubSub()
+        #expect(cut.degraded && cut.details["outcome"] == "timeout", "the probe ran and failed: \(cut.message)")
+        _ = await enhanced.runPubSub()
+        #expect(await !enhanced.runPubSub().healthy, "a lasting cut fails the probe")
+    }
+
     @Test("figure checks: election, replication, connectivity and tasks read their subsystems")
     func figureChecks() async throws {
         let manager = makeManager()
