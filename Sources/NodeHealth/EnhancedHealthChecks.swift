@@ -211,7 +211,7 @@ public final class EnhancedHealthChecks: Sendable {
             out.append(
                 HealthCheck(
                     name: "pubsub-enhanced", description: "Pub/sub loopback with success rate and latency",
-                    interval: config.pubSubProbeInterval, timeout: config.pubSubProbeTimeout + .seconds(2), critical: true
+                    interval: config.pubSubProbeInterval, timeout: config.pubSubProbeTimeout + config.peerWait + .seconds(2), critical: true
                 ) { [self] _ in await runPubSub() })
         }
         if dht != nil && config.enableDHTProbes {

@@ -48,6 +48,34 @@ struct ServiceSimulationTests {
         }
     }
 
+    @Test("a node cut off for two minutes follows no leader, claims nothing, and rejoins without unseating the leader")
+    func isolatedNodeRejoins() async {
+        await offPool { c in
+            let sim = Simulation(.init(nodes: 20, seed: 47, loss: 0.02))
+            sim.start()
+            c.expect(timeUntil(sim, limit: .seconds(30)) { $0.isConverged && $0.agreedLeader != nil } != nil)
+            guard let leader = sim.agreedLeader else {
+                c.expect(false, "converged \(sim.isConverged), leaders \(sim.nodes.map { $0.core.electionView.leader.flatMap(sim.nodeIndex(of:)) ?? -1 })")
+                return
+            }
+            let isolated = (leader + 7) % 20
+            let changes = sim.nodes.map(\.core.electionView.leadershipChanges)
+            sim.partition { $0 == isolated ? 1 : 0 }
+            // Longer than the tombstones last: both sides forget each other, remembering only the death.
+            sim.run(for: .seconds(120))
+            c.expect(sim.nodesThatBuried(isolated) == 19)
+            c.expect(sim.nodes[isolated].core.liveCount == 0)
+            c.expect(sim.nodes[isolated].core.electionView.leader == nil, "cut off: it follows nobody")
+            c.expect(!sim.nodes[isolated].core.electionView.isLeader, "cut off: it claims nothing")
+            sim.heal()
+            let took = timeUntil(sim, limit: .seconds(60)) { $0.isConverged }
+            c.expect(took != nil, "the healed node rejoined everywhere")
+            c.expect(sim.agreedLeader == leader, "the leader stayed")
+            let after = sim.nodes.map(\.core.electionView.leadershipChanges)
+            c.expect(after == changes, "no leadership change anywhere: \(zip(after, changes).map { $0 - $1 })")
+        }
+    }
+
     @Test("DHT repair restores R replicas after churn, and reads succeed from replicas")
     func dhtRepairAfterChurn() async {
         await offPool { c in

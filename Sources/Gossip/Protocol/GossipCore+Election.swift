@@ -21,6 +21,8 @@ struct ElectionState: Sendable {
     var nextExtensionCheckAt: Duration = .zero
     /// No election before this time (set at start).
     var notBefore: Duration = .zero
+    /// Whether this node saw a majority of the cluster at the last evaluation.
+    var hadQuorum = true
 }
 
 /// The election as this node sees it.
@@ -29,7 +31,7 @@ public struct ElectionView: Sendable, Hashable {
     public var leader: PublicKey?
     public var term: UInt64
     public var isLeader: Bool
-    /// Leadership changes seen (from one leader to another; the first election is not a change).
+    /// Leadership changes seen (from one claiming leader to another; the first election is not a change).
     public var leadershipChanges: Int
     /// When leadership last changed and since when the current leader leads, on the core's time line.
     public var lastChangeAt: Duration?
@@ -48,6 +50,9 @@ extension GossipCore {
     /// candidate is the oldest alive, non-suspect member (this node included), and a node that is
     /// the candidate claims with a term one above any term it has seen. An incumbent keeps its
     /// leadership while it is suspect; only its death, departure, or a higher claim ends it.
+    /// Only a node that sees a majority of the cluster (``hasQuorum(now:)``) claims or keeps a
+    /// claim; without one and without a live claimant, it follows nobody (a node cut off the
+    /// network neither leads nor unseats the leader when it comes back).
     public var electionView: ElectionView {
         ElectionView(
             leader: election.leader, term: election.term, isLeader: election.leader == key && election.claiming,
@@ -80,23 +85,42 @@ extension GossipCore {
         return a.0.prefix < b.0.prefix
     }
 
+    /// Whether this node sees a majority of the cluster: itself and its live members (alive or
+    /// suspect) against those plus the members that died within
+    /// ``GossipSettings/electionQuorumMemory`` (members that left do not count).
+    func hasQuorum(now: Duration) -> Bool {
+        let memory = settings.electionQuorumMemory
+        let recentlyDead = goneKeys.filter { member in
+            members[member].map { $0.state == .dead && now - $0.since < memory } ?? false
+        }.count + remembered.values.filter { $0.state == .dead && now - $0.since < memory }.count
+        let seen = 1 + liveKeys.count
+        return 2 * seen > seen + recentlyDead
+    }
+
     mutating func evaluateElection(now: Duration, into out: inout [Directive]) {
         guard now >= election.notBefore else { return }
+        let quorum = hasQuorum(now: now)
         let incumbentValid = election.leader.map { leader in
-            leader == key ? election.claiming : (liveIndex[leader] != nil && election.claims[leader] != nil)
+            leader == key ? election.claiming && quorum : (liveIndex[leader] != nil && election.claims[leader] != nil)
         } ?? false
-        guard election.dirty || !incumbentValid else { return }
+        guard election.dirty || !incumbentValid || election.hadQuorum != quorum else { return }
         election.dirty = false
+        election.hadQuorum = quorum
         var best: (PublicKey, UInt64)?
         for (member, term) in election.claims where liveIndex[member] != nil {
             if best == nil || outranks((member, term), best!) { best = (member, term) }
         }
+        if election.claiming && !quorum { election.claiming = false }  // cut off from most of the cluster: step down
         if election.claiming, best == nil || outranks((key, election.term), best!) { best = (key, election.term) }
-        var next: PublicKey
+        var next: PublicKey?
         var term: UInt64
         if let best {
             (next, term) = best
             if election.claiming && next != key { election.claiming = false }  // a stronger claim: step down
+        } else if !quorum {
+            // No live claimant and no majority in sight: follow nobody, claim nothing.
+            next = nil
+            term = election.maxTermSeen
         } else {
             // No live claimant: the oldest alive, non-suspect member is the candidate.
             var candidate = key
@@ -113,18 +137,22 @@ extension GossipCore {
             }
         }
         election.term = term
-        guard next != election.leader else { return }
-        if let previous = election.lastLeader, previous != next { election.changes += 1 }
-        election.leader = next
+        if next != election.leader {
+            election.leader = next
+            election.heartbeatSequence = nil
+            election.heartbeatRTT = nil
+            election.lastHeartbeatAt = nil
+            election.nextHeartbeatAt = now
+            election.nextExtensionCheckAt = now  // a leader change is meaningful: re-sign at once
+            out.append(.leaderChanged(next))
+        }
+        // A change of leadership is counted between claimants: a candidate followed before its
+        // claim arrives, or no leader while cut off, is not a change of its own.
+        guard let next, next != election.lastLeader, next == key ? election.claiming : election.claims[next] != nil else { return }
+        if election.lastLeader != nil { election.changes += 1 }
         election.lastLeader = next
         election.lastChangeAt = now
         election.leaderSince = now
-        election.heartbeatSequence = nil
-        election.heartbeatRTT = nil
-        election.lastHeartbeatAt = nil
-        election.nextHeartbeatAt = now
-        election.nextExtensionCheckAt = now  // a leader change is meaningful: re-sign at once
-        out.append(.leaderChanged(next))
     }
 
     /// Pings the leader now and then; its ack is the heartbeat.

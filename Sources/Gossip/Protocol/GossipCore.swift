@@ -98,7 +98,9 @@ public struct GossipCore: Sendable {
     var goneKeys: Set<PublicKey> = []
     /// Members whose tombstones expired: their last life and state (so stale gossip cannot
     /// bring them back) and address (to try to reconnect after a partition).
-    var remembered: [PublicKey: (life: Life, state: MemberState, address: NodeAddress)] = [:]
+    var remembered: [PublicKey: (life: Life, state: MemberState, address: NodeAddress, since: Duration)] = [:]
+    /// When each member was last told that this node holds it dead (``noticeStaleAlive(_:now:into:)``).
+    var deathNotices: [PublicKey: Duration] = [:]
     var probeOrder: [PublicKey] = []
     var probeIndex = 0
     /// Probes awaiting an ack: the round-robin target's and the ring successor's.
@@ -452,6 +454,7 @@ public struct GossipCore: Sendable {
             }
         case .alive, .left:
             apply(part, now: now, catchingUp: catchingUp, into: &out)
+            noticeStaleAlive(part, now: now, into: &out)
         case .status(let status):
             accept(status, into: &out)
         case .catchUp:
@@ -589,6 +592,23 @@ public struct GossipCore: Sendable {
             if life.incarnation != currentLife.incarnation { return life.incarnation > currentLife.incarnation }
             return state == .suspect && currentState == .alive
         }
+    }
+
+    /// A member announced alive in a life this node holds as dead or left (a tombstone or a
+    /// remembered one) is told so directly, at most once per ``GossipSettings/probeInterval``
+    /// ×5, so that it refutes with a higher incarnation (or rejoins with a new generation).
+    /// Without this, the two sides of a partition that healed after their tombstones expired
+    /// would drop each other's announcements forever (memberlist gets the same from its full
+    /// state exchange, which carries the dead; our digests forget them with the tombstones).
+    mutating func noticeStaleAlive(_ part: GossipPart, now: Duration, into out: inout [Directive]) {
+        guard case .alive(let subject, let incoming, let address) = part, subject != key else { return }
+        let held = members[subject].map { ($0.life, $0.state) } ?? remembered[subject].map { ($0.life, $0.state) }
+        guard let (life, state) = held, state.isGone, !Self.overrides(incoming, .alive, life, state),
+            deathNotices[subject].map({ now - $0 >= settings.probeInterval * 5 }) ?? true
+        else { return }
+        if deathNotices.count >= 1024 { deathNotices = deathNotices.filter { now - $0.value < settings.probeInterval * 5 } }
+        deathNotices[subject] = now
+        send([state == .left ? .left(key: subject, life: life) : .dead(key: subject, life: life)], to: address, into: &out)
     }
 
     /// Answers gossip about this node: a suspicion or a death is refuted with a higher
@@ -923,7 +943,7 @@ public struct GossipCore: Sendable {
             goneKeys.remove(memberKey)
             members[memberKey] = nil
             digestCache = nil
-            remembered[memberKey] = (member.life, member.state, member.address)
+            remembered[memberKey] = (member.life, member.state, member.address, member.since)
             store.remove(memberKey)
             rumours.remove(.init(key: memberKey, isStatus: false))
             rumours.remove(.init(key: memberKey, isStatus: true))

@@ -88,6 +88,9 @@ public struct GossipSettings: Sendable, Hashable {
     /// No election before this long after start, so a node that is joining learns the cluster
     /// (and its leader) before it could elect itself. Default 3 s.
     public var electionStartDelay: Duration = .seconds(3)
+    /// A member that died this recently still counts toward the election's majority (see
+    /// ``GossipCore/hasQuorum(now:)``); after that it counts as gone for good. Default 10 minutes.
+    public var electionQuorumMemory: Duration = .seconds(600)
     /// Fewer live peers than this is a meaningful change of the status. Default 2.
     public var minPeers: Int = 2
 

@@ -27,17 +27,21 @@ final class NodeProcess: Sendable {
     let process: Process
     private let output = TextBuffer()
 
-    /// Starts the binary. A `node` gets gossip on 127.0.0.1 with a free port and a fresh data
-    /// directory unless the arguments say otherwise.
-    init(arguments: [String]) throws {
+    /// Starts the binary (inside host `host` of `lab` when given). A `node` gets gossip on
+    /// 127.0.0.1 with a free port and a fresh data directory unless the arguments say otherwise.
+    init(arguments: [String], lab: NetworkLab? = nil, host: Int = 0) throws {
         let process = Process()
-        process.executableURL = productBinary()
         var arguments = arguments
         if arguments.first == "node" {
             if !arguments.contains("--gossip-port") { arguments += ["--gossip-host", "127.0.0.1", "--gossip-port", "0"] }
             if !arguments.contains("--data-dir") { arguments += ["--data-dir", temporaryDirectory()] }
         }
-        process.arguments = arguments
+        if let lab {
+            (process.executableURL, process.arguments) = lab.inside(host, [productBinary().path] + arguments)
+        } else {
+            process.executableURL = productBinary()
+            process.arguments = arguments
+        }
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = pipe
