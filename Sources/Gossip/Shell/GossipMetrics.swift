@@ -13,6 +13,7 @@ public enum GossipMetricNames {
     public static let statusAge = "chorus_gossip_member_status_age_seconds"
     public static let pubSubPublished = "chorus_pubsub_messages_published_total"
     public static let pubSubDelivered = "chorus_pubsub_messages_delivered_total"
+    public static let socketReopened = "chorus_gossip_socket_reopened_total"
 
     public static let help: [String: String] = [
         datagramsSent: "Datagrams sent, by the type of their first part.",
@@ -25,6 +26,7 @@ public enum GossipMetricNames {
         statusAge: "Seconds since this node accepted the member's latest status.",
         pubSubPublished: "Pub/sub messages this node published.",
         pubSubDelivered: "Pub/sub messages handed to this node's subscribers (its own once echoed back).",
+        socketReopened: "Times the gossip socket closed under the node (a send error such as an unreachable network) and was bound again.",
     ]
 }
 
@@ -60,6 +62,10 @@ final class GossipMetrics: Sendable {
     func dropped(_ reason: String, count: Int = 1) {
         droppedTotals.withLock { $0[reason, default: 0] += count }
         counter(GossipMetricNames.dropped, ("reason", reason)).increment(by: count)
+    }
+
+    func socketReopened() {
+        counter(GossipMetricNames.socketReopened, nil).increment()
     }
 
     func published() {

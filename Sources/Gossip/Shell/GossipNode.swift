@@ -136,34 +136,82 @@ public actor GossipNode: Service {
                 "generation": "\(configuration.generation)",
                 "cluster_key": "\(configuration.clusterKeys == nil ? "off" : "on")",
             ])
-        try await channel.executeThenClose { inbound, outbound in
-            self.writer = outbound
-            await self.perform(started)
-            await self.joinSeeds()
-            let health = self.health
-            do {
-                try await cancelWhenGracefulShutdown {
-                    try await withThrowingDiscardingTaskGroup { group in
+        let health = self.health
+        let port = local?.port ?? configuration.bindPort
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await withThrowingDiscardingTaskGroup { group in
+                    group.addTask { try await self.serve(channel, port: port, started: started) }
+                    group.addTask { try await self.tickLoop() }
+                    if let health {
                         group.addTask {
-                            for try await envelope in inbound { await self.receive(envelope) }
-                        }
-                        group.addTask { try await self.tickLoop() }
-                        if let health {
-                            group.addTask {
-                                for await update in health.updates() { await self.publish(update) }
-                            }
+                            for await update in health.updates() { await self.publish(update) }
                         }
                     }
                 }
-            } catch is CancellationError {
-                // Shutting down.
             }
-            await self.leave()
+        } catch is CancellationError {
+            // Shutting down.
         }
         stopped = true
         for (_, waiter) in dhtWaiters { waiter.resume(returning: .failed("the gossip node stopped")) }
         dhtWaiters = [:]
         logger.notice("gossip stopped")
+    }
+
+    /// Receives on the socket until shutdown, then leaves the cluster through it. SwiftNIO closes
+    /// a datagram channel on a send error it deems fatal (ENETUNREACH while the node's only
+    /// interface is down, for one); the node then binds the same port again, backing off up to
+    /// 5 s, and carries on with its state intact (a cut-off node must hear the cluster again).
+    private func serve(
+        _ first: NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>, port: Int,
+        started: [GossipCore.Directive]
+    ) async throws {
+        var channel = first
+        var opening: [GossipCore.Directive]? = started
+        var openedAt = elapsed()
+        var backoff = Duration.milliseconds(50)
+        while true {
+            try await channel.executeThenClose { inbound, outbound in
+                self.writer = outbound
+                if let directives = opening {
+                    opening = nil
+                    await self.perform(directives)
+                    await self.joinSeeds()
+                }
+                do {
+                    for try await envelope in inbound { await self.receive(envelope) }
+                } catch where !Task.isCancelled {
+                    self.logger.warning("gossip socket failed", metadata: ["error": "\(error)"])
+                }
+                if Task.isCancelled {
+                    // Shutting down: say goodbye while the socket is open, from a task of its own
+                    // (this one is cancelled, and a cancelled task's writes throw).
+                    await Task { await self.leave() }.value
+                }
+                self.writer = nil
+            }
+            try Task.checkCancellation()
+            // Closed under us. A series of closes (every send fails while the network is down)
+            // backs off to one bind every 5 s and logs only its first close.
+            let now = elapsed()
+            backoff = now - openedAt > .seconds(30) ? .milliseconds(100) : min(backoff * 2, .seconds(5))
+            metrics.socketReopened()
+            if backoff == .milliseconds(100) {
+                logger.warning("gossip socket closed; binding it again", metadata: ["port": "\(port)"])
+            }
+            while true {
+                try await Task.sleep(for: backoff)
+                do {
+                    channel = try await bindSocket(port: port)
+                    openedAt = elapsed()
+                    break
+                } catch {
+                    backoff = min(backoff * 2, .seconds(5))
+                    logger.warning("cannot bind the gossip socket again", metadata: ["error": "\(error)"])
+                }
+            }
+        }
     }
 
     // MARK: Pub/sub
@@ -252,16 +300,16 @@ public actor GossipNode: Service {
 
     private func bind() async throws -> NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>> {
         do {
-            return try await bindSocket()
+            return try await bindSocket(port: configuration.bindPort)
         } catch {
             throw BindError(host: configuration.bindHost, port: configuration.bindPort, underlying: error)
         }
     }
 
-    private func bindSocket() async throws -> NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>> {
+    private func bindSocket(port: Int) async throws -> NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>> {
         try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 2048))
-            .bind(host: configuration.bindHost, port: configuration.bindPort) { channel in
+            .bind(host: configuration.bindHost, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
                         wrappingChannelSynchronously: channel)
