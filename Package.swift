@@ -90,6 +90,11 @@ let package = Package(
             path: "Benchmarks/probe-bench-server"
         ),
         .executableTarget(
+            name: "services-bench",
+            dependencies: ["Gossip", "NodeHealth"],
+            path: "Benchmarks/services-bench"
+        ),
+        .executableTarget(
             name: "GossipBenchmarks",
             dependencies: [
                 "Gossip", "NodeHealth",

@@ -155,9 +155,17 @@ public protocol TaskManagerInterface: Sendable {
     func taskSnapshot() async -> TaskSnapshot
 }
 
+/// A task manager that runs the enhanced checks' probes through a ``WorkTracker`` (so they count
+/// as the node's work).
+public protocol WorkTracking: TaskManagerInterface {
+    var workTracker: WorkTracker { get }
+}
+
 /// A task manager for the node's own work (probe runs, DHT repairs): wrap each piece of work in
 /// ``run(_:)`` and the counters follow. Work beyond ``capacity`` waits its turn in the queue.
-public final class WorkTracker: TaskManagerInterface {
+public final class WorkTracker: WorkTracking {
+    public var workTracker: WorkTracker { self }
+
     private struct Counters {
         var active = 0
         var queued = 0

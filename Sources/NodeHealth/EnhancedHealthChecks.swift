@@ -282,9 +282,9 @@ public final class EnhancedHealthChecks: Sendable {
         return recordProbe("dht", outcome)
     }
 
-    /// Runs a probe as a task of the node's own work queue when the task manager is a ``WorkTracker``.
+    /// Runs a probe as a task of the node's own work queue when the task manager keeps one (``WorkTracking``).
     private func tracked(_ probe: () async -> ProbeOutcome) async -> ProbeOutcome {
-        guard let tracker = tasks as? WorkTracker else { return await probe() }
+        guard let tracker = (tasks as? any WorkTracking)?.workTracker else { return await probe() }
         return await tracker.run(probe, succeeded: \.succeeded)
     }
 

@@ -186,7 +186,7 @@ struct NodeCommand: AsyncParsableCommand {
             enhanced = try await EnhancedHealthChecks(
                 manager: manager, election: adapters, dht: GossipDHTAdapter(node: gossip),
                 pubsub: GossipPubSubAdapter(node: gossip), replication: adapters, connectivity: adapters,
-                tasks: WorkTracker(), config: config)
+                tasks: GossipTaskManager(node: gossip), config: config)
         }
         for entry in checkInterval {
             guard let (name, interval) = Self.parseInterval(entry), var check = await manager.check(named: name) else {

@@ -99,6 +99,8 @@ struct ServicesCoreTests {
         #expect(after.count == 3, "repair restored three live copies: \(after)")
         #expect(h.cores[primary].replicationFigures(now: h.now).underReplicated == 0)
         #expect(h.cores.map(\.dhtStats.repairedKeys).reduce(0, +) >= 1)
+        #expect(h.cores.map(\.dhtStats.repairsSucceeded).reduce(0, +) >= 1, "repair copies count as the node's work")
+        #expect(h.cores.allSatisfy { $0.dhtRepairsInFlight == 0 })
 
         let (missID, missOut) = h.cores[reader].dhtGet(key: "nope", remoteOnly: true, now: h.now)
         h.collect(missOut, from: reader)

@@ -76,11 +76,17 @@ public struct DHTStats: Sendable, Hashable {
     public var repairedKeys = 0
     /// Most under-replicated keys seen since the figures were last read with `resetPeak`.
     public var peakUnderReplicated = 0
+    /// Repair copies a replica acknowledged, and those that got no answer.
+    public var repairsSucceeded = 0
+    public var repairsFailed = 0
 }
 
 extension GossipCore {
     /// DHT counters.
     public var dhtStats: DHTStats { dht.stats }
+
+    /// Repair copies sent and not yet answered.
+    public var dhtRepairsInFlight: Int { dht.operations.values.count { $0.kind == .repair } }
 
     /// The replica set of `key`: the ``GossipSettings/dhtReplicas`` live members (this node
     /// included) with the highest rendezvous score `mix(fnv1a64(key) ^ prefix)`, best first.
@@ -282,6 +288,7 @@ extension GossipCore {
         case .repair:
             dht.operations[attempt.operation] = nil
             if response.status == .ok || response.status == .stored {
+                dht.stats.repairsSucceeded += 1
                 dht.entries[operation.key]?.confirmed.insert(attempt.target)
                 if response.status == .stored { dht.stats.repairedKeys += 1 }
             }
@@ -321,6 +328,7 @@ extension GossipCore {
                 completeIfDone(attempt.operation, into: &out)
             case .repair:
                 dht.operations[attempt.operation] = nil
+                dht.stats.repairsFailed += 1
             case .get, .findProviders:
                 askNext(attempt.operation, now: now, into: &out)
             }

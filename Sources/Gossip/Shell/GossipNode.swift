@@ -292,6 +292,15 @@ public actor GossipNode: Service {
             figures.providers, stats)
     }
 
+    /// DHT repair copies in flight, acknowledged and unanswered (the node's repair work).
+    public func repairWork() -> (inFlight: Int, succeeded: Int, failed: Int)? {
+        guard let core else { return nil }
+        return (core.dhtRepairsInFlight, core.dhtStats.repairsSucceeded, core.dhtStats.repairsFailed)
+    }
+
+    /// The core's traffic counters (bytes and datagrams sent and received, drops).
+    public func trafficStats() -> GossipCore.Stats? { core?.stats }
+
     /// Live peers (alive or suspect members besides this node).
     public func liveCount() -> Int { core?.liveCount ?? 0 }
 

@@ -107,3 +107,27 @@ public struct GossipHealthAdapters: ElectionInterface, ReplicationInterface, Pee
     }
 
 }
+
+/// The node's own work queue as the seed's task manager: the probe runs counted by `tracker`
+/// plus the DHT repair copies `node` has in flight, completed and failed.
+public struct GossipTaskManager: WorkTracking {
+    public let node: GossipNode
+    public let workTracker: WorkTracker
+    /// Repair copies in flight that count as a full queue's worth of work.
+    public static let repairCapacity = 64
+
+    public init(node: GossipNode, tracker: WorkTracker = WorkTracker()) {
+        self.node = node
+        self.workTracker = tracker
+    }
+
+    public func taskSnapshot() async -> TaskSnapshot {
+        var snapshot = await workTracker.taskSnapshot()
+        guard let repairs = await node.repairWork() else { return snapshot }
+        snapshot.active += repairs.inFlight
+        snapshot.completed += Int64(repairs.succeeded)
+        snapshot.failed += Int64(repairs.failed)
+        snapshot.capacity += Self.repairCapacity
+        return snapshot
+    }
+}
