@@ -82,6 +82,8 @@ public final class Simulation {
     /// Datagrams lost to loss, partitions and crashed receivers.
     public private(set) var lost = 0
     public private(set) var delivered = 0
+    /// Pub/sub messages handed to each node's subscribers: message id → nodes.
+    public private(set) var messageDeliveries: [UInt64: Set<Int>] = [:]
     /// How each node's DHT operations ended, by node and operation id.
     public private(set) var dhtOutcomes: [Int: [UInt32: DHTOutcome]] = [:]
 
@@ -225,6 +227,14 @@ public final class Simulation {
         return id
     }
 
+    /// Node `i` publishes `payload` on `topic`; returns the message id (see ``messageDeliveries``).
+    @discardableResult
+    public func publishMessage(_ i: Int, topic: String = "sim", payload: [UInt8] = Array("hello".utf8)) throws(PubSubError) -> UInt64 {
+        let (id, directives) = try nodes[i].core.publishMessage(topic: topic, payload: payload, now: now)
+        carryOut(directives, from: i)
+        return id
+    }
+
     /// Node `i` reads `key`, from other replicas only when `remoteOnly`.
     @discardableResult
     public func dhtGet(_ i: Int, key: String, remoteOnly: Bool = true) -> UInt32 {
@@ -254,6 +264,9 @@ public final class Simulation {
         for directive in directives {
             if case .dhtCompleted(let id, let outcome) = directive {
                 dhtOutcomes[i, default: [:]][id] = outcome
+            }
+            if case .delivered(let message) = directive {
+                messageDeliveries[message.id, default: []].insert(i)
             }
             if case .memberChanged(let key, .dead) = directive, let j = keyIndex[key], nodes[j].up,
                 nodes[i].core.members[key]?.life.generation == nodes[j].core.life.generation

@@ -48,6 +48,17 @@ struct ServicesCoreTests {
         }
     }
 
+    @Test("message ids (part 17) round-trip; a count over the limit or a bad reply flag is refused")
+    func messageIDsCodec() throws {
+        let part = GossipPart.messageIDs(reply: true, ids: [1, 2, .max])
+        let bytes = Datagram.encode([part])
+        #expect(bytes == [1, 17, 0, 26, 1, 3] + [0, 0, 0, 0, 0, 0, 0, 1] + [0, 0, 0, 0, 0, 0, 0, 2] + [UInt8](repeating: 255, count: 8))
+        #expect(try Datagram.decode(bytes) == [part])
+        #expect(throws: WireError.self) { try Datagram.decode([1, 17, 0, 2, 2, 0]) }  // reply flag 2
+        #expect(throws: WireError.self) { try Datagram.decode([1, 17, 0, 2, 0, 65]) }  // 65 ids > 64
+        #expect(throws: WireError.self) { try Datagram.decode([1, 17, 0, 10, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]) }  // one id short
+    }
+
     @Test("a message stops at the hop limit")
     func hopLimit() throws {
         var settings = GossipSettings()

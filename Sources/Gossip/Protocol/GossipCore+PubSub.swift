@@ -24,6 +24,8 @@ struct PubSubState: Sendable {
     /// Own messages awaiting their first copy from the network.
     var awaitingEcho: Set<UInt64> = []
     var nextSweepAt: Duration = .zero
+    /// Messages seen within ``GossipSettings/pubSubRepairWindow``, for the pull repair: id → (message, when seen).
+    var recent: [UInt64: (message: PubSubMessage, at: Duration)] = [:]
     var stats = PubSubStats()
 }
 
@@ -38,6 +40,9 @@ public struct PubSubStats: Sendable, Hashable {
     public var relayed = 0
     /// Messages not relayed further because they reached the hop limit.
     public var hopLimited = 0
+    /// Messages this node missed and got through the pull repair, and those it sent to others.
+    public var repairedIn = 0
+    public var repairedOut = 0
 }
 
 extension GossipCore {
@@ -62,13 +67,16 @@ extension GossipCore {
         pubsub.awaitingEcho.insert(id)
         pubsub.stats.published += 1
         let message = PubSubMessage(id: id, origin: key.prefix, hops: 0, topic: topic, payload: payload)
+        remember(message, now: now)
         queueRumour(.publish(message), about: .init(key: key, isStatus: false, message: id))
         var out: [Directive] = []
         gossipIfDue(now: now, into: &out)
         return (id, out)
     }
 
-    mutating func receiveMessage(_ message: PubSubMessage, now: Duration, into out: inout [Directive]) {
+    /// Handles a message; one that came as a pull-repair delta (`catchingUp`) is delivered but
+    /// not relayed (the others have it).
+    mutating func receiveMessage(_ message: PubSubMessage, now: Duration, catchingUp: Bool = false, into out: inout [Directive]) {
         let subject = RumourQueue.Subject(key: key, isStatus: false, message: message.id)
         if pubsub.seen[message.id] != nil {
             if pubsub.awaitingEcho.remove(message.id) != nil {
@@ -89,6 +97,11 @@ extension GossipCore {
         pubsub.seen[message.id] = now + settings.pubSubMemory
         pubsub.stats.delivered += 1
         out.append(.delivered(message))
+        remember(message, now: now)
+        if catchingUp {
+            pubsub.stats.repairedIn += 1
+            return
+        }
         guard Int(message.hops) + 1 < settings.pubSubHopLimit else {
             pubsub.stats.hopLimited += 1
             return
@@ -106,5 +119,42 @@ extension GossipCore {
         guard !pubsub.seen.isEmpty else { return }
         pubsub.seen = pubsub.seen.filter { $0.value > now }
         pubsub.awaitingEcho = pubsub.awaitingEcho.filter { pubsub.seen[$0] != nil }
+        pubsub.recent = pubsub.recent.filter { now - $0.value.at < settings.pubSubRepairWindow }
+    }
+
+    // MARK: Pull repair
+
+    /// Keeps `message` for the pull repair (the newest ``GossipPart/maxMessageIDs`` within the window).
+    mutating func remember(_ message: PubSubMessage, now: Duration) {
+        pubsub.recent[message.id] = (message, now)
+        if pubsub.recent.count > GossipPart.maxMessageIDs {
+            let oldest = pubsub.recent.min { ($0.value.at, $0.key) < ($1.value.at, $1.key) }!.key
+            pubsub.recent[oldest] = nil
+        }
+    }
+
+    /// The ids of the messages seen within the repair window, or `nil` when there are none.
+    func messageIDsPart(reply: Bool, now: Duration) -> GossipPart? {
+        let ids = pubsub.recent.filter { now - $0.value.at < settings.pubSubRepairWindow }
+            .sorted { ($0.value.at, $0.key) > ($1.value.at, $1.key) }.map(\.key)
+        return ids.isEmpty && !reply ? nil : .messageIDs(reply: reply, ids: ids)
+    }
+
+    /// Answers a peer's list of recent message ids: sends it the recent messages it lacks, and,
+    /// when this node lacks some of its, its own list (unless the peer's was itself a reply).
+    mutating func answerMessageIDs(
+        _ ids: [UInt64], reply: Bool, from sender: NodeAddress, now: Duration, replies: inout [GossipPart],
+        into out: inout [Directive]
+    ) {
+        let theirs = Set(ids)
+        let missing = pubsub.recent.filter { !theirs.contains($0.key) && now - $0.value.at < settings.pubSubRepairWindow }
+            .sorted { $0.value.at < $1.value.at }.map { GossipPart.publish($0.value.message) }
+        if !missing.isEmpty {
+            pubsub.stats.repairedOut += missing.count
+            sendPacked(missing, to: sender, catchUp: true, into: &out)
+        }
+        if !reply, ids.contains(where: { pubsub.seen[$0] == nil }), let own = messageIDsPart(reply: true, now: now) {
+            replies.append(own)
+        }
     }
 }

@@ -209,7 +209,8 @@ public struct GossipCore: Sendable {
                 // partition heals, this is how the two sides find each other again.
                 send([.alive(key: key, life: life, address: address), summaryPart()], to: gone, into: &out)
             } else if let peer = randomMembers(count: 1, excluding: []).first {
-                send([summaryPart()], to: peer.address, into: &out)
+                // The digest summary, and the ids of recent pub/sub messages (pull repair).
+                send([summaryPart()] + [messageIDsPart(reply: false, now: now)].compactMap { $0 }, to: peer.address, into: &out)
             } else if !seeds.isEmpty {
                 // Alone (for example after a partition or before the seeds answered): retry the seeds.
                 let seed = seeds[Int(rng.next() % UInt64(seeds.count))]
@@ -460,7 +461,9 @@ public struct GossipCore: Sendable {
         case .catchUp:
             break
         case .publish(let message):
-            receiveMessage(message, now: now, into: &out)
+            receiveMessage(message, now: now, catchingUp: catchingUp, into: &out)
+        case .messageIDs(let reply, let ids):
+            answerMessageIDs(ids, reply: reply, from: sender, now: now, replies: &replies, into: &out)
         case .dhtRequest(let request):
             if let response = answerDHT(request, from: sender, now: now) { replies.append(.dhtResponse(response)) }
         case .dhtResponse(let response):

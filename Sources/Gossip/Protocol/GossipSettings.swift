@@ -64,6 +64,9 @@ public struct GossipSettings: Sendable, Hashable {
     public var pubSubHopLimit: Int = 16
     /// Pub/sub: how long a message id is remembered to drop copies. Default 60 s.
     public var pubSubMemory: Duration = .seconds(60)
+    /// Pub/sub pull repair: messages seen this recently are offered in anti-entropy exchanges
+    /// (their ids) and sent to a member that lacks them. Default 20 s.
+    public var pubSubRepairWindow: Duration = .seconds(20)
     /// DHT: replicas per key (R). Default 3.
     public var dhtReplicas: Int = 3
     /// DHT: how long a request waits for its answer before it is retried. Default 500 ms.

@@ -120,6 +120,14 @@ public enum GossipPart: Sendable, Hashable {
     case dhtRequest(DHTRequest)
     /// The answer to a DHT request.
     case dhtResponse(DHTResponse)
+    /// Pub/sub pull repair: the ids of the pub/sub messages the sender saw recently (newest
+    /// first, at most ``GossipPart/maxMessageIDs``). The receiver sends back, as catch-up
+    /// deltas, the recent messages missing from the list, and when it lacks some of the listed
+    /// ones, answers with its own list (`reply` set; a reply gets no list back).
+    case messageIDs(reply: Bool, ids: [UInt64])
+
+    /// Most ids in one ``messageIDs(reply:ids:)`` part.
+    public static let maxMessageIDs = 64
 
     var typeCode: UInt8 {
         switch self {
@@ -139,6 +147,7 @@ public enum GossipPart: Sendable, Hashable {
         case .publish: 14
         case .dhtRequest: 15
         case .dhtResponse: 16
+        case .messageIDs: 17
         }
     }
 
@@ -164,6 +173,7 @@ public enum GossipPart: Sendable, Hashable {
         case 14: "publish"
         case 15: "dht_request"
         case 16: "dht_response"
+        case 17: "message_ids"
         default: nil
         }
     }
@@ -196,6 +206,10 @@ public enum GossipPart: Sendable, Hashable {
             request.encode(into: &w)
         case .dhtResponse(let response):
             response.encode(into: &w)
+        case .messageIDs(let reply, let ids):
+            w.u8(reply ? 1 : 0)
+            w.u8(UInt8(clamping: ids.count))
+            for id in ids.prefix(Self.maxMessageIDs) { w.u64(id) }
         case .alive(let key, let life, let address):
             w.raw(key.bytes)
             Self.encode(life, into: &w)
@@ -300,6 +314,14 @@ public enum GossipPart: Sendable, Hashable {
             part = .dhtRequest(try DHTRequest.decode(from: &r))
         case 16:
             part = .dhtResponse(try DHTResponse.decode(from: &r))
+        case 17:
+            let reply = try r.u8("reply")
+            guard reply <= 1 else { throw .invalidValue(field: "reply", value: UInt64(reply)) }
+            let count = Int(try r.u8("id count"))
+            guard count <= Self.maxMessageIDs else { throw .invalidValue(field: "id count", value: UInt64(count)) }
+            var ids: [UInt64] = []
+            for _ in 0..<count { ids.append(try r.u64("message id")) }
+            part = .messageIDs(reply: reply == 1, ids: ids)
         default:
             throw .invalidValue(field: "part type", value: UInt64(type))
         }
