@@ -7,7 +7,7 @@ BUILD_PACKAGES = pkg-config:pkg-config pkg-config=libsodium:libsodium-dev
 TEST_PACKAGES = $(BUILD_PACKAGES) promtool:prometheus python=nacl.signing:python3-nacl
 BENCH_PACKAGES = wrk:wrk curl:curl
 
-.PHONY: demo test build release bench-probes bench-gossip bench-cluster clean
+.PHONY: demo test build release bench-probes bench-gossip bench-cluster bench-services clean
 
 build:
 	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
@@ -44,6 +44,12 @@ bench-gossip:
 	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
 	$(SWIFT) build -c release --product chorus-cluster-health
 	scripts/bench-gossip.sh "$$($(SWIFT) build -c release --show-bin-path)" 10
+
+# Pub/sub delivery, DHT put+get and the probes' bytes between 16 in-process nodes on real UDP (see BENCHMARKS.md).
+bench-services:
+	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
+	$(SWIFT) build -c release --product services-bench
+	"$$($(SWIFT) build -c release --show-bin-path)/services-bench" 16 100
 
 clean:
 	rm -rf .build

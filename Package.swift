@@ -91,7 +91,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "services-bench",
-            dependencies: ["Gossip", "NodeHealth"],
+            dependencies: ["Gossip", "NodeHealth", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/services-bench"
         ),
         .executableTarget(

@@ -12,6 +12,7 @@
 //     rate at rest over the same time. A node probes once per interval, so one probe's
 //     cluster-wide bytes divided by the interval is the cost per node per second.
 import Gossip
+import Logging
 import NodeHealth
 import Synchronization
 
@@ -57,7 +58,9 @@ try await withThrowingTaskGroup(of: Void.self) { group in
         configuration.bindPort = 0
         configuration.logger.logLevel = .warning
         if let seed { configuration.join = [seed.description] }
-        let manager = HealthManager(nodeID: "bench-\(i)", version: "bench")
+        var healthLogger = Logger(label: "chorus.health")
+        healthLogger.logLevel = .warning
+        let manager = HealthManager(nodeID: "bench-\(i)", version: "bench", logger: healthLogger)
         try await manager.register(HealthCheck(name: "always", interval: .seconds(30), timeout: .seconds(1), critical: false) { _ in
             CheckResult(healthy: true, message: "fine")
         })
