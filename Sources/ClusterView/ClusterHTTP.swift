@@ -107,8 +107,39 @@ public enum ClusterHTTP {
         }
     }
 
+    /// The cluster as `node` sees it, merged under `policy` (stale after twice the refresh
+    /// interval for the cluster's size unless `policy` says otherwise).
+    public static func clusterHealth(of node: GossipNode, minPeers: Int = 2) async -> ClusterHealth {
+        let views = await node.memberViews()
+        var policy = ClusterHealthPolicy(staleAfter: await node.refreshInterval() * 2)
+        policy.minPeers = minPeers
+        let reports = views.map {
+            MemberReport(key: $0.key, state: $0.state, life: $0.life, isSelf: $0.isSelf, status: $0.projection, statusAge: $0.statusAge)
+        }
+        return ClusterHealth.merge(reports, policy: policy)
+    }
+
     /// Adds the cluster endpoints to `router`.
-    public static func addRoutes<Context: RequestContext>(to router: Router<Context>, node: GossipNode) {
+    public static func addRoutes<Context: RequestContext>(to router: Router<Context>, node: GossipNode, minPeers: Int = 2) {
+        router.get("/cluster/health") { request, _ in
+            let health = await clusterHealth(of: node, minPeers: minPeers)
+            let status: HTTPResponse.Status = health.status == .unhealthy ? .serviceUnavailable : .ok
+            if request.uri.queryParameters["verbose"] != nil || request.uri.query == "verbose" {
+                return Response(
+                    status: status, headers: [.contentType: "text/plain; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(string: health.verboseText)))
+            }
+            return try HealthHTTP.jsonResponse(health, status: status)
+        }
+        router.get("/cluster/nodes/:id") { request, context in
+            let id = try context.parameters.require("id")
+            let health = await clusterHealth(of: node, minPeers: minPeers)
+            let lowered = id.lowercased()
+            guard let found = health.nodes.first(where: { $0.nodeID == id || $0.fingerprint == lowered || lowered.hasPrefix($0.fingerprint) && lowered.count == 64 }) else {
+                return try HealthHTTP.errorResponse(.notFound, "no member \(id)", path: request.uri.path)
+            }
+            return try HealthHTTP.jsonResponse(found, status: .ok)
+        }
         router.get("/cluster/members") { _, _ in
             let views = await node.memberViews()
             return try HealthHTTP.jsonResponse(members(views), status: .ok)

@@ -209,7 +209,7 @@ struct NodeCommand: AsyncParsableCommand {
             manager: manager,
             additionalPaths: ["/metrics"] + ClusterHTTP.paths + adminPaths + (enhanced == nil ? [] : [HealthHTTP.summaryPath]),
             allow: Dictionary(uniqueKeysWithValues: adminPaths.map { ($0, AdminHTTP.allow) }))
-        ClusterHTTP.addRoutes(to: router, node: gossip)
+        ClusterHTTP.addRoutes(to: router, node: gossip, minPeers: minPeers)
         if let enhanced { HealthHTTP.addSummaryRoute(to: router, enhanced: enhanced) }
         if let adminToken { AdminHTTP.addRoutes(to: router, manager: manager, token: adminToken) }
         router.get("/metrics") { _, _ in

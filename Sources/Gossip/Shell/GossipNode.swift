@@ -60,6 +60,8 @@ public actor GossipNode: Service {
         public var statusGeneration: UInt64?
         public var statusVersion: UInt64?
         public var status: HealthStatus?
+        /// The verified projection of that status.
+        public var projection: StatusProjection?
         /// Time since this node accepted that status (for itself: since it signed it).
         public var statusAge: Duration?
         /// Time since the member's state last changed.
@@ -530,7 +532,7 @@ public actor GossipNode: Service {
             return MemberView(
                 key: member, nodeID: status?.projection.nodeID, address: address, state: state, life: life, isSelf: isSelf,
                 statusGeneration: status?.projection.generation, statusVersion: status?.projection.version,
-                status: status?.projection.status, statusAge: acceptedAt[member].map { now - $0 },
+                status: status?.projection.status, projection: status?.projection, statusAge: acceptedAt[member].map { now - $0 },
                 stateAge: now - since)
         }
         var views = [view(key, address: core.address, state: core.hasLeft ? .left : .alive, life: core.life, since: .zero, isSelf: true)]
@@ -539,6 +541,9 @@ public actor GossipNode: Service {
         }
         return views
     }
+
+    /// The slow refresh interval for the current cluster size (see ``GossipCore/refreshInterval``).
+    public func refreshInterval() -> Duration { core?.refreshInterval ?? GossipSettings().statusRefreshInterval }
 
     /// The latest signed status of the member named `id`: its node id, its full public key in
     /// hex, or its key fingerprint.

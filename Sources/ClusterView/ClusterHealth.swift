@@ -1,0 +1,286 @@
+import Gossip
+import NodeHealth
+
+/// What one node knows of one member: its membership state and life, and the verified
+/// projection of its latest signed status with that status's age.
+public struct MemberReport: Sendable, Hashable {
+    public var key: PublicKey
+    public var state: MemberState
+    public var life: Life
+    public var isSelf: Bool
+    /// The latest verified status, and how long ago this node accepted it (signed it, for itself).
+    public var status: StatusProjection?
+    public var statusAge: Duration?
+
+    public init(key: PublicKey, state: MemberState, life: Life, isSelf: Bool, status: StatusProjection?, statusAge: Duration?) {
+        self.key = key
+        self.state = state
+        self.life = life
+        self.isSelf = isSelf
+        self.status = status
+        self.statusAge = statusAge
+    }
+}
+
+/// The rules' parameters.
+public struct ClusterHealthPolicy: Sendable, Hashable {
+    /// A status older than this is stale: its refresh is overdue. Nodes re-sign at least every
+    /// refresh interval (max(5 min, N × 60 s), ± 25 %), so the node passes twice that.
+    public var staleAfter: Duration
+    /// The share of members (those that did not leave) dead, unhealthy or unknown at which the
+    /// cluster is unhealthy. Default one half.
+    public var criticalShare: Double = 0.5
+    /// Peers each node should have. Default 2.
+    public var minPeers: Int = 2
+    /// How long a leader must have led for the election to count as fully stable. Default 5 min.
+    public var stableAfter: Duration = .seconds(300)
+
+    public init(staleAfter: Duration) {
+        self.staleAfter = staleAfter
+    }
+}
+
+/// The cluster as one node sees it: the merge of the verified statuses and its membership view.
+public struct ClusterHealth: Codable, Sendable, Hashable {
+    /// One member.
+    public struct Node: Codable, Sendable, Hashable {
+        public var nodeID: String
+        public var fingerprint: String
+        public var isSelf: Bool
+        /// Membership state in this node's view: alive, suspect, dead, left.
+        public var state: String
+        public var generation: UInt64
+        /// Version of the latest status held, and its age.
+        public var version: UInt64?
+        public var statusAgeSeconds: Double?
+        /// The status the member reported, and the one the cluster counts: `unknown` when the
+        /// status is stale (refresh overdue, or the member is dead or gone), never a pass.
+        public var reportedStatus: String?
+        public var status: String
+        public var stale: Bool
+        public var failingChecks: [String]
+        public var degradedChecks: [String]
+        /// Share of its checks passing and not degraded (nil without a status).
+        public var score: Double?
+        public var leader: String?
+        public var term: UInt64?
+        public var connectedPeers: Int?
+        public var belowMinPeers: Bool?
+        /// Reports healthy while this node cannot reach it (suspect or dead here).
+        public var unreachable: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case nodeID = "node_id", fingerprint, isSelf = "self", state, generation, version
+            case statusAgeSeconds = "status_age_seconds", reportedStatus = "reported_status", status, stale
+            case failingChecks = "failing_checks", degradedChecks = "degraded_checks", score, leader, term
+            case connectedPeers = "connected_peers", belowMinPeers = "below_min_peers", unreachable
+        }
+    }
+
+    public struct Election: Codable, Sendable, Hashable {
+        public var leader: String?
+        public var term: UInt64?
+        /// Share of the live members with a fresh status that follow `leader`.
+        public var agreement: Double
+        /// The most leadership changes any live member has counted, and the leader's time in office.
+        public var leadershipChanges: Int
+        public var leaderAgeSeconds: Int?
+        /// agreement × min(1, leader age / stableAfter).
+        public var stability: Double
+
+        enum CodingKeys: String, CodingKey {
+            case leader, term, agreement, stability
+            case leadershipChanges = "leadership_changes", leaderAgeSeconds = "leader_age_seconds"
+        }
+    }
+
+    public struct Peers: Codable, Sendable, Hashable {
+        public var min: Int?
+        public var average: Double?
+        public var max: Int?
+        public var minimum: Int
+        public var belowMinimum: [String]
+
+        enum CodingKeys: String, CodingKey { case min, average, max, minimum = "required", belowMinimum = "below_minimum" }
+    }
+
+    public struct Replication: Codable, Sendable, Hashable {
+        /// Mean replication factor of the keys, weighted by each primary's key count.
+        public var averageFactor: Double?
+        public var underReplicatedKeys: Int
+        public var storedKeys: Int
+        public var providerRecords: Int
+
+        enum CodingKeys: String, CodingKey {
+            case averageFactor = "average_factor", underReplicatedKeys = "under_replicated_keys"
+            case storedKeys = "stored_keys", providerRecords = "provider_records"
+        }
+    }
+
+    public var status: HealthStatus
+    /// Why the cluster is not healthy (empty when it is).
+    public var reasons: [String]
+    /// The node whose view this is.
+    public var observer: String
+    public var nodeCount: Int
+    public var byStatus: [String: Int]
+    public var byState: [String: Int]
+    public var election: Election
+    public var peers: Peers
+    public var replication: Replication
+    public var nodes: [Node]
+
+    enum CodingKeys: String, CodingKey {
+        case status, reasons, observer, election, peers, replication, nodes
+        case nodeCount = "node_count", byStatus = "by_status", byState = "by_state"
+    }
+
+    /// Merges `members` (this node's view, itself included) under `policy`. The rules:
+    ///
+    /// - A member's status is **stale** when it is older than ``ClusterHealthPolicy/staleAfter``,
+    ///   missing, or the member is dead or left; a stale member counts as `unknown`.
+    /// - **Unhealthy** when the dead, unhealthy and unknown members reach
+    ///   ``ClusterHealthPolicy/criticalShare`` of those that did not leave, or when no leader is
+    ///   followed by more than half of the live members with a fresh status.
+    /// - Otherwise **degraded** when any member is suspect, dead, stale, degraded, unhealthy,
+    ///   starting or stopping, has fewer peers than the minimum, reports under-replicated keys, or
+    ///   reports healthy while this node cannot reach it.
+    /// - Otherwise **healthy**. Members that left gracefully are listed but judge nothing.
+    public static func merge(_ members: [MemberReport], policy: ClusterHealthPolicy) -> ClusterHealth {
+        let byPrefix = Dictionary(members.map { ($0.key.prefix, $0) }, uniquingKeysWith: { a, _ in a })
+        func name(_ member: MemberReport) -> String { member.status?.nodeID ?? member.key.fingerprint }
+        func name(ofPrefix prefix: UInt64) -> String? {
+            guard prefix != 0 else { return nil }
+            return byPrefix[prefix].map(name) ?? String(prefix, radix: 16)
+        }
+
+        var nodes: [Node] = []
+        var reasons: [String] = []
+        var votes: [UInt64: Int] = [:]
+        var voters = 0
+        var maxChanges = 0
+        var peerCounts: [Int] = []
+        var belowMinimum: [String] = []
+        var replication = Replication(averageFactor: nil, underReplicatedKeys: 0, storedKeys: 0, providerRecords: 0)
+        var factorSum = 0.0
+        var primaries = 0
+        var leaderAges: [UInt64: Int] = [:]
+        var terms: [UInt64: UInt64] = [:]
+
+        for member in members.sorted(by: { name($0) < name($1) }) {
+            let projection = member.status
+            let gone = member.state == .dead || member.state == .left
+            let overdue = member.statusAge.map { $0 > policy.staleAfter } ?? true
+            let stale = projection == nil || overdue || gone
+            let reported = projection?.status.rawValue
+            let effective = stale ? "unknown" : (reported ?? "unknown")
+            let checks = projection?.checks ?? []
+            let failing = checks.filter { !$0.healthy }.map(\.name)
+            let degraded = checks.filter { $0.healthy && $0.degraded }.map(\.name)
+            let score = checks.isEmpty ? nil : Double(checks.filter { $0.healthy && !$0.degraded }.count) / Double(checks.count)
+            let election = projection.flatMap(ElectionExtension.init)
+            let peers = projection.flatMap(PeersExtension.init)
+            let unreachable = (member.state == .suspect || member.state == .dead) && reported == HealthStatus.healthy.rawValue
+                && !member.isSelf
+            nodes.append(
+                Node(
+                    nodeID: name(member), fingerprint: member.key.fingerprint, isSelf: member.isSelf,
+                    state: member.state.description, generation: member.life.generation, version: projection?.version,
+                    statusAgeSeconds: member.statusAge.map { ($0.milliseconds).rounded() / 1000 }, reportedStatus: reported,
+                    status: effective, stale: stale, failingChecks: failing, degradedChecks: degraded,
+                    score: score.map { ($0 * 1000).rounded() / 1000 }, leader: election.flatMap { name(ofPrefix: $0.leaderPrefix) },
+                    term: election?.term, connectedPeers: peers.map { Int($0.connectedPeers) }, belowMinPeers: peers?.belowMinimum,
+                    unreachable: unreachable))
+
+            // Figures count from live members with a fresh status only.
+            guard !stale, !gone else { continue }
+            if let election {
+                voters += 1
+                maxChanges = max(maxChanges, Int(election.leadershipChanges))
+                if election.leaderPrefix != 0 {
+                    votes[election.leaderPrefix, default: 0] += 1
+                    terms[election.leaderPrefix] = max(terms[election.leaderPrefix] ?? 0, election.term)
+                }
+                if election.claiming { leaderAges[member.key.prefix] = Int(election.leaderAgeSeconds) }
+            }
+            if let peers {
+                peerCounts.append(Int(peers.connectedPeers))
+                if Int(peers.connectedPeers) < policy.minPeers { belowMinimum.append(name(member)) }
+            }
+            if let figures = projection.flatMap(ReplicationExtension.init) {
+                replication.underReplicatedKeys += Int(figures.underReplicatedKeys)
+                replication.storedKeys += Int(figures.storedKeys)
+                replication.providerRecords += Int(figures.providerRecords)
+                factorSum += figures.averageFactor * Double(figures.primaryKeys)
+                primaries += Int(figures.primaryKeys)
+            }
+        }
+        if primaries > 0 { replication.averageFactor = (factorSum / Double(primaries) * 100).rounded() / 100 }
+
+        // Election: the leader most live members follow.
+        let top = votes.max { ($0.value, $1.key) < ($1.value, $0.key) }
+        let agreement = voters == 0 ? 0 : Double(top?.value ?? 0) / Double(voters)
+        let leaderAge = top.flatMap { leaderAges[$0.key] }
+        let stability = agreement * min(1, Double(leaderAge ?? 0) / max(1, Double(policy.stableAfter.components.seconds)))
+        let election = Election(
+            leader: top.flatMap { name(ofPrefix: $0.key) }, term: top.flatMap { terms[$0.key] },
+            agreement: (agreement * 1000).rounded() / 1000, leadershipChanges: maxChanges, leaderAgeSeconds: leaderAge,
+            stability: (stability * 1000).rounded() / 1000)
+        let peers = Peers(
+            min: peerCounts.min(), average: peerCounts.isEmpty ? nil : (Double(peerCounts.reduce(0, +)) / Double(peerCounts.count) * 100).rounded() / 100,
+            max: peerCounts.max(), minimum: policy.minPeers, belowMinimum: belowMinimum)
+
+        // The verdict.
+        let judged = nodes.filter { $0.state != MemberState.left.description }
+        let bad = judged.filter { $0.state == MemberState.dead.description || ["unhealthy", "unknown"].contains($0.status) }
+        var status = HealthStatus.healthy
+        if !judged.isEmpty && Double(bad.count) >= policy.criticalShare * Double(judged.count) {
+            status = .unhealthy
+            reasons.append("\(bad.count) of \(judged.count) nodes dead, unhealthy or unknown: \(bad.map(\.nodeID).joined(separator: ", "))")
+        }
+        if agreement <= 0.5 {
+            status = .unhealthy
+            reasons.append(voters == 0 ? "no live node reports an election view" : "no leader agreed by a majority (\(election.leader ?? "none") has \(Int(agreement * 100)) %)")
+        }
+        var concerns: [String] = []
+        for node in judged {
+            if node.state != MemberState.alive.description {
+                concerns.append("\(node.nodeID) is \(node.state)")
+            } else if node.stale {
+                concerns.append("\(node.nodeID): status stale")
+            } else if node.status != HealthStatus.healthy.rawValue {
+                let checks = node.failingChecks + node.degradedChecks
+                concerns.append("\(node.nodeID) is \(node.status)" + (checks.isEmpty ? "" : " (\(checks.joined(separator: ", ")))"))
+            }
+            if node.unreachable { concerns.append("\(node.nodeID) reports healthy but is unreachable") }
+        }
+        if !belowMinimum.isEmpty { concerns.append("below \(policy.minPeers) peers: \(belowMinimum.joined(separator: ", "))") }
+        if replication.underReplicatedKeys > 0 { concerns.append("\(replication.underReplicatedKeys) keys under-replicated") }
+        if !concerns.isEmpty {
+            if status == .healthy { status = .degraded }
+            reasons += concerns
+        }
+        return ClusterHealth(
+            status: status, reasons: reasons, observer: members.first(where: \.isSelf).map(name) ?? "",
+            nodeCount: nodes.count, byStatus: Dictionary(grouping: nodes, by: \.status).mapValues(\.count),
+            byState: Dictionary(grouping: nodes, by: \.state).mapValues(\.count), election: election, peers: peers,
+            replication: replication, nodes: nodes)
+    }
+
+    /// The plain-text form (`?verbose`), in the style of kube-apiserver's `/readyz?verbose`.
+    public var verboseText: String {
+        var lines = nodes.map { node -> String in
+            let ok = node.status == HealthStatus.healthy.rawValue && node.state == MemberState.alive.description
+            var line = "[\(ok ? "+" : "-")]\(node.nodeID) \(node.state) \(node.status)"
+            if node.stale { line += " (stale)" }
+            let checks = node.failingChecks.map { "failing: \($0)" } + node.degradedChecks.map { "degraded: \($0)" }
+            if !checks.isEmpty { line += " " + checks.joined(separator: ", ") }
+            if election.leader == node.nodeID { line += " [leader]" }
+            return line
+        }
+        lines.append("election: leader \(election.leader ?? "none"), agreement \(Int(election.agreement * 100)) %, \(election.leadershipChanges) changes")
+        lines += reasons.map { "reason: \($0)" }
+        lines.append("cluster \(status.rawValue)")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
