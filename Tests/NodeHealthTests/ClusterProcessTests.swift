@@ -195,6 +195,88 @@ struct ClusterProcessTests {
         }
     }
 
+    /// `/cluster/health` of the node at `base`: its HTTP status and JSON.
+    static func clusterHealth(_ base: String) async -> (code: Int, json: JSONValue)? {
+        guard let (code, body) = try? await httpGet("\(base)/cluster/health"),
+            let json = try? decodeJSON(String(decoding: body, as: UTF8.self))
+        else { return nil }
+        return (code, json)
+    }
+
+    /// The entry for `id` in a `/cluster/health` answer.
+    static func node(_ id: String, in json: JSONValue) -> JSONValue? {
+        guard case .array(let nodes)? = json["nodes"] else { return nil }
+        return nodes.first { $0["node_id"]?.stringValue == id }
+    }
+
+    @Test("/cluster/health from every node: healthy; a killed node dead and the cluster degraded; a frozen node unknown, never healthy; both back, healthy")
+    func clusterHealthAcrossNodes() async throws {
+        let root = temporaryDirectory()
+        func start(_ i: Int, join: String?) throws -> NodeProcess {
+            var arguments = [
+                "node", "--node-id", "c\(i)", "--http-host", "127.0.0.1", "--http-port", "0", "--disk-path", ".",
+                "--trust-any", "--data-dir", "\(root)/data\(i)", "--no-enhanced-checks",
+            ]
+            if let join { arguments += ["--join", join] }
+            return try NodeProcess(arguments: arguments)
+        }
+        var nodes = [try start(0, join: nil)]
+        defer { for node in nodes { node.resume(); node.terminate() } }
+        let seed = try await nodes[0].waitForGossipAddress()
+        for i in 1..<5 { nodes.append(try start(i, join: seed)) }
+        var bases: [String] = []
+        for node in nodes { bases.append("http://127.0.0.1:\(try await node.waitForPort())") }
+
+        func allHealthy(_ which: [String]) async -> Bool {
+            for base in which {
+                guard let (code, json) = await Self.clusterHealth(base), code == 200, json["status"] == "healthy",
+                    json["node_count"] == 5, json["by_status"]?["healthy"] == 5, json["election"]?["agreement"] == 1
+                else { return false }
+            }
+            return true
+        }
+        await eventually(timeout: .seconds(20), "every node's /cluster/health lists five healthy nodes and one leader") {
+            await allHealthy(bases)
+        }
+        let (_, verbose) = try await httpGet("\(bases[2])/cluster/health?verbose")
+        let text = String(decoding: verbose, as: UTF8.self)
+        #expect(text.contains("[+]c2 alive healthy") && text.hasSuffix("cluster healthy\n"), "\(text)")
+        let (nodeCode, nodeBody) = try await httpGet("\(bases[0])/cluster/nodes/c3")
+        let nodeJSON = try decodeJSON(String(decoding: nodeBody, as: UTF8.self))
+        #expect(nodeCode == 200 && nodeJSON["state"] == "alive")
+        let missing = try await httpGet("\(bases[0])/cluster/nodes/nobody")
+        #expect(missing.status == 404)
+
+        // Kill c4: every other node shows it dead (unknown, stale) and the cluster degraded.
+        nodes[4].kill()
+        await eventually(timeout: .seconds(15), "the others show c4 dead and the cluster degraded") {
+            for base in bases.prefix(4) {
+                guard let (code, json) = await Self.clusterHealth(base), code == 200, json["status"] == "degraded",
+                    let c4 = Self.node("c4", in: json), c4["state"] == "dead", c4["status"] == "unknown", c4["stale"] == true
+                else { return false }
+            }
+            return true
+        }
+        nodes[4] = try start(4, join: seed)
+        bases[4] = "http://127.0.0.1:\(try await nodes[4].waitForPort())"
+        await eventually(timeout: .seconds(20), "healthy again everywhere after the restart") { await allHealthy(bases) }
+
+        // Freeze c3 (SIGSTOP): its last status said healthy, but the others must not keep counting it so.
+        nodes[3].pause()
+        let others = [bases[0], bases[1], bases[2], bases[4]]
+        await eventually(timeout: .seconds(15), "the others show the frozen c3 unknown, not healthy") {
+            for base in others {
+                guard let (_, json) = await Self.clusterHealth(base), json["status"] == "degraded",
+                    let c3 = Self.node("c3", in: json), c3["status"] == "unknown", c3["stale"] == true,
+                    c3["reported_status"] == "healthy"
+                else { return false }
+            }
+            return true
+        }
+        nodes[3].resume()
+        await eventually(timeout: .seconds(20), "healthy again everywhere once c3 runs again") { await allHealthy(bases) }
+    }
+
     @Test("clear errors: --join without trust, an unreadable key, a gossip port in use")
     func gossipFlagErrors() async throws {
         let noTrust = try await Self.run(["node", "--join", "127.0.0.1:7946"])

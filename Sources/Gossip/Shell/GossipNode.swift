@@ -447,7 +447,8 @@ public actor GossipNode: Service {
                 envelopes.append(AddressedEnvelope(remoteAddress: remote, data: ByteBuffer(bytes: wire)))
             case .memberChanged(let member, let state):
                 logger.info("member \(state)", metadata: ["key": "\(member.fingerprint)", "address": "\(core?.members[member]?.address.description ?? "?")"])
-                if state.isGone { acceptedAt[member] = nil }
+                // A gone member's status keeps its acceptance time: it is still held (for the
+                // tombstone's time), and if the member comes back, its age is still known.
             case .statusAccepted(let member):
                 acceptedAt[member] = elapsed()
                 metrics.statusAccepted()
@@ -511,7 +512,10 @@ public actor GossipNode: Service {
         for member in core.members.values { byState[member.state, default: 0] += 1 }
         metrics.members(byState)
         var ages: [String: Double] = [:]
-        for (member, at) in acceptedAt { ages[label(for: member, in: core)] = (now - at).seconds }
+        acceptedAt = acceptedAt.filter { $0.key == key || core.members[$0.key] != nil }  // forgotten members
+        for (member, at) in acceptedAt where member == key || core.members[member]?.state.isGone == false {
+            ages[label(for: member, in: core)] = (now - at).seconds
+        }
         metrics.statusAges(ages)
     }
 

@@ -84,6 +84,12 @@ final class NodeProcess: Sendable {
         process.waitUntilExit()
     }
 
+    /// Stops the process (SIGSTOP): it neither sends nor answers, as if frozen.
+    func pause() { _ = Glibc.kill(process.processIdentifier, SIGSTOP) }
+
+    /// Lets a paused process run again (SIGCONT).
+    func resume() { _ = Glibc.kill(process.processIdentifier, SIGCONT) }
+
     /// Waits for the process to exit and returns its status.
     func waitForExit(timeout: Duration = .seconds(20)) async -> Int32? {
         let exited = await eventually(timeout: timeout, "the node to exit") { !process.isRunning }
