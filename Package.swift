@@ -56,6 +56,8 @@ let package = Package(
             dependencies: [
                 "Gossip", "NodeHealth",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(

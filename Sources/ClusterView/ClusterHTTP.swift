@@ -10,7 +10,9 @@ import NodeHealth
 /// The cluster endpoints: `GET /cluster/members` and `GET /cluster/nodes/{id}/status`.
 public enum ClusterHTTP {
     /// The paths this module serves, in router syntax.
-    public static let paths = ["/cluster/members", "/cluster/nodes/:id/status"]
+    public static let paths = [
+        "/cluster/members", "/cluster/nodes/:id/status", "/cluster/health", "/cluster/nodes/:id", "/cluster", "/cluster/history",
+    ]
 
     /// One member in `/cluster/members`.
     public struct Member: Codable, Sendable, Hashable {
@@ -120,7 +122,19 @@ public enum ClusterHTTP {
     }
 
     /// Adds the cluster endpoints to `router`.
-    public static func addRoutes<Context: RequestContext>(to router: Router<Context>, node: GossipNode, minPeers: Int = 2) {
+    public static func addRoutes<Context: RequestContext>(
+        to router: Router<Context>, node: GossipNode, minPeers: Int = 2, monitor: ClusterMonitor? = nil
+    ) {
+        let monitor = monitor ?? ClusterMonitor(node: node, minPeers: minPeers)
+        router.get("/cluster") { _, _ in
+            let page = Dashboard.page(health: await clusterHealth(of: node, minPeers: minPeers), history: await monitor.history())
+            return Response(
+                status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: page)))
+        }
+        router.get("/cluster/history") { _, _ in
+            try HealthHTTP.jsonResponse(await monitor.history(), status: .ok)
+        }
         router.get("/cluster/health") { request, _ in
             let health = await clusterHealth(of: node, minPeers: minPeers)
             let status: HTTPResponse.Status = health.status == .unhealthy ? .serviceUnavailable : .ok

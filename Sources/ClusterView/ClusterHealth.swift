@@ -201,7 +201,10 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
                     votes[election.leaderPrefix, default: 0] += 1
                     terms[election.leaderPrefix] = max(terms[election.leaderPrefix] ?? 0, election.term)
                 }
-                if election.claiming { leaderAges[member.key.prefix] = Int(election.leaderAgeSeconds) }
+                // The age was current when the status was signed: add the status's own age.
+                if election.claiming {
+                    leaderAges[member.key.prefix] = Int(election.leaderAgeSeconds) + Int((member.statusAge ?? .zero).components.seconds)
+                }
             }
             if let peers {
                 peerCounts.append(Int(peers.connectedPeers))

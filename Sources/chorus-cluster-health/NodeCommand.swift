@@ -155,7 +155,8 @@ struct NodeCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(
             HelpfulPrometheusFactory(
-                registry: registry, help: HealthMetricNames.help.merging(GossipMetricNames.help) { a, _ in a }))
+                registry: registry,
+                help: HealthMetricNames.help.merging(GossipMetricNames.help) { a, _ in a }.merging(ClusterMetricNames.help) { a, _ in a }))
 
         let manager = HealthManager(
             settings: .init(
@@ -209,7 +210,8 @@ struct NodeCommand: AsyncParsableCommand {
             manager: manager,
             additionalPaths: ["/metrics"] + ClusterHTTP.paths + adminPaths + (enhanced == nil ? [] : [HealthHTTP.summaryPath]),
             allow: Dictionary(uniqueKeysWithValues: adminPaths.map { ($0, AdminHTTP.allow) }))
-        ClusterHTTP.addRoutes(to: router, node: gossip, minPeers: minPeers)
+        let monitor = ClusterMonitor(node: gossip, minPeers: minPeers)
+        ClusterHTTP.addRoutes(to: router, node: gossip, minPeers: minPeers, monitor: monitor)
         if let enhanced { HealthHTTP.addSummaryRoute(to: router, enhanced: enhanced) }
         if let adminToken { AdminHTTP.addRoutes(to: router, manager: manager, token: adminToken) }
         router.get("/metrics") { _, _ in
@@ -241,6 +243,7 @@ struct NodeCommand: AsyncParsableCommand {
                     .init(service: app),
                     .init(service: gossip, failureTerminationBehavior: .gracefullyShutdownGroup),
                     .init(service: manager, failureTerminationBehavior: .gracefullyShutdownGroup),
+                    .init(service: monitor),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))

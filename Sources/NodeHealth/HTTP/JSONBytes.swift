@@ -5,8 +5,8 @@ import Foundation
 #endif
 
 /// JSON encoding to bytes with the settings every answer uses: sorted keys, unescaped slashes.
-enum JSONBytes {
-    static func encode(_ value: some Encodable) -> [UInt8] {
+public enum JSONBytes {
+    public static func encode(_ value: some Encodable) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // The types encoded here cannot fail (non-finite numbers are already encoded as null).

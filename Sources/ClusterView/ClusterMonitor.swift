@@ -1,0 +1,122 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Gossip
+import Metrics
+import NodeHealth
+import ServiceLifecycle
+
+/// Metric names of the cluster view, with their help texts.
+public enum ClusterMetricNames {
+    public static let nodes = "chorus_cluster_nodes"
+    public static let members = "chorus_cluster_members"
+    public static let status = "chorus_cluster_status"
+    public static let staleNodes = "chorus_cluster_stale_nodes"
+    public static let leadershipChanges = "chorus_cluster_leadership_changes"
+    public static let electionAgreement = "chorus_cluster_election_agreement"
+    public static let replicationFactor = "chorus_cluster_replication_factor"
+    public static let underReplicatedKeys = "chorus_cluster_under_replicated_keys"
+
+    public static let help: [String: String] = [
+        nodes: "Nodes by the status the cluster counts for them (stale ones as unknown), in this node's view.",
+        members: "Members by membership state (alive, suspect, dead, left), in this node's view.",
+        status: "1 for the cluster's merged status, 0 for the others.",
+        staleNodes: "Nodes whose latest status is stale (refresh overdue, or the node is dead or gone).",
+        leadershipChanges: "The most leadership changes any live node has counted since it started.",
+        electionAgreement: "Share of the live nodes that follow the leader most of them follow.",
+        replicationFactor: "Average replication factor of the DHT's keys (weighted by each primary's keys).",
+        underReplicatedKeys: "DHT keys with fewer live replicas than the target, summed over the nodes.",
+    ]
+}
+
+/// Samples the cluster view every few seconds: keeps the cluster gauges current and a bounded
+/// history of the cluster's status for the dashboard.
+public actor ClusterMonitor: Service {
+    /// One point of the history.
+    public struct Entry: Codable, Sendable, Hashable {
+        public var time: String
+        public var status: String
+        public var healthy: Int
+        public var degraded: Int
+        public var unhealthy: Int
+        public var unknown: Int
+        public var nodes: Int
+        public var leader: String?
+        public var reason: String?
+    }
+
+    private let node: GossipNode
+    private let minPeers: Int
+    private let interval: Duration
+    private let limit: Int
+    private let factory: any MetricsFactory
+    private var entries: [Entry] = []
+    private var lastEntryAt: ContinuousClock.Instant?
+
+    public init(node: GossipNode, minPeers: Int = 2, interval: Duration = .seconds(2), limit: Int = 300, factory: (any MetricsFactory)? = nil) {
+        self.node = node
+        self.minPeers = minPeers
+        self.interval = interval
+        self.limit = max(1, limit)
+        self.factory = factory ?? MetricsSystem.factory
+    }
+
+    public func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            await sample()
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// The history, oldest first: an entry when the status, the counts or the leader changed,
+    /// and at least one a minute.
+    public func history() -> [Entry] { entries }
+
+    /// Merges the view now, updates the gauges and the history; returns the merge.
+    @discardableResult
+    public func sample() async -> ClusterHealth {
+        let health = await ClusterHTTP.clusterHealth(of: node, minPeers: minPeers)
+        let statuses = HealthStatus.allCases.map(\.rawValue) + ["unknown"]
+        for status in statuses {
+            gauge(ClusterMetricNames.nodes, "status", status).record(health.byStatus[status] ?? 0)
+        }
+        for status in HealthStatus.allCases {
+            gauge(ClusterMetricNames.status, "status", status.rawValue).record(health.status == status ? 1 : 0)
+        }
+        for state in MemberState.allCases {
+            gauge(ClusterMetricNames.members, "state", state.description).record(health.byState[state.description] ?? 0)
+        }
+        gauge(ClusterMetricNames.staleNodes).record(health.nodes.filter(\.stale).count)
+        gauge(ClusterMetricNames.leadershipChanges).record(health.election.leadershipChanges)
+        gauge(ClusterMetricNames.electionAgreement).record(health.election.agreement)
+        // NaN without keys: "no data", which no threshold alert mistakes for a low factor.
+        gauge(ClusterMetricNames.replicationFactor).record(health.replication.averageFactor ?? .nan)
+        gauge(ClusterMetricNames.underReplicatedKeys).record(health.replication.underReplicatedKeys)
+
+        let entry = Entry(
+            time: TimeFormatting.rfc3339(Date()), status: health.status.rawValue, healthy: health.byStatus["healthy"] ?? 0,
+            degraded: health.byStatus["degraded"] ?? 0, unhealthy: health.byStatus["unhealthy"] ?? 0,
+            unknown: health.byStatus["unknown"] ?? 0, nodes: health.nodeCount, leader: health.election.leader,
+            reason: health.reasons.first)
+        let now = ContinuousClock.now
+        let last = entries.last
+        let changed = last.map { previous in
+            var a = previous
+            var b = entry
+            (a.time, a.reason, b.time, b.reason) = ("", nil, "", nil)
+            return a != b
+        } ?? true
+        if changed || lastEntryAt.map({ now - $0 >= .seconds(60) }) ?? true {
+            entries.append(entry)
+            lastEntryAt = now
+            if entries.count > limit { entries.removeFirst(entries.count - limit) }
+        }
+        return health
+    }
+
+    private func gauge(_ label: String, _ key: String? = nil, _ value: String? = nil) -> Gauge {
+        Gauge(label: label, dimensions: key.map { [($0, value ?? "")] } ?? [], factory: factory)
+    }
+}
