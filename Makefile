@@ -4,7 +4,7 @@ PORT ?= 8081
 
 # Debian packages the tests need, as COMMAND:PACKAGE (installed only when the command is missing).
 BUILD_PACKAGES = pkg-config:pkg-config pkg-config=libsodium:libsodium-dev
-TEST_PACKAGES = $(BUILD_PACKAGES) promtool:prometheus python=nacl.signing:python3-nacl
+TEST_PACKAGES = $(BUILD_PACKAGES) promtool:prometheus python=nacl.signing:python3-nacl curl:curl chromium:chromium
 BENCH_PACKAGES = wrk:wrk curl:curl
 
 .PHONY: demo test build release bench-probes bench-gossip bench-cluster bench-services clean

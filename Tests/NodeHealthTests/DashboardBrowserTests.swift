@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+
+/// The `/cluster` page in a real browser: Debian's headless chromium renders it from three node processes.
+@Suite("The dashboard in headless chromium", .enabled(if: which("chromium") != nil, "needs Debian's chromium (make test installs it)"))
+struct DashboardBrowserTests {
+    @Test("/cluster renders the node grid with the leader marked, and a screenshot shows it")
+    func rendersTheGrid() async throws {
+        let root = temporaryDirectory()
+        func start(_ i: Int, join: String?) throws -> NodeProcess {
+            var arguments = [
+                "node", "--node-id", "b\(i)", "--http-host", "127.0.0.1", "--http-port", "0", "--disk-path", ".",
+                "--trust-any", "--data-dir", "\(root)/data\(i)", "--no-enhanced-checks",
+            ]
+            if let join { arguments += ["--join", join] }
+            return try NodeProcess(arguments: arguments)
+        }
+        var nodes = [try start(0, join: nil)]
+        defer { for node in nodes { node.terminate() } }
+        let seed = try await nodes[0].waitForGossipAddress()
+        for i in 1..<3 { nodes.append(try start(i, join: seed)) }
+        let base = "http://127.0.0.1:\(try await nodes[0].waitForPort())"
+        for node in nodes.dropFirst() { _ = try await node.waitForPort() }
+        await eventually(timeout: .seconds(20), "the cluster is healthy with three nodes") {
+            guard let (code, body) = try? await httpGet("\(base)/cluster/health"), code == 200,
+                let json = try? decodeJSON(String(decoding: body, as: UTF8.self))
+            else { return false }
+            return json["status"] == "healthy" && json["node_count"] == 3
+        }
+        let (pageCode, page) = try await httpGet("\(base)/cluster")
+        #expect(pageCode == 200)
+        let html = String(decoding: page, as: UTF8.self)
+        #expect(!html.contains("src=\"http") && !html.contains("href=\"http"), "no external assets")
+
+        let chromium = which("chromium")!
+        let profile = temporaryDirectory()
+        let common = ["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=\(profile)",
+                      "--window-size=1280,900", "--virtual-time-budget=3000"]
+        let (status, dom) = try runTool(chromium, common + ["--dump-dom", "\(base)/cluster"], input: Data())
+        #expect(status == 0)
+        let tiles = dom.matches(of: #/class="node( stale)?"/#).count  // rendered tiles, not the script's template
+        #expect(tiles == 3, "three node tiles in the rendered DOM: \(tiles)")
+        #expect(dom.contains("★ leader"), "the leader is marked")
+        #expect(dom.contains(">healthy</span>"), "the badge shows the cluster healthy")
+        for id in ["b0", "b1", "b2"] { #expect(dom.contains(">\(id)"), "tile for \(id)") }
+
+        let shot = "\(profile)/dashboard.png"
+        let (shotStatus, _) = try runTool(chromium, common + ["--screenshot=\(shot)", "\(base)/cluster"], input: Data())
+        let png = try Data(contentsOf: URL(fileURLWithPath: shot))
+        #expect(shotStatus == 0 && png.starts(with: [0x89, 0x50, 0x4e, 0x47]) && png.count > 20_000, "a screenshot of \(png.count) bytes")
+    }
+}
