@@ -1,6 +1,7 @@
-# chorus-cluster-health: `make demo` starts a local three-node cluster and prints where to look; `make test` runs every test.
+# chorus-cluster-health: `make demo` starts a local five-node cluster and prints where to look; `make test` runs every test.
 SWIFT ?= swift
 PORT ?= 8081
+NODES ?= 5
 
 # Debian packages the tests need, as COMMAND:PACKAGE (installed only when the command is missing).
 BUILD_PACKAGES = pkg-config:pkg-config pkg-config=libsodium:libsodium-dev
@@ -17,7 +18,7 @@ demo:
 	@scripts/ensure-packages.sh $(BUILD_PACKAGES) curl:curl
 	@echo "building chorus-cluster-health (the first build takes a few minutes)..."
 	@$(SWIFT) build -q --product chorus-cluster-health
-	@exec scripts/demo.sh "$$($(SWIFT) build --show-bin-path)/chorus-cluster-health" $(PORT)
+	@exec "$$($(SWIFT) build --show-bin-path)/chorus-cluster-health" demo --nodes $(NODES) --http-port $(PORT)
 
 test:
 	@scripts/ensure-packages.sh $(TEST_PACKAGES)

@@ -56,6 +56,8 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         /// The status the member reported, and the one the cluster counts: `unknown` when the
         /// status is stale (refresh overdue, or the member is dead or gone), never a pass.
         public var reportedStatus: String?
+        /// The member's own description of its status (the reason of a maintenance, for one).
+        public var message: String?
         public var status: String
         public var stale: Bool
         public var failingChecks: [String]
@@ -71,7 +73,7 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
 
         enum CodingKeys: String, CodingKey {
             case nodeID = "node_id", fingerprint, isSelf = "self", state, generation, version
-            case statusAgeSeconds = "status_age_seconds", reportedStatus = "reported_status", status, stale
+            case statusAgeSeconds = "status_age_seconds", reportedStatus = "reported_status", message, status, stale
             case failingChecks = "failing_checks", degradedChecks = "degraded_checks", score, leader, term
             case connectedPeers = "connected_peers", belowMinPeers = "below_min_peers", unreachable
         }
@@ -187,7 +189,7 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
                     nodeID: name(member), fingerprint: member.key.fingerprint, isSelf: member.isSelf,
                     state: member.state.description, generation: member.life.generation, version: projection?.version,
                     statusAgeSeconds: member.statusAge.map { ($0.milliseconds).rounded() / 1000 }, reportedStatus: reported,
-                    status: effective, stale: stale, failingChecks: failing, degradedChecks: degraded,
+                    message: projection?.message, status: effective, stale: stale, failingChecks: failing, degradedChecks: degraded,
                     score: score.map { ($0 * 1000).rounded() / 1000 }, leader: election.flatMap { name(ofPrefix: $0.leaderPrefix) },
                     term: election?.term, connectedPeers: peers.map { Int($0.connectedPeers) }, belowMinPeers: peers?.belowMinimum,
                     unreachable: unreachable))
@@ -253,7 +255,8 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
                 concerns.append("\(node.nodeID): status stale")
             } else if node.status != HealthStatus.healthy.rawValue {
                 let checks = node.failingChecks + node.degradedChecks
-                concerns.append("\(node.nodeID) is \(node.status)" + (checks.isEmpty ? "" : " (\(checks.joined(separator: ", ")))"))
+                let why = checks.isEmpty ? (node.message.map { $0.isEmpty ? "" : ": \($0)" } ?? "") : " (\(checks.joined(separator: ", ")))"
+                concerns.append("\(node.nodeID) is \(node.status)" + why)
             }
             if node.unreachable { concerns.append("\(node.nodeID) reports healthy but is unreachable") }
         }

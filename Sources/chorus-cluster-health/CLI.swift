@@ -6,7 +6,10 @@ struct ChorusClusterHealth: AsyncParsableCommand {
         commandName: "chorus-cluster-health",
         abstract: "Health checks, probes and metrics for the nodes of a peer-to-peer cluster.",
         version: ProductVersion.current,
-        subcommands: [NodeCommand.self, KeygenCommand.self, SimulateCommand.self]
+        subcommands: [
+            NodeCommand.self, DemoCommand.self, StatusCommand.self, VerifyCommand.self, MaintCommand.self, KeygenCommand.self,
+            SimulateCommand.self,
+        ]
     )
 }
 
