@@ -22,6 +22,7 @@ demo:
 
 test:
 	@scripts/ensure-packages.sh $(TEST_PACKAGES)
+	cd deploy/prometheus && promtool check rules chorus-rules.yml && promtool test rules chorus-rules.test.yml
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
