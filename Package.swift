@@ -96,6 +96,11 @@ let package = Package(
             path: "Benchmarks/probe-bench-server"
         ),
         .executableTarget(
+            name: "cluster-view-bench",
+            dependencies: ["ClusterView", "Gossip", "NodeHealth", "Simulations"],
+            path: "Benchmarks/cluster-view-bench"
+        ),
+        .executableTarget(
             name: "services-bench",
             dependencies: ["Gossip", "NodeHealth", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/services-bench"

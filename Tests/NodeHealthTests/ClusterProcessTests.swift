@@ -118,24 +118,13 @@ struct ClusterProcessTests {
 
     @Test("five processes: all seven enhanced checks pass over the real subsystems; two stop, the DHT repairs and one leader is agreed")
     func enhancedChecksAcrossTheCluster() async throws {
-        let root = temporaryDirectory()
         let fast = [
             "pubsub-enhanced=1", "dht-enhanced=1", "election-health=1", "replication-health=1", "p2p-connectivity=1",
         ].flatMap { ["--check-interval", $0] }
-        func start(_ i: Int, join: String?) throws -> NodeProcess {
-            var arguments = [
-                "node", "--node-id", "e\(i)", "--http-host", "127.0.0.1", "--http-port", "0", "--disk-path", ".",
-                "--trust-any", "--data-dir", "\(root)/data\(i)",
-            ] + fast
-            if let join { arguments += ["--join", join] }
-            return try NodeProcess(arguments: arguments)
-        }
-        var nodes = [try start(0, join: nil)]
-        defer { for node in nodes { node.terminate() } }
-        let seed = try await nodes[0].waitForGossipAddress()
-        for i in 1..<5 { nodes.append(try start(i, join: seed)) }
-        var bases: [String] = []
-        for node in nodes { bases.append("http://127.0.0.1:\(try await node.waitForPort())") }
+        let cluster = try await LocalCluster("e", count: 5, extra: fast)
+        defer { cluster.stop() }
+        let nodes = cluster.nodes
+        let bases = cluster.bases
         let enhanced = [
             "pubsub-enhanced", "dht-enhanced", "election-health", "replication-health", "p2p-connectivity",
             "resource-health", "task-manager",
@@ -211,21 +200,10 @@ struct ClusterProcessTests {
 
     @Test("/cluster/health from every node: healthy; a killed node dead and the cluster degraded; a frozen node unknown, never healthy; both back, healthy")
     func clusterHealthAcrossNodes() async throws {
-        let root = temporaryDirectory()
-        func start(_ i: Int, join: String?) throws -> NodeProcess {
-            var arguments = [
-                "node", "--node-id", "c\(i)", "--http-host", "127.0.0.1", "--http-port", "0", "--disk-path", ".",
-                "--trust-any", "--data-dir", "\(root)/data\(i)", "--no-enhanced-checks",
-            ]
-            if let join { arguments += ["--join", join] }
-            return try NodeProcess(arguments: arguments)
-        }
-        var nodes = [try start(0, join: nil)]
-        defer { for node in nodes { node.resume(); node.terminate() } }
-        let seed = try await nodes[0].waitForGossipAddress()
-        for i in 1..<5 { nodes.append(try start(i, join: seed)) }
-        var bases: [String] = []
-        for node in nodes { bases.append("http://127.0.0.1:\(try await node.waitForPort())") }
+        var cluster = try await LocalCluster("c", count: 5, extra: ["--no-enhanced-checks"])
+        defer { cluster.stop() }
+        let nodes = cluster.nodes
+        var bases = cluster.bases
 
         func allHealthy(_ which: [String]) async -> Bool {
             for base in which {
@@ -257,12 +235,12 @@ struct ClusterProcessTests {
             }
             return true
         }
-        nodes[4] = try start(4, join: seed)
-        bases[4] = "http://127.0.0.1:\(try await nodes[4].waitForPort())"
+        try await cluster.restart(4)
+        bases = cluster.bases
         await eventually(timeout: .seconds(20), "healthy again everywhere after the restart") { await allHealthy(bases) }
 
         // Freeze c3 (SIGSTOP): its last status said healthy, but the others must not keep counting it so.
-        nodes[3].pause()
+        cluster.nodes[3].pause()
         let others = [bases[0], bases[1], bases[2], bases[4]]
         await eventually(timeout: .seconds(15), "the others show the frozen c3 unknown, not healthy") {
             for base in others {
@@ -273,7 +251,7 @@ struct ClusterProcessTests {
             }
             return true
         }
-        nodes[3].resume()
+        cluster.nodes[3].resume()
         await eventually(timeout: .seconds(20), "healthy again everywhere once c3 runs again") { await allHealthy(bases) }
     }
 

@@ -6,21 +6,9 @@ import Testing
 struct DashboardBrowserTests {
     @Test("/cluster renders the node grid with the leader marked, and a screenshot shows it")
     func rendersTheGrid() async throws {
-        let root = temporaryDirectory()
-        func start(_ i: Int, join: String?) throws -> NodeProcess {
-            var arguments = [
-                "node", "--node-id", "b\(i)", "--http-host", "127.0.0.1", "--http-port", "0", "--disk-path", ".",
-                "--trust-any", "--data-dir", "\(root)/data\(i)", "--no-enhanced-checks",
-            ]
-            if let join { arguments += ["--join", join] }
-            return try NodeProcess(arguments: arguments)
-        }
-        var nodes = [try start(0, join: nil)]
-        defer { for node in nodes { node.terminate() } }
-        let seed = try await nodes[0].waitForGossipAddress()
-        for i in 1..<3 { nodes.append(try start(i, join: seed)) }
-        let base = "http://127.0.0.1:\(try await nodes[0].waitForPort())"
-        for node in nodes.dropFirst() { _ = try await node.waitForPort() }
+        let cluster = try await LocalCluster("b", count: 3, extra: ["--no-enhanced-checks"])
+        defer { cluster.stop() }
+        let base = cluster.bases[0]
         await eventually(timeout: .seconds(20), "the cluster is healthy with three nodes") {
             guard let (code, body) = try? await httpGet("\(base)/cluster/health"), code == 200,
                 let json = try? decodeJSON(String(decoding: body, as: UTF8.self))

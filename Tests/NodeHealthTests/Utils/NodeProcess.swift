@@ -108,6 +108,51 @@ final class NodeProcess: Sendable {
     }
 }
 
+/// Open-trust `node` processes on 127.0.0.1 named PREFIX0, PREFIX1, …, with their data under one
+/// directory: the first is the others' seed.
+struct LocalCluster {
+    let prefix: String
+    let root = temporaryDirectory()
+    let extra: [String]
+    var nodes: [NodeProcess] = []
+    var bases: [String] = []
+    var seed = ""
+
+    /// Starts `count` nodes with `extra` flags and waits until each serves HTTP.
+    init(_ prefix: String, count: Int, extra: [String] = []) async throws {
+        self.prefix = prefix
+        self.extra = extra
+        nodes.append(try start(0, join: nil))
+        seed = try await nodes[0].waitForGossipAddress()
+        for i in 1..<count { nodes.append(try start(i, join: seed)) }
+        for node in nodes { bases.append("http://127.0.0.1:\(try await node.waitForPort())") }
+    }
+
+    /// Starts node `i` (again, after a kill: same data directory, so a new generation).
+    func start(_ i: Int, join: String?) throws -> NodeProcess {
+        var arguments = [
+            "node", "--node-id", "\(prefix)\(i)", "--http-host", "127.0.0.1", "--http-port", "0", "--disk-path", ".",
+            "--trust-any", "--data-dir", "\(root)/data\(i)",
+        ] + extra
+        if let join { arguments += ["--join", join] }
+        return try NodeProcess(arguments: arguments)
+    }
+
+    /// Restarts node `i` after a kill.
+    mutating func restart(_ i: Int) async throws {
+        nodes[i] = try start(i, join: seed)
+        bases[i] = "http://127.0.0.1:\(try await nodes[i].waitForPort())"
+    }
+
+    /// Stops every node (resumed first, should one be paused).
+    func stop() {
+        for node in nodes {
+            node.resume()
+            node.terminate()
+        }
+    }
+}
+
 /// A new empty directory under the system's temporary directory.
 func temporaryDirectory() -> String {
     var template = Array((NSTemporaryDirectory() + "/chorus-test-XXXXXX").utf8CString)

@@ -1,0 +1,67 @@
+// /cluster/health for a large cluster view (see BENCHMARKS.md).
+//
+//   cluster-view-bench [NODES] [ROUNDS]        (defaults: 1000 nodes, 2000 rounds)
+//
+// Runs the simulator (real protocol, real signing) until NODES nodes hold each other's signed
+// statuses, takes node 0's view (its members and the verified projections it holds), then times
+// what GET /cluster/health does per request: ClusterHealth.merge over that view, and the JSON
+// encoding of the answer (and the ?verbose text). Reports median, p90, p99 and max.
+import ClusterView
+import Gossip
+import NodeHealth
+import Simulations
+
+let arguments = CommandLine.arguments
+let count = arguments.count > 1 ? Int(arguments[1]) ?? 1000 : 1000
+let rounds = arguments.count > 2 ? Int(arguments[2]) ?? 2000 : 2000
+let clock = ContinuousClock()
+
+func micros(_ d: Duration) -> Double { Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12 }
+func report(_ name: String, _ samples: [Double]) {
+    let sorted = samples.sorted()
+    func at(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+    func ms(_ us: Double) -> String { "\((us / 10).rounded() / 100) ms" }
+    print("\(name): median \(ms(at(0.5))), p90 \(ms(at(0.9))), p99 \(ms(at(0.99))), max \(ms(sorted.last!)) over \(sorted.count) runs")
+}
+
+var configuration = Simulation.Configuration(nodes: count, seed: 1)
+configuration.seedCount = 3
+let sim = Simulation(configuration)
+let built = clock.now
+sim.start(withStatus: true)
+guard sim.runUntil(limit: .seconds(600), step: .seconds(1), { $0.isConverged }) != nil else { fatalError("no convergence") }
+sim.run(for: .seconds(10))  // elections settle
+print("simulated \(count) nodes to convergence in \(Int(micros(clock.now - built) / 1e6)) s (wall clock)")
+
+let core = sim.nodes[0].core
+let nowMillis = UInt64(sim.now.components.seconds * 1000)
+func age(_ key: PublicKey) -> Duration? {
+    core.store.statuses[key].map { .milliseconds(Int64(nowMillis) - Int64($0.projection.issuedAtMillis)) }
+}
+var members = [MemberReport(key: core.key, state: .alive, life: core.life, isSelf: true, status: core.store.statuses[core.key]?.projection, statusAge: age(core.key))]
+for member in core.members.values {
+    members.append(MemberReport(key: member.key, state: member.state, life: member.life, isSelf: false, status: core.store.statuses[member.key]?.projection, statusAge: age(member.key)))
+}
+let policy = ClusterHealthPolicy(staleAfter: core.refreshInterval * 2)
+let sample = ClusterHealth.merge(members, policy: policy)
+print("view: \(sample.nodeCount) nodes, status \(sample.status.rawValue), leader \(sample.election.leader ?? "none") (agreement \(sample.election.agreement)), JSON \(JSONBytes.encode(sample).count) bytes")
+
+var merges: [Double] = []
+var whole: [Double] = []
+var verbose: [Double] = []
+for _ in 0..<rounds {
+    let start = clock.now
+    let health = ClusterHealth.merge(members, policy: policy)
+    let merged = clock.now
+    let bytes = JSONBytes.encode(health)
+    let encoded = clock.now
+    precondition(bytes.count > 0)
+    merges.append(micros(merged - start))
+    whole.append(micros(encoded - start))
+    let text = health.verboseText
+    precondition(!text.isEmpty)
+    verbose.append(micros(clock.now - encoded))
+}
+report("merge", merges)
+report("merge + JSON (what GET /cluster/health computes)", whole)
+report("?verbose text (after the merge)", verbose)
