@@ -57,9 +57,11 @@ public enum ClusterHTTP {
             public var name: String
             public var healthy: Bool
             public var critical: Bool
+            /// Passing but degraded (flag bit 2).
+            public var degraded: Bool?
             public var latencyMicros: UInt32
             public var message: String
-            enum CodingKeys: String, CodingKey { case name, healthy, critical, latencyMicros = "latency_us", message }
+            enum CodingKeys: String, CodingKey { case name, healthy, critical, degraded, latencyMicros = "latency_us", message }
         }
         public struct Extension: Codable, Sendable, Hashable {
             public var type: UInt8
@@ -103,7 +105,9 @@ public enum ClusterHTTP {
             uptimeSeconds = p.uptimeSeconds
             softwareVersion = p.softwareVersion
             checks = p.checks.map {
-                Check(name: $0.name, healthy: $0.healthy, critical: $0.critical, latencyMicros: $0.latencyMicros, message: $0.message)
+                Check(
+                    name: $0.name, healthy: $0.healthy, critical: $0.critical, degraded: $0.degraded, latencyMicros: $0.latencyMicros,
+                    message: $0.message)
             }
             extensions = p.extensions.map { Extension(type: $0.type, value: Data($0.value).base64EncodedString()) }
         }
