@@ -86,6 +86,9 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         public var agreement: Double
         /// The most leadership changes any live member has counted, and the leader's time in office.
         public var leadershipChanges: Int
+        /// Leadership changes within the last ``ClusterMonitor/changeWindow`` (15 min), as the
+        /// observing node's monitor saw the count grow; nil from a bare merge.
+        public var recentChanges: Int?
         public var leaderAgeSeconds: Int?
         /// agreement × min(1, leader age / stableAfter).
         public var stability: Double
@@ -93,6 +96,7 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         enum CodingKeys: String, CodingKey {
             case leader, term, agreement, stability
             case leadershipChanges = "leadership_changes", leaderAgeSeconds = "leader_age_seconds"
+            case recentChanges = "changes_last_15m"
         }
     }
 
@@ -229,7 +233,7 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         let stability = agreement * min(1, Double(leaderAge ?? 0) / max(1, Double(policy.stableAfter.components.seconds)))
         let election = Election(
             leader: top.flatMap { name(ofPrefix: $0.key) }, term: top.flatMap { terms[$0.key] },
-            agreement: (agreement * 1000).rounded() / 1000, leadershipChanges: maxChanges, leaderAgeSeconds: leaderAge,
+            agreement: (agreement * 1000).rounded() / 1000, leadershipChanges: maxChanges, recentChanges: nil, leaderAgeSeconds: leaderAge,
             stability: (stability * 1000).rounded() / 1000)
         let peers = Peers(
             min: peerCounts.min(), average: peerCounts.isEmpty ? nil : (Double(peerCounts.reduce(0, +)) / Double(peerCounts.count) * 100).rounded() / 100,

@@ -54,6 +54,10 @@ public actor ClusterMonitor: Service {
     private let factory: any MetricsFactory
     private var entries: [Entry] = []
     private var lastEntryAt: ContinuousClock.Instant?
+    /// The leadership-change count over the last ``changeWindow``: (when, count).
+    private var changeSamples: [(at: ContinuousClock.Instant, changes: Int)] = []
+    /// The window of ``ClusterHealth/Election/recentChanges``.
+    public static let changeWindow: Duration = .seconds(900)
 
     public init(node: GossipNode, minPeers: Int = 2, interval: Duration = .seconds(2), limit: Int = 300, factory: (any MetricsFactory)? = nil) {
         self.node = node
@@ -74,10 +78,26 @@ public actor ClusterMonitor: Service {
     /// and at least one a minute.
     public func history() -> [Entry] { entries }
 
+    /// The cluster view now, with the leadership changes within the window (for requests: the
+    /// merge runs on the caller's task, not on this actor, and changes nothing here).
+    public nonisolated func current() async -> ClusterHealth {
+        var health = await ClusterHTTP.clusterHealth(of: node, minPeers: minPeers)
+        let floor = await changeFloor() ?? health.election.leadershipChanges
+        health.election.recentChanges = max(0, health.election.leadershipChanges - floor)
+        return health
+    }
+
+    private func changeFloor() -> Int? { changeSamples.map(\.changes).min() }
+
     /// Merges the view now, updates the gauges and the history; returns the merge.
     @discardableResult
     public func sample() async -> ClusterHealth {
-        let health = await ClusterHTTP.clusterHealth(of: node, minPeers: minPeers)
+        var health = await ClusterHTTP.clusterHealth(of: node, minPeers: minPeers)
+        let sampledAt = ContinuousClock.now
+        changeSamples.removeAll { sampledAt - $0.at > Self.changeWindow }
+        changeSamples.append((sampledAt, health.election.leadershipChanges))
+        // The count is a maximum over live nodes: it can drop when the node that counted most dies.
+        health.election.recentChanges = max(0, health.election.leadershipChanges - (changeSamples.map(\.changes).min() ?? 0))
         let statuses = HealthStatus.allCases.map(\.rawValue) + ["unknown"]
         for status in statuses {
             gauge(ClusterMetricNames.nodes, "status", status).record(health.byStatus[status] ?? 0)

@@ -86,7 +86,7 @@ function render(health, history) {
   text("updated", "updated " + new Date().toLocaleTimeString());
   const e = health.election;
   text("leader", e.leader ? "★ " + e.leader : "no leader");
-  text("election", `term ${e.term ?? "–"} · agreement ${Math.round(e.agreement * 100)} % · ${e.leadership_changes} changes · stability ${e.stability}`);
+  text("election", `term ${e.term ?? "–"} · agreement ${Math.round(e.agreement * 100)} % · ${e.leadership_changes} changes (${e.changes_last_15m ?? 0} in 15 min) · stability ${e.stability}`);
   const p = health.peers;
   text("peers", p.min == null ? "–" : `${p.min} / ${p.average} / ${p.max}`);
   text("peers-detail", `min / avg / max connected · required ${p.required}` + (p.below_minimum.length ? ` · below: ${p.below_minimum.join(", ")}` : ""));

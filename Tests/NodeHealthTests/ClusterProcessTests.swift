@@ -216,6 +216,8 @@ struct ClusterProcessTests {
         await eventually(timeout: .seconds(20), "every node's /cluster/health lists five healthy nodes and one leader") {
             await allHealthy(bases)
         }
+        let first = await Self.clusterHealth(bases[1])
+        #expect(first?.json["election"]?["changes_last_15m"] == 0, "no leadership change while the cluster formed and stood")
         let (_, verbose) = try await httpGet("\(bases[2])/cluster/health?verbose")
         let text = String(decoding: verbose, as: UTF8.self)
         #expect(text.contains("[+]c2 alive healthy") && text.hasSuffix("cluster healthy\n"), "\(text)")
