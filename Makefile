@@ -8,7 +8,7 @@ BUILD_PACKAGES = pkg-config:pkg-config pkg-config=libsodium:libsodium-dev
 TEST_PACKAGES = $(BUILD_PACKAGES) promtool:prometheus python=nacl.signing:python3-nacl curl:curl chromium:chromium
 BENCH_PACKAGES = wrk:wrk curl:curl
 
-.PHONY: demo test build release bench-probes bench-gossip bench-cluster bench-services clean
+.PHONY: demo test build release bench-probes bench-gossip bench-cluster bench-services bench-cluster-view clean
 
 build:
 	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
@@ -52,6 +52,13 @@ bench-services:
 	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
 	$(SWIFT) build -c release --product services-bench
 	"$$($(SWIFT) build -c release --show-bin-path)/services-bench" 16 100
+
+# /cluster/health: the merge over the simulator's 1000-node view, and wrk against a five-node demo (see BENCHMARKS.md).
+bench-cluster-view:
+	@scripts/ensure-packages.sh $(BUILD_PACKAGES) $(BENCH_PACKAGES)
+	$(SWIFT) build -c release --product cluster-view-bench
+	$(SWIFT) build -c release --product chorus-cluster-health
+	scripts/bench-cluster-view.sh "$$($(SWIFT) build -c release --show-bin-path)"
 
 clean:
 	rm -rf .build

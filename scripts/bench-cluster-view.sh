@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# /cluster/health latency (see BENCHMARKS.md): the merge + JSON for the simulator's 1000-node view,
+# then wrk against a five-node demo on loopback, side by side in one run.
+#   scripts/bench-cluster-view.sh BIN_DIR
+set -euo pipefail
+bin=${1:?usage: bench-cluster-view.sh BIN_DIR}
+echo "== the simulator's 1000-node view (cluster-view-bench 1000 2000)"
+"$bin/cluster-view-bench" 1000 2000
+dir=$(mktemp -d)
+port=18881
+"$bin/chorus-cluster-health" demo --nodes 5 --http-port $port --gossip-port 18946 --dir "$dir" > "$dir/demo.out" 2>&1 &
+demo=$!
+trap 'kill -INT $demo 2>/dev/null; wait $demo 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 1 300); do grep -q "healthy with one leader" "$dir/demo.out" && break; sleep 0.1; done
+grep "healthy with one leader" "$dir/demo.out"
+sleep 5
+for path in /cluster/health "/cluster/health?verbose" /health/ready; do
+  echo "== wrk -t2 -c16 -d10s --latency http://127.0.0.1:$port$path (five-node demo)"
+  wrk -t2 -c16 -d10s --latency "http://127.0.0.1:$port$path" | grep -E "Requests/sec|Latency|50%|90%|99%|Non-2xx"
+done
