@@ -131,7 +131,7 @@ public enum ClusterHTTP {
     ) {
         let monitor = monitor ?? ClusterMonitor(node: node, minPeers: minPeers)
         router.get("/cluster") { _, _ in
-            let page = Dashboard.page(health: await monitor.current(), history: await monitor.history())
+            let page = Dashboard.page(health: await monitor.serve().health, history: await monitor.history())
             return Response(
                 status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
                 body: .init(byteBuffer: ByteBuffer(string: page)))
@@ -140,18 +140,18 @@ public enum ClusterHTTP {
             try HealthHTTP.jsonResponse(await monitor.history(), status: .ok)
         }
         router.get("/cluster/health") { request, _ in
-            let health = await monitor.current()
-            let status: HTTPResponse.Status = health.status == .unhealthy ? .serviceUnavailable : .ok
+            let snapshot = await monitor.serve()
+            let status: HTTPResponse.Status = snapshot.health.status == .unhealthy ? .serviceUnavailable : .ok
             if request.uri.queryParameters["verbose"] != nil || request.uri.query == "verbose" {
                 return Response(
-                    status: status, headers: [.contentType: "text/plain; charset=utf-8"],
-                    body: .init(byteBuffer: ByteBuffer(string: health.verboseText)))
+                    status: status, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
+                    body: .init(byteBuffer: ByteBuffer(string: snapshot.health.verboseText)))
             }
-            return try HealthHTTP.jsonResponse(health, status: status)
+            return HealthHTTP.jsonResponse(ByteBuffer(bytes: snapshot.json), status: status)
         }
         router.get("/cluster/nodes/:id") { request, context in
             let id = try context.parameters.require("id")
-            let health = await monitor.current()
+            let health = await monitor.serve().health
             let lowered = id.lowercased()
             guard let found = health.nodes.first(where: { $0.nodeID == id || $0.fingerprint == lowered || lowered.hasPrefix($0.fingerprint) && lowered.count == 64 }) else {
                 return try HealthHTTP.errorResponse(.notFound, "no member \(id)", path: request.uri.path)

@@ -153,11 +153,12 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
     ///   reports healthy while this node cannot reach it.
     /// - Otherwise **healthy**. Members that left gracefully are listed but judge nothing.
     public static func merge(_ members: [MemberReport], policy: ClusterHealthPolicy) -> ClusterHealth {
-        let byPrefix = Dictionary(members.map { ($0.key.prefix, $0) }, uniquingKeysWith: { a, _ in a })
-        func name(_ member: MemberReport) -> String { member.status?.nodeID ?? member.key.fingerprint }
+        // Names once (a fingerprint is hex-encoded on each use).
+        let named = members.map { (member: $0, name: $0.status?.nodeID ?? $0.key.fingerprint) }.sorted { $0.name < $1.name }
+        let nameByPrefix = Dictionary(named.map { ($0.member.key.prefix, $0.name) }, uniquingKeysWith: { a, _ in a })
         func name(ofPrefix prefix: UInt64) -> String? {
             guard prefix != 0 else { return nil }
-            return byPrefix[prefix].map(name) ?? String(prefix, radix: 16)
+            return nameByPrefix[prefix] ?? String(prefix, radix: 16)
         }
 
         var nodes: [Node] = []
@@ -173,7 +174,7 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         var leaderAges: [UInt64: Int] = [:]
         var terms: [UInt64: UInt64] = [:]
 
-        for member in members.sorted(by: { name($0) < name($1) }) {
+        for (member, memberName) in named {
             let projection = member.status
             let gone = member.state == .dead || member.state == .left
             let overdue = member.statusAge.map { $0 > policy.staleAfter } ?? true
@@ -190,7 +191,7 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
                 && !member.isSelf
             nodes.append(
                 Node(
-                    nodeID: name(member), fingerprint: member.key.fingerprint, isSelf: member.isSelf,
+                    nodeID: memberName, fingerprint: member.key.fingerprint, isSelf: member.isSelf,
                     state: member.state.description, generation: member.life.generation, version: projection?.version,
                     statusAgeSeconds: member.statusAge.map { ($0.milliseconds).rounded() / 1000 }, reportedStatus: reported,
                     message: projection?.message, status: effective, stale: stale, failingChecks: failing, degradedChecks: degraded,
@@ -214,7 +215,7 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
             }
             if let peers {
                 peerCounts.append(Int(peers.connectedPeers))
-                if Int(peers.connectedPeers) < policy.minPeers { belowMinimum.append(name(member)) }
+                if Int(peers.connectedPeers) < policy.minPeers { belowMinimum.append(memberName) }
             }
             if let figures = projection.flatMap(ReplicationExtension.init) {
                 replication.underReplicatedKeys += Int(figures.underReplicatedKeys)
@@ -271,7 +272,7 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
             reasons += concerns
         }
         return ClusterHealth(
-            status: status, reasons: reasons, observer: members.first(where: \.isSelf).map(name) ?? "",
+            status: status, reasons: reasons, observer: named.first(where: \.member.isSelf)?.name ?? "",
             nodeCount: nodes.count, byStatus: Dictionary(grouping: nodes, by: \.status).mapValues(\.count),
             byState: Dictionary(grouping: nodes, by: \.state).mapValues(\.count), election: election, peers: peers,
             replication: replication, nodes: nodes)

@@ -169,11 +169,14 @@ struct ClusterProcessTests {
             }
             return true
         }
-        await eventually(timeout: .seconds(30), "the repair copied keys to new replicas, probes pass, one leader is agreed") {
+        var seen = ""
+        let settled = await eventually(timeout: .seconds(30), "the repair copied keys to new replicas, probes pass, one leader is agreed") {
             var repaired = -repairedBefore
             var leaders: Set<String?> = []
+            seen = ""
             for base in survivors {
                 guard let checks = await Self.checks(base) else { return false }
+                seen += "\(base): dht \(checks["dht-enhanced"]?["message"]?.stringValue ?? "?"); pubsub \(checks["pubsub-enhanced"]?["message"]?.stringValue ?? "?"); replication \(checks["replication-health"]?["message"]?.stringValue ?? "?"); election \(checks["election-health"]?["message"]?.stringValue ?? "?")\n"
                 guard checks["dht-enhanced"]?["healthy"] == true, checks["pubsub-enhanced"]?["healthy"] == true else { return false }
                 let details = checks["replication-health"]?["details"]
                 guard details?["under_replicated_keys"] == 0, details?["target_factor"] == 3 else { return false }
@@ -182,6 +185,7 @@ struct ClusterProcessTests {
             }
             return repaired > 0 && leaders.count == 1 && leaders.first! != nil && !["e3", "e4"].contains(leaders.first!!)
         }
+        #expect(settled, "last seen:\n\(seen)")
     }
 
     /// `/cluster/health` of the node at `base`: its HTTP status and JSON.
