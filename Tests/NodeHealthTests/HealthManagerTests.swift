@@ -49,7 +49,9 @@ struct HealthManagerTests {
         let hangs = RunCounter()
         let ticks = RunCounter()
         try await manager.register(
-            HealthCheck(name: "hung", interval: .milliseconds(600), timeout: .milliseconds(200), critical: true) { _ in
+            // The next run (1.5 s) comes while the checker still sleeps (3 s), and leaves 1.3 s after the
+            // timeout to read its result: at 600 ms a loaded CI machine sometimes read the next one first.
+            HealthCheck(name: "hung", interval: .milliseconds(1500), timeout: .milliseconds(200), critical: true) { _ in
                 hangs.increment()
                 await uncancellableSleep(.seconds(3))
                 return .pass("too late")
