@@ -93,7 +93,18 @@ final class NodeProcess: Sendable {
     /// Waits for the process to exit and returns its status.
     func waitForExit(timeout: Duration = .seconds(20)) async -> Int32? {
         let exited = await eventually(timeout: timeout, "the node to exit") { !process.isRunning }
-        return exited ? process.terminationStatus : nil
+        guard exited else { return nil }
+        // The pipe's last bytes may still be on their way to the handler (a test once read "Err"
+        // of a longer error message): wait until the output stops growing for 100 ms (at most 2 s).
+        var last = -1
+        var steady = 0
+        for _ in 0..<40 where steady < 2 {
+            let count = output.text.utf8.count
+            steady = count == last ? steady + 1 : 0
+            last = count
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return process.terminationStatus
     }
 
     func terminate() {
