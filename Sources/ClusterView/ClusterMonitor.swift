@@ -149,13 +149,13 @@ public actor ClusterMonitor: Service {
     /// Merges the view now, updates the gauges and the history; returns the merge.
     @discardableResult
     public func sample() async -> ClusterHealth {
-        let counted = await source().election.leadershipChanges
+        // One merge serves the snapshot for requests, the change window, the gauges and the history.
+        let health = await refresh().health
         let sampledAt = ContinuousClock.now
         changeSamples.removeAll { sampledAt - $0.at > Self.changeWindow }
-        changeSamples.append((sampledAt, counted))
-        // A fresh snapshot for requests too (the count is a maximum over live nodes: it can drop
-        // when the node that counted most dies, hence the floor at 0 in current()).
-        let health = await refresh().health
+        // The count is a maximum over live nodes: it can drop when the node that counted most
+        // dies, hence the floor at 0 in current().
+        changeSamples.append((sampledAt, health.election.leadershipChanges))
         let statuses = HealthStatus.allCases.map(\.rawValue) + ["unknown"]
         for status in statuses {
             gauge(ClusterMetricNames.nodes, "status", status).record(health.byStatus[status] ?? 0)
