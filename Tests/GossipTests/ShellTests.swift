@@ -9,6 +9,8 @@ import NodeHealth
 import Testing
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
+/// The timeout is a safety net for a loaded CI machine, not a performance target (those are
+/// measured by the benchmarks in BENCHMARKS.md).
 @discardableResult
 func within(_ timeout: Duration, _ what: String, _ condition: () async -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + timeout
@@ -89,15 +91,15 @@ struct RawSender {
 
 @Suite("Gossip on real UDP sockets (127.0.0.1)", .serialized)
 struct ShellTests {
-    @Test("five nodes list each other as alive within 3 s and hold each other's statuses")
+    @Test("five nodes list each other as alive and hold each other's statuses (how fast: make bench-cluster)")
     func fiveNodesConverge() async throws {
         try await ShellCluster.run(5) { cluster in
             let keys = cluster.nodes.map(\.key)
-            await within(.seconds(3), "every node lists every other as alive") {
+            await within(.seconds(15), "every node lists every other as alive") {
                 for i in 0..<5 where await !cluster.sees(i, alive: keys.filter { $0 != keys[i] }) { return false }
                 return true
             }
-            await within(.seconds(3), "every node holds every status") {
+            await within(.seconds(15), "every node holds every status") {
                 for i in 0..<5 {
                     for key in keys where await cluster.nodes[i].signedStatus(of: key.hex) == nil { return false }
                 }
@@ -120,7 +122,7 @@ struct ShellTests {
             }
         }) { cluster in
             let insiders = [0, 1, 2].map { cluster.nodes[$0].key }
-            await within(.seconds(3), "the three insiders see each other") {
+            await within(.seconds(15), "the three insiders see each other") {
                 for i in 0..<3 where await !cluster.sees(i, alive: insiders.filter { $0 != insiders[i] }) { return false }
                 return true
             }
@@ -147,7 +149,7 @@ struct ShellTests {
         }) { cluster in
             let target = cluster.nodes[0]
             let address = try #require(target.boundAddress)
-            await within(.seconds(3), "the two nodes see each other") { await cluster.sees(0, alive: [cluster.nodes[1].key]) }
+            await within(.seconds(15), "the two nodes see each other") { await cluster.sees(0, alive: [cluster.nodes[1].key]) }
             let sender = try await RawSender.make()
             defer { Task { await sender.close() } }
             func status(_ keys: SigningKeyPair, version: UInt64, message: String = "ok") throws -> SignedStatus {
@@ -178,7 +180,7 @@ struct ShellTests {
                 "malformed", "oversized", "unsealed", "wrong_cluster_key", "status_stale", "status_replayed",
                 "status_tampered", "status_untrusted",
             ]
-            await within(.seconds(3), "every hostile datagram is counted: \(target.drops())") {
+            await within(.seconds(15), "every hostile datagram is counted: \(target.drops())") {
                 let drops = target.drops()
                 return expected.allSatisfy { drops[$0, default: 0] > 0 } && drops["malformed", default: 0] >= 2
             }
@@ -194,7 +196,7 @@ struct ShellTests {
     func statusOverHTTPVerifies() async throws {
         try await ShellCluster.run(2) { cluster in
             let peer = cluster.nodes[1]
-            await within(.seconds(3), "node 0 holds node 1's status") { await cluster.nodes[0].signedStatus(of: "node-1") != nil }
+            await within(.seconds(15), "node 0 holds node 1's status") { await cluster.nodes[0].signedStatus(of: "node-1") != nil }
             let router = Router()
             ClusterHTTP.addRoutes(to: router, node: cluster.nodes[0])
             let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))

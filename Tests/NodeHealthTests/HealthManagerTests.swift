@@ -49,11 +49,13 @@ struct HealthManagerTests {
         let hangs = RunCounter()
         let ticks = RunCounter()
         try await manager.register(
-            // The next run (1.5 s) comes while the checker still sleeps (3 s), and leaves 1.3 s after the
-            // timeout to read its result: at 600 ms a loaded CI machine sometimes read the next one first.
-            HealthCheck(name: "hung", interval: .milliseconds(1500), timeout: .milliseconds(200), critical: true) { _ in
+            // The next run (4 s) comes while the checker still sleeps (6 s), and leaves 3.8 s after the
+            // timeout to read its result: CI runs this beside CPU-bound simulations on two cores, and a
+            // poll there has been seen to wait 2 s for its turn (at 600 ms, and at 1.5 s, it read the next
+            // result first).
+            HealthCheck(name: "hung", interval: .seconds(4), timeout: .milliseconds(200), critical: true) { _ in
                 hangs.increment()
-                await uncancellableSleep(.seconds(3))
+                await uncancellableSleep(.seconds(6))
                 return .pass("too late")
             })
         try await manager.register(switchCheck("steady", healthy: Switch(true), runs: ticks, interval: .milliseconds(50)))
@@ -65,7 +67,7 @@ struct HealthManagerTests {
             #expect(!result.healthy)
             #expect(result.message == "Check timed out after 200ms")
             #expect(result.error == "timed out after 200ms")
-            #expect(waited < .seconds(2), "the result arrives at the deadline, not when the checker returns")
+            #expect(waited < .seconds(4), "the result arrives at the deadline, not when the checker returns (6 s)")
             #expect(manager.status().status == .unhealthy)
             // Meanwhile the other check keeps running on its own interval.
             let before = ticks.value
