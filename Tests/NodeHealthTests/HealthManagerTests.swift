@@ -122,20 +122,36 @@ struct HealthManagerTests {
     @Test("hysteresis: failureThreshold failures before failing, successThreshold passes before passing")
     func hysteresisEndToEnd() async throws {
         let manager = makeManager()
-        let healthy = Switch(true)
-        let runs = RunCounter()
+        // Each run waits for the test to hand it a result, so the test sees every step whatever the
+        // machine's load (polling a 50 ms check for "exactly one failure" once missed it on CI).
+        let results = Stepper()
         try await manager.register(
-            switchCheck("flaky", healthy: healthy, runs: runs, critical: true, failureThreshold: 3, successThreshold: 2))
+            HealthCheck(
+                name: "flaky", interval: .milliseconds(10), timeout: .seconds(600), critical: true,
+                failureThreshold: 3, successThreshold: 2
+            ) { _ in await results.next() ? .pass("flaky ok") : .fail("flaky broken") })
         try await withRunning(manager) { manager in
+            results.allow(true)
+            await eventually("one first pass") { await manager.state(of: "flaky")?.consecutiveSuccesses == 1 }
+            #expect(manager.status().status == .starting, "successThreshold counts from the start too")
+            results.allow(true)
             await eventually("healthy") { manager.status().status == .healthy }
-            healthy.value = false
+            results.allow(false)
             await eventually("one failed run") { await manager.state(of: "flaky")?.consecutiveFailures == 1 }
             #expect(manager.status().status == .healthy, "one failure of three does not fail the check")
+            results.allow(false)
+            await eventually("two failed runs") { await manager.state(of: "flaky")?.consecutiveFailures == 2 }
+            #expect(manager.status().status == .healthy, "two failures of three do not fail the check")
+            results.allow(false)
             await eventually("unhealthy after three failures") { manager.status().status == .unhealthy }
-            #expect(await manager.state(of: "flaky")!.consecutiveFailures >= 3)
-            healthy.value = true
+            #expect(await manager.state(of: "flaky")?.consecutiveFailures == 3)
+            results.allow(true)
+            await eventually("one passing run") { await manager.state(of: "flaky")?.consecutiveSuccesses == 1 }
+            #expect(manager.status().status == .unhealthy, "one pass of two does not restore the check")
+            results.allow(true)
             await eventually("healthy after two passes") { manager.status().status == .healthy }
-            #expect(await manager.state(of: "flaky")!.consecutiveSuccesses >= 2)
+            #expect(await manager.state(of: "flaky")?.consecutiveSuccesses == 2)
+            results.finish()
         }
     }
 

@@ -93,9 +93,14 @@ struct IsolationTests {
         #expect(othersFailedProbes.isEmpty, "the others' probes kept passing: \(othersFailedProbes)")
 
         // Reconnected, node 3 rejoins and its probes pass again.
+        // Healthy again takes the rejoin plus five passing probes in a row per probe check (the score
+        // is a moving average, alpha 0.3, that must climb back over 0.8 from near 0); on a loaded
+        // 2-core CI machine that has taken over 60 s.
         try lab.setLink(3, up: true)
-        await eventually(timeout: .seconds(60), "node 3 healthy again") {
+        var lastSeen = "no answer"
+        await eventually(timeout: .seconds(150), "node 3 healthy again (last seen: \(lastSeen))") {
             guard let (status, checks) = await Self.health(lab, 3, port: ports[3]!) else { return false }
+            lastSeen = "\(status): " + probes.map { "\($0) \(checks[$0]?["message"]?.stringValue ?? "-")" }.joined(separator: "; ")
             return status == "healthy" && probes.allSatisfy { checks[$0]?["details"]?["outcome"] == "success" }
         }
     }

@@ -22,6 +22,45 @@ final class RunCounter: Sendable {
     var value: Int { state.withLock { $0 } }
 }
 
+/// Hands a check its results one run at a time: `next()` waits until the test calls `allow(_:)`.
+/// After `finish()` every run passes at once (so the manager can stop).
+final class Stepper: Sendable {
+    private let state = Mutex<(allowed: [Bool], waiter: CheckedContinuation<Bool, Never>?, finished: Bool)>(([], nil, false))
+
+    func next() async -> Bool {
+        await withCheckedContinuation { continuation in
+            let ready: Bool? = state.withLock { state in
+                if state.finished { return true }
+                if !state.allowed.isEmpty { return state.allowed.removeFirst() }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    func allow(_ result: Bool) {
+        let waiter = state.withLock { state in
+            guard let waiter = state.waiter else {
+                state.allowed.append(result)
+                return nil as CheckedContinuation<Bool, Never>?
+            }
+            state.waiter = nil
+            return waiter
+        }
+        waiter?.resume(returning: result)
+    }
+
+    func finish() {
+        let waiter = state.withLock { state in
+            state.finished = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: true)
+    }
+}
+
 /// Suspends for `duration` without honouring cancellation, and without blocking a thread:
 /// a checker that ignores its deadline.
 func uncancellableSleep(_ duration: Duration) async {
