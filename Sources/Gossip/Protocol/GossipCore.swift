@@ -98,7 +98,11 @@ public struct GossipCore: Sendable {
     var goneKeys: Set<PublicKey> = []
     /// Members whose tombstones expired: their last life and state (so stale gossip cannot
     /// bring them back) and address (to try to reconnect after a partition).
+    /// Forgotten after ``GossipSettings/reconnectTimeout`` (from when they died or left).
     var remembered: [PublicKey: (life: Life, state: MemberState, address: NodeAddress, since: Duration)] = [:]
+    var nextForgetAt: Duration = .zero
+    /// Keys of members whose tombstones expired and that are still remembered.
+    public var rememberedKeys: Set<PublicKey> { Set(remembered.keys) }
     /// When each member was last told that this node holds it dead (``noticeStaleAlive(_:now:into:)``).
     var deathNotices: [PublicKey: Duration] = [:]
     var probeOrder: [PublicKey] = []
@@ -941,6 +945,11 @@ public struct GossipCore: Sendable {
     // MARK: Tombstones
 
     mutating func reapTombstones(now: Duration) {
+        if now >= nextForgetAt {
+            // Remembered members are forgotten after the reconnect timeout (swept once per grace period).
+            nextForgetAt = now + settings.tombstoneGrace
+            remembered = remembered.filter { now - $0.value.since < settings.reconnectTimeout }
+        }
         for memberKey in goneKeys {
             guard let member = members[memberKey], now - member.since >= settings.tombstoneGrace else { continue }
             goneKeys.remove(memberKey)

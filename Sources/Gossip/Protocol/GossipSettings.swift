@@ -45,6 +45,13 @@ public struct GossipSettings: Sendable, Hashable {
     /// How long dead and left members stay listed (tombstones) before they are forgotten;
     /// their life stays remembered so stale gossip cannot bring them back. Default 60 s.
     public var tombstoneGrace: Duration = .seconds(60)
+    /// How long a member whose tombstone expired stays remembered (Serf's `ReconnectTimeout`):
+    /// its life keeps stale gossip from bringing it back, and a dead member's address is tried
+    /// now and then so that the two sides of a healed partition find each other. After this it is
+    /// forgotten; if it ever comes back it joins like a new member. This bounds the memory a
+    /// node spends on departed members, which matters in open trust mode, where every restart
+    /// with a fresh key is a new member. Default 24 hours (Serf's default).
+    public var reconnectTimeout: Duration = .seconds(86_400)
     /// A status whose figures moved but nothing meaningful changed is re-signed about this
     /// often at the least (jittered by ±25 %; see ``statusRefreshPerMember`` for larger
     /// clusters), so that its age also tells how fresh it is. Default 5 minutes.
