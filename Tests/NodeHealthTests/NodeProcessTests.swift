@@ -75,7 +75,7 @@ struct NodeProcessTests {
     @Test("SIGTERM: probes answer 503 at once, the node drains and exits 0")
     func gracefulSignal() async throws {
         let node = try NodeProcess(arguments: [
-            "node", "--http-host", "127.0.0.1", "--http-port", "0", "--drain-delay", "2",
+            "node", "--http-host", "127.0.0.1", "--http-port", "0", "--drain-delay", "5",  // room to read the drain on a loaded machine
         ])
         defer { node.terminate() }
         let port = try await node.waitForPort()
