@@ -58,11 +58,26 @@ struct DHTState: Sendable {
     var repairAt: Duration?
     var nextRepairCheckAt: Duration = .zero
     var underSince: Duration?
-    var nextFiguresAt: Duration = .zero
     var stats = DHTStats()
 }
 
 /// DHT counters.
+/// A node's replication figures (``GossipCore/replicationFigures(now:)``).
+public struct ReplicationFigures: Sendable, Hashable {
+    /// Unexpired keys held.
+    public var stored: Int
+    /// Keys this node is primary for (first in the replica set).
+    public var primary: Int
+    /// Replicas each key should have: min(R, live members + 1).
+    public var target: Int
+    /// Confirmed replicas per primary key, on average (`target` when there are none).
+    public var averageFactor: Double
+    /// Primary keys older than the settle time with fewer confirmed replicas than `target`.
+    public var underReplicated: Int
+    /// Provider records held.
+    public var providers: Int
+}
+
 public struct DHTStats: Sendable, Hashable {
     public var puts = 0
     public var gets = 0
@@ -191,9 +206,7 @@ extension GossipCore {
     /// The replication figures: keys held, keys this node is primary for (first in the replica
     /// set), and among those the ones with fewer confirmed live replicas than the target
     /// (min(R, live members + 1)); keys younger than ``GossipSettings/dhtSettleTime`` are not judged.
-    public func replicationFigures(now: Duration) -> (
-        stored: Int, primary: Int, target: Int, averageFactor: Double, underReplicated: Int, providers: Int
-    ) {
+    public func replicationFigures(now: Duration) -> ReplicationFigures {
         let target = min(max(1, settings.dhtReplicas), liveKeys.count + 1)
         var primary = 0
         var under = 0
@@ -208,7 +221,9 @@ extension GossipCore {
         }
         let providers = dht.providers.values.reduce(0) { $0 + $1.count }
         let average = primary == 0 ? Double(target) : Double(factorSum) / Double(primary)
-        return (dht.entries.count, primary, target, average, under, providers)
+        return ReplicationFigures(
+            stored: dht.entries.count, primary: primary, target: target, averageFactor: average,
+            underReplicated: under, providers: providers)
     }
 
     /// Whether this node holds an unexpired value under `key`.
@@ -217,8 +232,9 @@ extension GossipCore {
     }
 
     /// Starts a new window for ``DHTStats/peakUnderReplicated``.
-    public mutating func resetReplicationPeak(now: Duration) {
-        dht.stats.peakUnderReplicated = replicationFigures(now: now).underReplicated
+    /// `figures` are this moment's (computed anew when not given).
+    public mutating func resetReplicationPeak(now: Duration, figures: ReplicationFigures? = nil) {
+        dht.stats.peakUnderReplicated = (figures ?? replicationFigures(now: now)).underReplicated
     }
 
     // MARK: Serving
@@ -344,13 +360,13 @@ extension GossipCore {
             dht.nextRepairCheckAt = now + settings.dhtRepairInterval
             repair(now: now, into: &out)
         }
-        if now >= dht.nextFiguresAt {
-            // Once a second: the under-replication peak, and since when keys are under-replicated.
-            dht.nextFiguresAt = now + .seconds(1)
-            let under = dht.entries.isEmpty ? 0 : replicationFigures(now: now).underReplicated
-            dht.stats.peakUnderReplicated = max(dht.stats.peakUnderReplicated, under)
-            if under == 0 { dht.underSince = nil } else if dht.underSince == nil { dht.underSince = now }
-        }
+    }
+
+    /// Once a second (from ``servicesTick(now:into:)``, which shares the figures with the status
+    /// extensions): the under-replication peak, and since when keys are under-replicated.
+    mutating func noteReplication(_ figures: ReplicationFigures, now: Duration) {
+        dht.stats.peakUnderReplicated = max(dht.stats.peakUnderReplicated, figures.underReplicated)
+        if figures.underReplicated == 0 { dht.underSince = nil } else if dht.underSince == nil { dht.underSince = now }
     }
 
     mutating func scheduleRepair(at time: Duration) {

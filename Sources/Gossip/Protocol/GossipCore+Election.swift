@@ -177,7 +177,7 @@ extension GossipCore {
     // MARK: Status extensions
 
     /// The extensions this layer adds to the node's status: election view, peers, replication.
-    func coreExtensions(now: Duration) -> [StatusProjection.Extension] {
+    func coreExtensions(now: Duration, figures: ReplicationFigures? = nil) -> [StatusProjection.Extension] {
         let view = electionView
         let rttMillis = view.heartbeatRTT.map { UInt16(clamping: Int($0.milliseconds)) } ?? 0
         let leaderAge = view.leaderSince.map { UInt32(clamping: (now - $0).components.seconds) } ?? 0
@@ -186,7 +186,7 @@ extension GossipCore {
             leadershipChanges: UInt32(clamping: view.leadershipChanges), leaderAgeSeconds: leaderAge)
         let peers = PeersExtension(
             belowMinimum: liveKeys.count < settings.minPeers, connectedPeers: UInt16(clamping: liveKeys.count))
-        let figures = replicationFigures(now: now)
+        let figures = figures ?? replicationFigures(now: now)
         let lasting = dht.underSince.map { now - $0 >= settings.underReplicationGrace } ?? false
         let replication = ReplicationExtension(
             underReplicated: lasting, storedKeys: UInt32(clamping: figures.stored), primaryKeys: UInt32(clamping: figures.primary),
@@ -198,9 +198,9 @@ extension GossipCore {
     }
 
     /// `projection`'s own extensions (other types) merged with ``coreExtensions(now:)``.
-    func withCoreExtensions(_ projection: StatusProjection, now: Duration) -> StatusProjection {
+    func withCoreExtensions(_ projection: StatusProjection, now: Duration, figures: ReplicationFigures? = nil) -> StatusProjection {
         var merged = projection
-        let core = coreExtensions(now: now)
+        let core = coreExtensions(now: now, figures: figures)
         let types = Set(core.map(\.type))
         merged.extensions = (projection.extensions.filter { !types.contains($0.type) } + core).sorted { $0.type < $1.type }
         return merged
@@ -213,9 +213,14 @@ extension GossipCore {
         dhtTimers(now: now, into: &out)
         evaluateElection(now: now, into: &out)
         heartbeat(now: now, into: &out)
-        guard now >= election.nextExtensionCheckAt, let draft, let current = store.statuses[key]?.projection else { return }
+        guard now >= election.nextExtensionCheckAt else { return }
+        // Once a second, from one computation of the replication figures (O(keys × members)):
+        // the DHT's under-replication bookkeeping, then a re-sign if the extensions changed meaningfully.
         election.nextExtensionCheckAt = now + .seconds(1)
-        var candidate = withCoreExtensions(draft, now: now)
+        let figures = replicationFigures(now: now)
+        noteReplication(figures, now: now)
+        guard let draft, let current = store.statuses[key]?.projection else { return }
+        var candidate = withCoreExtensions(draft, now: now, figures: figures)
         candidate.publicKey = key
         if candidate.differsMeaningfully(from: current) { out += sign(now: now) }
     }

@@ -281,17 +281,13 @@ public actor GossipNode: Service {
     }
 
     /// The replication figures and counters; `resetPeak` starts a new window for the peak.
-    public func replication(resetPeak: Bool) -> (
-        stored: Int, primary: Int, target: Int, averageFactor: Double, underReplicated: Int, providers: Int,
-        stats: DHTStats
-    )? {
+    public func replication(resetPeak: Bool) -> (figures: ReplicationFigures, stats: DHTStats)? {
         guard core != nil else { return nil }
         let now = elapsed()
         let figures = core!.replicationFigures(now: now)
         let stats = core!.dhtStats
-        if resetPeak { core!.resetReplicationPeak(now: now) }
-        return (figures.stored, figures.primary, figures.target, figures.averageFactor, figures.underReplicated,
-            figures.providers, stats)
+        if resetPeak { core!.resetReplicationPeak(now: now, figures: figures) }
+        return (figures, stats)
     }
 
     /// DHT repair copies in flight, acknowledged and unanswered (the node's repair work).

@@ -89,7 +89,7 @@ public struct GossipHealthAdapters: ElectionInterface, ReplicationInterface, Pee
     }
 
     public func replicationSnapshot(resetPeak: Bool) async -> ReplicationSnapshot {
-        guard let figures = await node.replication(resetPeak: resetPeak) else {
+        guard let (figures, stats) = await node.replication(resetPeak: resetPeak) else {
             return ReplicationSnapshot(
                 storedKeys: 0, primaryKeys: 0, targetFactor: 0, averageFactor: 0, underReplicatedKeys: 0,
                 providerRecords: 0, failures: 0, attempts: 0, repairedKeys: 0, peakUnderReplicated: 0)
@@ -97,9 +97,9 @@ public struct GossipHealthAdapters: ElectionInterface, ReplicationInterface, Pee
         return ReplicationSnapshot(
             storedKeys: figures.stored, primaryKeys: figures.primary, targetFactor: figures.target,
             averageFactor: figures.averageFactor, underReplicatedKeys: figures.underReplicated,
-            providerRecords: figures.providers, failures: Int64(figures.stats.requestsFailed),
-            attempts: Int64(figures.stats.requestsSent), repairedKeys: Int64(figures.stats.repairedKeys),
-            peakUnderReplicated: figures.stats.peakUnderReplicated)
+            providerRecords: figures.providers, failures: Int64(stats.requestsFailed),
+            attempts: Int64(stats.requestsSent), repairedKeys: Int64(stats.repairedKeys),
+            peakUnderReplicated: stats.peakUnderReplicated)
     }
 
     public func connectedPeers() async -> Int {
