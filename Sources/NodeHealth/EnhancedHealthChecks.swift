@@ -47,6 +47,10 @@ public struct HealthConfig: Sendable, Hashable {
     public var resourceInterval: Duration = .seconds(60)
     /// `task-manager` interval. Default 30 s (the seed's).
     public var taskInterval: Duration = .seconds(30)
+    /// `task-manager` judges the success rate of the tasks that finished within this window
+    /// (since start while the node is younger), so a node that recovered from an outage is
+    /// judged by how it does now, not forever by its lifetime totals. Default 5 minutes.
+    public var taskSuccessWindow: Duration = .seconds(300)
     /// Fewest connected peers for `p2p-connectivity` to pass. Default 2 (a three-node cluster).
     public var minPeers: Int = 2
     /// A leader not heard from for longer than this makes `election-health` degraded. Default 10 s.
@@ -163,6 +167,9 @@ public final class EnhancedHealthChecks: Sendable {
         var cpuSample: SystemProbes.CPUTimes?
         var metrics = HealthMetrics()
         var hadPeers = false
+        /// The task manager's counters at each `task-manager` run within the window, oldest first
+        /// (the first one at or before the window's start is the baseline).
+        var taskSamples: [(at: ContinuousClock.Instant, completed: Int64, failed: Int64)] = []
     }
 
     public let config: HealthConfig
@@ -485,26 +492,48 @@ public final class EnhancedHealthChecks: Sendable {
         return recordFigure("resources", ok: true, score: score, message: "Resources OK: " + parts.joined(separator: ", "), details: details)
     }
 
-    public func runTasks() async -> CheckResult {
+    /// `task-manager`: load against capacity, and the success rate of the tasks that finished
+    /// within ``HealthConfig/taskSuccessWindow`` (`now` is for tests).
+    public func runTasks(now: ContinuousClock.Instant = .now) async -> CheckResult {
         guard let tasks else { return .fail("no task manager configured") }
         let snapshot = await tasks.taskSnapshot()
-        state.withLock {
-            $0.metrics.activeTasks = snapshot.active
-            $0.metrics.queuedTasks = snapshot.queued
-            $0.metrics.taskSuccessRate = snapshot.successRate
+        let window = max(.milliseconds(1), config.taskSuccessWindow)
+        let (completed, failed) = state.withLock { state -> (Int64, Int64) in
+            var samples = state.taskSamples
+            if let last = samples.last, last.completed > snapshot.completed || last.failed > snapshot.failed {
+                samples = []  // a different (or reset) task manager: start over
+            }
+            samples.append((now, snapshot.completed, snapshot.failed))
+            if let baseline = samples.lastIndex(where: { $0.at <= now - window }) { samples.removeFirst(baseline) }
+            state.taskSamples = samples
+            let base = samples[0].at <= now - window ? (samples[0].completed, samples[0].failed) : (0, 0)
+            let counts = (snapshot.completed - base.0, snapshot.failed - base.1)
+            state.metrics.activeTasks = snapshot.active
+            state.metrics.queuedTasks = snapshot.queued
+            state.metrics.taskSuccessRate = Self.rate(counts)
+            return counts
         }
+        let rate = Self.rate((completed, failed))
         let details: [String: JSONValue] = [
             "active_tasks": .integer(snapshot.active), "queued_tasks": .integer(snapshot.queued),
             "completed_tasks": .integer(snapshot.completed), "failed_tasks": .integer(snapshot.failed),
-            "capacity": .integer(snapshot.capacity), "success_rate": .double(rounded(snapshot.successRate)),
+            "capacity": .integer(snapshot.capacity), "success_rate": .double(rounded(rate)),
+            "window_completed": .integer(completed), "window_failed": .integer(failed),
+            "window": .string(TimeFormatting.goDuration(window)),
         ]
         let full = snapshot.active >= snapshot.capacity && snapshot.queued > 0
-        let score = snapshot.successRate * (full ? 0.5 : 1)
-        let summary = "\(snapshot.active) active, \(snapshot.queued) queued of capacity \(snapshot.capacity), success rate \(percent(snapshot.successRate))"
-        if full || snapshot.successRate < config.degradedThreshold {
+        let score = rate * (full ? 0.5 : 1)
+        let summary = "\(snapshot.active) active, \(snapshot.queued) queued of capacity \(snapshot.capacity), "
+            + "success rate \(percent(rate)) over the last \(TimeFormatting.goDuration(window))"
+        if full || rate < config.degradedThreshold {
             return recordFigure("tasks", ok: true, score: score, degraded: true, message: "Tasks struggling: " + summary, details: details)
         }
         return recordFigure("tasks", ok: true, score: score, message: "Tasks: " + summary, details: details)
+    }
+
+    /// completed / (completed + failed), 1 when nothing finished.
+    private static func rate(_ counts: (completed: Int64, failed: Int64)) -> Double {
+        counts.completed + counts.failed == 0 ? 1 : Double(counts.completed) / Double(counts.completed + counts.failed)
     }
 
     // MARK: Recording

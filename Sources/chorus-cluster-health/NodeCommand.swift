@@ -92,12 +92,16 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Run a check at another interval than its default, e.g. pubsub-enhanced=5 (seconds); repeatable.", valueName: "name=seconds"))
     var checkInterval: [String] = []
 
+    @Option(help: ArgumentHelp("task-manager judges the success rate of the tasks finished within this window.", valueName: "seconds"))
+    var taskSuccessWindow: Int = 300
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
     func validate() throws {
         guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be 0 to 65535") }
         guard (0...1).contains(diskThreshold) else { throw ValidationError("--disk-threshold must be 0 to 1") }
+        guard taskSuccessWindow > 0 else { throw ValidationError("--task-success-window must be a positive number of seconds") }
         guard (0...1).contains(memoryThreshold) else { throw ValidationError("--memory-threshold must be 0 to 1") }
         guard drainDelay >= 0 else { throw ValidationError("--drain-delay must not be negative") }
         guard Logger.Level(rawValue: logLevel) != nil else {
@@ -183,6 +187,7 @@ struct NodeCommand: AsyncParsableCommand {
             config.diskPath = resolvedDiskPath ?? diskPath
             config.diskThreshold = diskThreshold
             config.memoryThreshold = memoryThreshold
+            config.taskSuccessWindow = .seconds(taskSuccessWindow)
             let adapters = GossipHealthAdapters(node: gossip)
             enhanced = try await EnhancedHealthChecks(
                 manager: manager, election: adapters, dht: GossipDHTAdapter(node: gossip),

@@ -209,15 +209,22 @@ struct ClusterProcessTests {
         let nodes = cluster.nodes
         var bases = cluster.bases
 
+        // The timeouts are safety nets for a loaded machine (normally each takes a few seconds);
+        // on a timeout the message says what the first node not yet healthy answered.
+        var seen = ""
         func allHealthy(_ which: [String]) async -> Bool {
             for base in which {
-                guard let (code, json) = await Self.clusterHealth(base), code == 200, json["status"] == "healthy",
+                let answer = await Self.clusterHealth(base)
+                guard let (code, json) = answer, code == 200, json["status"] == "healthy",
                     json["node_count"] == 5, json["by_status"]?["healthy"] == 5, json["election"]?["agreement"] == 1
-                else { return false }
+                else {
+                    seen = "\(base): " + (answer.map { "\($0.code) \($0.json)" } ?? "no answer")
+                    return false
+                }
             }
             return true
         }
-        await eventually(timeout: .seconds(20), "every node's /cluster/health lists five healthy nodes and one leader") {
+        await eventually(timeout: .seconds(60), "every node's /cluster/health lists five healthy nodes and one leader; \(seen)") {
             await allHealthy(bases)
         }
         let first = await Self.clusterHealth(bases[1])
@@ -233,7 +240,7 @@ struct ClusterProcessTests {
 
         // Kill c4: every other node shows it dead (unknown, stale) and the cluster degraded.
         nodes[4].kill()
-        await eventually(timeout: .seconds(15), "the others show c4 dead and the cluster degraded") {
+        await eventually(timeout: .seconds(45), "the others show c4 dead and the cluster degraded") {
             for base in bases.prefix(4) {
                 guard let (code, json) = await Self.clusterHealth(base), code == 200, json["status"] == "degraded",
                     let c4 = Self.node("c4", in: json), c4["state"] == "dead", c4["status"] == "unknown", c4["stale"] == true
@@ -243,12 +250,12 @@ struct ClusterProcessTests {
         }
         try await cluster.restart(4)
         bases = cluster.bases
-        await eventually(timeout: .seconds(20), "healthy again everywhere after the restart") { await allHealthy(bases) }
+        await eventually(timeout: .seconds(60), "healthy again everywhere after the restart; \(seen)") { await allHealthy(bases) }
 
         // Freeze c3 (SIGSTOP): its last status said healthy, but the others must not keep counting it so.
         cluster.nodes[3].pause()
         let others = [bases[0], bases[1], bases[2], bases[4]]
-        await eventually(timeout: .seconds(15), "the others show the frozen c3 unknown, not healthy") {
+        await eventually(timeout: .seconds(45), "the others show the frozen c3 unknown, not healthy") {
             for base in others {
                 guard let (_, json) = await Self.clusterHealth(base), json["status"] == "degraded",
                     let c3 = Self.node("c3", in: json), c3["status"] == "unknown", c3["stale"] == true,
@@ -258,7 +265,7 @@ struct ClusterProcessTests {
             return true
         }
         cluster.nodes[3].resume()
-        await eventually(timeout: .seconds(20), "healthy again everywhere once c3 runs again") { await allHealthy(bases) }
+        await eventually(timeout: .seconds(60), "healthy again everywhere once c3 runs again; \(seen)") { await allHealthy(bases) }
     }
 
     @Test("clear errors: --join without trust, an unreadable key, a gossip port in use")

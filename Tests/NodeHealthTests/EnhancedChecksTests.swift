@@ -233,6 +233,34 @@ struct EnhancedChecksTests {
         #expect(resources.details["memory"] != nil && resources.details["disk"] != nil)
     }
 
+    @Test("task-manager judges the tasks of its window: a burst of failures ages out")
+    func taskWindow() async throws {
+        let tasks = WorkTracker()
+        var config = HealthConfig()
+        config.taskSuccessWindow = .seconds(60)
+        let enhanced = try await EnhancedHealthChecks(
+            manager: makeManager(), election: nil, dht: nil, pubsub: nil, replication: nil, connectivity: nil,
+            tasks: tasks, config: config)
+        func finish(_ succeeded: Int, _ failed: Int) async {
+            for _ in 0..<succeeded { _ = await tasks.run({ 1 }) }
+            for _ in 0..<failed { _ = await tasks.run({ 0 }, succeeded: { $0 == 1 }) }
+        }
+        let t0 = ContinuousClock.now
+        await finish(1, 3)  // an outage
+        let during = await enhanced.runTasks(now: t0)
+        #expect(during.degraded && during.details["success_rate"] == 0.25 && during.details["window_failed"] == 3)
+        await finish(4, 0)
+        let younger = await enhanced.runTasks(now: t0 + .seconds(30))
+        #expect(younger.degraded && younger.details["success_rate"] == 0.625, "younger than the window: since start (5 of 8)")
+        await finish(4, 0)
+        let after = await enhanced.runTasks(now: t0 + .seconds(70))
+        #expect(!after.degraded && after.healthy, "\(after.message)")
+        #expect(after.details["success_rate"] == 1.0 && after.details["window_completed"] == 8 && after.details["window_failed"] == 0, "\(after.details)")
+        #expect(after.details["completed_tasks"] == 9 && after.details["failed_tasks"] == 3, "lifetime totals stay in the details")
+        #expect(after.message.hasSuffix("success rate 100.0% over the last 1m0s"), "\(after.message)")
+        #expect(enhanced.healthMetrics().taskSuccessRate == 1)
+    }
+
     @Test("a degraded check makes the node degraded, not unhealthy; the score averages check scores")
     func aggregation() {
         let inputs = [

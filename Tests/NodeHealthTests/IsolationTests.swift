@@ -33,7 +33,7 @@ struct IsolationTests {
             var arguments = [
                 "node", "--node-id", "h\(i)", "--http-host", "127.0.0.1", "--http-port", "0", "--disk-path", ".",
                 "--gossip-host", lab.address(i), "--gossip-port", "7946", "--trust-any", "--data-dir", "\(root)/data\(i)",
-                "--no-shutdown-on-critical",
+                "--no-shutdown-on-critical", "--task-success-window", "20",
             ] + intervals
             if i > 1 { arguments += ["--join", "\(lab.address(1)):7946"] }
             nodes.append(try NodeProcess(arguments: arguments, lab: lab, host: i))
@@ -98,9 +98,19 @@ struct IsolationTests {
         // 2-core CI machine that has taken over 60 s.
         try lab.setLink(3, up: true)
         var lastSeen = "no answer"
-        await eventually(timeout: .seconds(150), "node 3 healthy again (last seen: \(lastSeen))") {
+        await eventually(
+            timeout: .seconds(150),
+            "node 3 healthy again (last seen: \(lastSeen); running: \(nodes[2].process.isRunning); log: \(nodes[2].log.suffix(3000)))"
+        ) {
             guard let (status, checks) = await Self.health(lab, 3, port: ports[3]!) else { return false }
-            lastSeen = "\(status): " + probes.map { "\($0) \(checks[$0]?["message"]?.stringValue ?? "-")" }.joined(separator: "; ")
+            var notHealthy: [String] = []
+            if case .object(let all) = checks {
+                for (name, check) in all.sorted(by: { $0.key < $1.key })
+                where check["healthy"] != true || check["details"]?["level"] != nil || probes.contains(name) {
+                    notHealthy.append("\(name): \(check["message"]?.stringValue ?? "-")")
+                }
+            }
+            lastSeen = "\(status): " + notHealthy.joined(separator: "; ")
             return status == "healthy" && probes.allSatisfy { checks[$0]?["details"]?["outcome"] == "success" }
         }
     }

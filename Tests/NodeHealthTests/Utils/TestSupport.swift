@@ -88,7 +88,7 @@ func switchCheck(
 /// The generous default only matters when something is wrong, or the machine is saturated.
 @discardableResult
 func eventually(
-    timeout: Duration = .seconds(20), _ what: String = "condition",
+    timeout: Duration = .seconds(20), _ what: @autoclosure () -> String = "condition",
     sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async -> Bool
 ) async -> Bool {
     let deadline = ContinuousClock.now + timeout
@@ -97,7 +97,7 @@ func eventually(
         try? await Task.sleep(for: .milliseconds(10))
     }
     let final = await condition()
-    if !final { Issue.record("timed out waiting for \(what)", sourceLocation: sourceLocation) }
+    if !final { Issue.record("timed out waiting for \(what())", sourceLocation: sourceLocation) }
     return final
 }
 
