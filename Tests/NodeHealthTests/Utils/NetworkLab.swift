@@ -85,10 +85,14 @@ func runAsync(_ executable: URL, _ arguments: [String]) async throws -> (status:
     let stdout = Pipe()
     process.standardOutput = stdout
     process.standardError = FileHandle.nullDevice
-    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        process.terminationHandler = { _ in continuation.resume() }
-        do { try process.run() } catch { continuation.resume(throwing: error) }
-    }
+    // Wait for the exit only after run() has returned: a command that exits at once (curl to a
+    // closed port) fires the termination handler while run() is still working on another thread,
+    // and resuming a continuation from there let this function go on and drop the Process under
+    // run()'s feet (a crash seen in Process.run's memcpy).
+    let (exited, exit) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .unbounded)
+    process.terminationHandler = { _ in exit.finish() }
+    try withExtendedLifetime(process) { try process.run() }
+    for await _ in exited {}
     let output = (try? stdout.fileHandleForReading.readToEnd()) ?? nil
     return (process.terminationStatus, String(decoding: output ?? Data(), as: UTF8.self))
 }
