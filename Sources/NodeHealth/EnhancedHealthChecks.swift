@@ -498,7 +498,7 @@ public final class EnhancedHealthChecks: Sendable {
         guard let tasks else { return .fail("no task manager configured") }
         let snapshot = await tasks.taskSnapshot()
         let window = max(.milliseconds(1), config.taskSuccessWindow)
-        let (completed, failed) = state.withLock { state -> (Int64, Int64) in
+        let (completed, failed, windowed) = state.withLock { state -> (Int64, Int64, Bool) in
             var samples = state.taskSamples
             if let last = samples.last, last.completed > snapshot.completed || last.failed > snapshot.failed {
                 samples = []  // a different (or reset) task manager: start over
@@ -506,12 +506,13 @@ public final class EnhancedHealthChecks: Sendable {
             samples.append((now, snapshot.completed, snapshot.failed))
             if let baseline = samples.lastIndex(where: { $0.at <= now - window }) { samples.removeFirst(baseline) }
             state.taskSamples = samples
-            let base = samples[0].at <= now - window ? (samples[0].completed, samples[0].failed) : (0, 0)
+            let windowed = samples[0].at <= now - window
+            let base = windowed ? (samples[0].completed, samples[0].failed) : (0, 0)
             let counts = (snapshot.completed - base.0, snapshot.failed - base.1)
             state.metrics.activeTasks = snapshot.active
             state.metrics.queuedTasks = snapshot.queued
             state.metrics.taskSuccessRate = Self.rate(counts)
-            return counts
+            return (counts.0, counts.1, windowed)
         }
         let rate = Self.rate((completed, failed))
         let details: [String: JSONValue] = [
@@ -524,7 +525,7 @@ public final class EnhancedHealthChecks: Sendable {
         let full = snapshot.active >= snapshot.capacity && snapshot.queued > 0
         let score = rate * (full ? 0.5 : 1)
         let summary = "\(snapshot.active) active, \(snapshot.queued) queued of capacity \(snapshot.capacity), "
-            + "success rate \(percent(rate)) over the last \(TimeFormatting.goDuration(window))"
+            + "success rate \(percent(rate)) " + (windowed ? "over the last \(TimeFormatting.goDuration(window))" : "since start")
         if full || rate < config.degradedThreshold {
             return recordFigure("tasks", ok: true, score: score, degraded: true, message: "Tasks struggling: " + summary, details: details)
         }

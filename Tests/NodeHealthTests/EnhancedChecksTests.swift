@@ -252,6 +252,7 @@ struct EnhancedChecksTests {
         await finish(4, 0)
         let younger = await enhanced.runTasks(now: t0 + .seconds(30))
         #expect(younger.degraded && younger.details["success_rate"] == 0.625, "younger than the window: since start (5 of 8)")
+        #expect(younger.message.hasSuffix("success rate 62.5% since start"), "\(younger.message)")
         await finish(4, 0)
         let after = await enhanced.runTasks(now: t0 + .seconds(70))
         #expect(!after.degraded && after.healthy, "\(after.message)")
