@@ -47,6 +47,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Memory usage ratio (0-1) above which memory-usage fails.")
     var memoryThreshold: Double = 0.85
 
+    @Option(help: "CPU usage ratio (0-1, the machine's, between two runs) at or above which resource-health is degraded.")
+    var cpuThreshold: Double = 0.90
+
     @Option(help: "Seconds the probes answer 503 before the server closes on shutdown.")
     var drainDelay: Double = 0
 
@@ -103,6 +106,7 @@ struct NodeCommand: AsyncParsableCommand {
         guard (0...1).contains(diskThreshold) else { throw ValidationError("--disk-threshold must be 0 to 1") }
         guard taskSuccessWindow > 0 else { throw ValidationError("--task-success-window must be a positive number of seconds") }
         guard (0...1).contains(memoryThreshold) else { throw ValidationError("--memory-threshold must be 0 to 1") }
+        guard (0...1).contains(cpuThreshold) else { throw ValidationError("--cpu-threshold must be 0 to 1") }
         guard drainDelay >= 0 else { throw ValidationError("--drain-delay must not be negative") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -187,6 +191,7 @@ struct NodeCommand: AsyncParsableCommand {
             config.diskPath = resolvedDiskPath ?? diskPath
             config.diskThreshold = diskThreshold
             config.memoryThreshold = memoryThreshold
+            config.cpuThreshold = cpuThreshold
             config.taskSuccessWindow = .seconds(taskSuccessWindow)
             let adapters = GossipHealthAdapters(node: gossip)
             enhanced = try await EnhancedHealthChecks(
