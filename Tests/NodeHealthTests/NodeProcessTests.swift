@@ -101,6 +101,14 @@ struct NodeProcessTests {
         let bad = try NodeProcess(arguments: ["node", "--disk-threshold", "7"])
         #expect(await bad.waitForExit() == 64)
         #expect(bad.log.contains("--disk-threshold must be 0 to 1"))
+        for (flag, value, error) in [
+            ("--cpu-threshold", "1.5", "--cpu-threshold must be 0 to 1"),
+            ("--task-success-window", "0", "--task-success-window must be a positive number of seconds"),
+        ] {
+            let refused = try NodeProcess(arguments: ["node", flag, value])
+            #expect(await refused.waitForExit() == 64)
+            #expect(refused.log.contains(error), "\(refused.log)")
+        }
 
         let missing = try NodeProcess(arguments: ["node", "--disk-path", "/no/such/dir"])
         #expect(await missing.waitForExit() == 64)

@@ -22,6 +22,14 @@ final class RunCounter: Sendable {
     var value: Int { state.withLock { $0 } }
 }
 
+/// Whether a check from `/health` passes, not degraded. (Tests that need every check to pass run
+/// `resource-health` once only: its CPU figure needs a second run, and would measure how busy the
+/// two cores this suite shares with CPU-bound simulations are, not the node.)
+func passes(_ name: String, _ check: JSONValue?) -> Bool {
+    guard let check else { return false }
+    return check["healthy"] == true && check["details"]?["level"] == nil
+}
+
 /// Hands a check its results one run at a time: `next()` waits until the test calls `allow(_:)`.
 /// After `finish()` every run passes at once (so the manager can stop).
 final class Stepper: Sendable {
