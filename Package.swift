@@ -114,10 +114,12 @@ let package = Package(
             path: "Benchmarks/GossipBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // Child processes for the tests (posix_spawn; Foundation's Process.run crashes now and then on Linux).
+        .target(name: "ChildProcesses", path: "Tests/ChildProcesses"),
         .testTarget(
             name: "GossipTests",
             dependencies: [
-                "Gossip", "NodeHealth", "ClusterView",
+                "Gossip", "NodeHealth", "ClusterView", "ChildProcesses",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -130,7 +132,7 @@ let package = Package(
         .testTarget(
             name: "NodeHealthTests",
             dependencies: [
-                "NodeHealth",
+                "NodeHealth", "ChildProcesses",
                 "chorus-cluster-health",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import Gossip
 import Testing
@@ -5,14 +6,8 @@ import Testing
 /// A Python interpreter that can import PyNaCl, or `nil`.
 func pythonWithNaCl() -> String? {
     for candidate in ["/usr/bin/python3", "/usr/local/bin/python3", "python3"] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [candidate, "-c", "import nacl.signing"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { continue }
-        process.waitUntilExit()
-        if process.terminationStatus == 0 { return candidate }
+        guard let child = try? ChildProcess("/usr/bin/env", [candidate, "-c", "import nacl.signing"]) else { continue }
+        if child.waitUntilExit() == 0 { return candidate }
     }
     return nil
 }
@@ -22,20 +17,11 @@ func verifyWithPyNaCl(_ document: [String: String]) throws -> (status: Int32, ou
     let python = try #require(pythonWithNaCl(), "no python3 with PyNaCl: apt-get install python3-nacl (make test does)")
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [python, root.appendingPathComponent("scripts/verify_status.py").path]
-    let input = Pipe()
-    let output = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    input.fileHandleForWriting.write(try JSONEncoder().encode(document))
-    try input.fileHandleForWriting.close()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let child = try ChildProcess(
+        "/usr/bin/env", [python, root.appendingPathComponent("scripts/verify_status.py").path],
+        input: Array(try JSONEncoder().encode(document)))
+    let status = child.waitUntilExit()
+    return (status, child.output)
 }
 
 @Suite("Independent verification with PyNaCl")

@@ -14,7 +14,7 @@ struct CLITests {
         ])
         defer { demo.terminate() }
         await eventually(timeout: .seconds(40), "the demo reports its cluster ready") {
-            demo.log.contains("healthy with one leader") || !demo.process.isRunning
+            demo.log.contains("healthy with one leader") || !demo.isRunning
         }
         #expect(demo.log.contains("dashboard   http://127.0.0.1:\(httpPort)/cluster"), "\(demo.log)")
         let base = "http://127.0.0.1:\(httpPort)"
@@ -55,7 +55,7 @@ struct CLITests {
         #expect(denied.status == 1 && denied.log.contains("401"), "\(denied.log)")
 
         // Ctrl-C: every node leaves and the demo exits cleanly.
-        kill(demo.process.processIdentifier, SIGINT)
+        demo.signal(SIGINT)
         #expect(await demo.waitForExit() == 0)
         #expect(demo.log.contains("stopping the demo cluster"))
         let gone = try? await httpGet("\(base)/health")

@@ -101,7 +101,7 @@ struct IsolationTests {
         var lastSeen = "no answer"
         await eventually(
             timeout: .seconds(150),
-            "node 3 healthy again (last seen: \(lastSeen); running: \(nodes[2].process.isRunning); log: \(nodes[2].log.suffix(3000)))"
+            "node 3 healthy again (last seen: \(lastSeen); running: \(nodes[2].isRunning); log: \(nodes[2].log.suffix(3000)))"
         ) {
             guard let (status, checks) = await Self.health(lab, 3, port: ports[3]!) else { return false }
             var notHealthy: [String] = []

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 
 /// Hosts in network namespaces that the test makes and deletes: a hub namespace with a bridge,
@@ -13,8 +14,9 @@ final class NetworkLab: Sendable {
     static var available: Bool { getuid() == 0 && which("ip") != nil }
 
     init(hosts: Int) throws {
+        Self.sweepLeftovers()
         let pid = Int(getpid())
-        name = "chc\(pid % 100_000)"
+        name = "chc\(pid)"  // the whole pid: sweepLeftovers() reads it back; veth names stay ≤ 15 bytes
         subnet = pid % 250 + 1
         self.hosts = hosts
         ip = which("ip")!
@@ -36,6 +38,23 @@ final class NetworkLab: Sendable {
         } catch {
             destroy()
             throw error
+        }
+    }
+
+    /// Deletes the labs of test runs that died without cleaning up (a crash, a kill): their
+    /// namespaces, and the node processes still running in them, which would otherwise load the
+    /// machine for good. A lab is a leftover when the process named in it no longer exists.
+    static func sweepLeftovers() {
+        guard let ip = which("ip"), let (_, list) = try? runTool(ip, ["netns", "list"], input: Data()) else { return }
+        for line in list.split(separator: "\n") {
+            let namespace = String(line.split(separator: " ").first ?? "")
+            guard namespace.hasPrefix("chc"), let cut = namespace.dropFirst(3).firstIndex(where: { !$0.isNumber }),
+                let pid = Int32(namespace.dropFirst(3)[..<cut]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH
+            else { continue }
+            if let (_, pids) = try? runTool(ip, ["netns", "pids", namespace], input: Data()) {
+                for pid in pids.split(separator: "\n").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
+            }
+            _ = try? runTool(ip, ["netns", "del", namespace], input: Data())
         }
     }
 
@@ -76,23 +95,7 @@ final class NetworkLab: Sendable {
     struct LabError: Error, CustomStringConvertible { let description: String }
 }
 
-/// Runs a command without blocking the caller's thread; returns its exit status and output
-/// (read after it exits: for short outputs, under a pipe's 64 KiB).
+/// Runs a command without blocking the caller's thread; returns its exit status and output.
 func runAsync(_ executable: URL, _ arguments: [String]) async throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    let stdout = Pipe()
-    process.standardOutput = stdout
-    process.standardError = FileHandle.nullDevice
-    // Wait for the exit only after run() has returned: a command that exits at once (curl to a
-    // closed port) fires the termination handler while run() is still working on another thread,
-    // and resuming a continuation from there let this function go on and drop the Process under
-    // run()'s feet (a crash seen in Process.run's memcpy).
-    let (exited, exit) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .unbounded)
-    process.terminationHandler = { _ in exit.finish() }
-    try withExtendedLifetime(process) { try process.run() }
-    for await _ in exited {}
-    let output = (try? stdout.fileHandleForReading.readToEnd()) ?? nil
-    return (process.terminationStatus, String(decoding: output ?? Data(), as: UTF8.self))
+    try await ChildProcess.run(executable.path, arguments)
 }

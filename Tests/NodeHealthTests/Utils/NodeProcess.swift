@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -22,47 +23,37 @@ func which(_ name: String) -> URL? {
     return nil
 }
 
-/// A running `chorus-cluster-health` process whose standard error is collected.
+/// A running `chorus-cluster-health` process whose output is collected.
 final class NodeProcess: Sendable {
-    let process: Process
-    private let output = TextBuffer()
+    let child: ChildProcess
 
     /// Starts the binary (inside host `host` of `lab` when given). A `node` gets gossip on
     /// 127.0.0.1 with a free port and a fresh data directory unless the arguments say otherwise.
     init(arguments: [String], lab: NetworkLab? = nil, host: Int = 0) throws {
-        let process = Process()
         var arguments = arguments
         if arguments.first == "node" {
             if !arguments.contains("--gossip-port") { arguments += ["--gossip-host", "127.0.0.1", "--gossip-port", "0"] }
             if !arguments.contains("--data-dir") { arguments += ["--data-dir", temporaryDirectory()] }
         }
         if let lab {
-            (process.executableURL, process.arguments) = lab.inside(host, [productBinary().path] + arguments)
+            let (executable, inside) = lab.inside(host, [productBinary().path] + arguments)
+            child = try ChildProcess(executable.path, inside)
         } else {
-            process.executableURL = productBinary()
-            process.arguments = arguments
+            child = try ChildProcess(productBinary().path, arguments)
         }
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = pipe
-        self.process = process
-        let sink = output
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { sink.append(String(decoding: data, as: UTF8.self)) }
-        }
-        try process.run()
     }
 
     /// Everything the process has written so far.
-    var log: String { output.text }
+    var log: String { child.output }
+
+    var isRunning: Bool { child.isRunning }
 
     /// Waits until the node logs its URL and returns the port it listens on.
     func waitForPort(timeout: Duration = .seconds(20)) async throws -> Int {
         var port: Int?
         await eventually(timeout: timeout, "the node to report its URL") {
             if let match = log.firstMatch(of: #/health=http://127\.0\.0\.1:(\d+)/health/#) { port = Int(match.1) }
-            return port != nil || !process.isRunning
+            return port != nil || !child.isRunning
         }
         return try #require(port, "node did not start: \(log)")
     }
@@ -72,49 +63,42 @@ final class NodeProcess: Sendable {
         var address: String?
         await eventually(timeout: timeout, "the node to report its gossip address") {
             if let match = log.firstMatch(of: #/advertise=(127\.0\.0\.1:\d+)/#) { address = String(match.1) }
-            return address != nil || !process.isRunning
+            return address != nil || !child.isRunning
         }
         return try #require(address, "gossip did not start: \(log)")
     }
 
     /// Kills the process with SIGKILL (no graceful leave) and waits for it.
     func kill() {
-        guard process.isRunning else { return }
-        _ = Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        guard child.isRunning else { return }
+        child.signal(SIGKILL)
+        child.waitUntilExit()
     }
 
     /// Stops the process (SIGSTOP): it neither sends nor answers, as if frozen.
-    func pause() { _ = Glibc.kill(process.processIdentifier, SIGSTOP) }
+    func pause() { child.signal(SIGSTOP) }
 
     /// Lets a paused process run again (SIGCONT).
-    func resume() { _ = Glibc.kill(process.processIdentifier, SIGCONT) }
+    func resume() { child.signal(SIGCONT) }
 
-    /// Waits for the process to exit and returns its status.
+    /// Sends `signal` (SIGINT, for example).
+    func signal(_ signal: Int32) { child.signal(signal) }
+
+    /// Waits for the process to exit (and its output to be read to the end) and returns its status.
     func waitForExit(timeout: Duration = .seconds(20)) async -> Int32? {
-        let exited = await eventually(timeout: timeout, "the node to exit") { !process.isRunning }
+        let exited = await eventually(timeout: timeout, "the node to exit") { !child.isRunning }
         guard exited else { return nil }
-        // The pipe's last bytes may still be on their way to the handler (a test once read "Err"
-        // of a longer error message): wait until the output stops growing for 100 ms (at most 2 s).
-        var last = -1
-        var steady = 0
-        for _ in 0..<40 where steady < 2 {
-            let count = output.text.utf8.count
-            steady = count == last ? steady + 1 : 0
-            last = count
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return process.terminationStatus
+        return await child.exited()
     }
 
-    func terminate() {
-        if process.isRunning { process.terminate() }
-    }
+    /// SIGTERM (a graceful stop).
+    func terminate() { child.signal(SIGTERM) }
 
     deinit {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+        if child.isRunning {
+            child.signal(SIGCONT)
+            child.signal(SIGTERM)
+            child.waitUntilExit()
         }
     }
 }
@@ -180,20 +164,9 @@ func httpGet(_ url: String) async throws -> (status: Int, body: Data) {
 
 /// Runs a command with `input` on standard input; returns its exit status and output.
 func runTool(_ executable: URL, _ arguments: [String], input: Data) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    let stdin = Pipe()
-    let stdout = Pipe()
-    process.standardInput = stdin
-    process.standardOutput = stdout
-    process.standardError = stdout
-    try process.run()
-    stdin.fileHandleForWriting.write(input)
-    try stdin.fileHandleForWriting.close()
-    let output = stdout.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    let child = try ChildProcess(executable.path, arguments, input: Array(input))
+    let status = child.waitUntilExit()
+    return (status, child.output)
 }
 
 /// Text appended from any thread.
