@@ -140,16 +140,18 @@ struct ClusterProcessTests {
             return true
         }
         // The summary's figures are those of the latest runs: p2p-connectivity may have last run
-        // with three peers, so wait for a run that saw all four.
-        await eventually(timeout: .seconds(10), "the summary counts four connected peers") {
-            guard let (_, body) = try? await httpGet("\(bases[2])/health/summary") else { return false }
-            return (try? decodeJSON(String(decoding: body, as: UTF8.self)))?["key_metrics"]?["connected_peers"] == 4
+        // with three peers, so wait for a run that saw all four. (A probe run every second on a
+        // loaded CI machine may miss its deadline now and then, and its score then dips below 1 for
+        // a few runs: wait for a moment when the figures are all perfect again.)
+        var summary: JSONValue = .null
+        await eventually(timeout: .seconds(30), "the summary: healthy, four connected peers, probe scores 1; last: \(summary)") {
+            guard let (_, body) = try? await httpGet("\(bases[2])/health/summary"),
+                let json = try? decodeJSON(String(decoding: body, as: UTF8.self))
+            else { return false }
+            summary = json
+            return json["status"] == "healthy" && json["key_metrics"]?["connected_peers"] == 4
+                && json["component_scores"]?["pubsub"] == 1 && json["component_scores"]?["dht"] == 1
         }
-        let (_, summaryBody) = try await httpGet("\(bases[2])/health/summary")
-        let summary = try decodeJSON(String(decoding: summaryBody, as: UTF8.self))
-        #expect(summary["status"] == "healthy")
-        #expect(summary["key_metrics"]?["connected_peers"] == 4)
-        #expect(summary["component_scores"]?["pubsub"] == 1 && summary["component_scores"]?["dht"] == 1)
         var leaders: Set<String?> = []
         for base in bases { leaders.insert(await Self.checks(base)?["election-health"]?["details"]?["leader"]?.stringValue) }
         #expect(leaders.count == 1 && leaders.first! != nil, "one leader agreed: \(leaders)")
