@@ -24,7 +24,10 @@ test:
 	@scripts/ensure-packages.sh $(TEST_PACKAGES)
 	cd deploy/prometheus && promtool check rules chorus-rules.yml && promtool test rules chorus-rules.test.yml
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	@# Two phases: the real-time tests (node processes, sockets, the health manager's timers) with
+	@# the whole machine, then the CPU-bound simulations alone, two at a time.
+	$(SWIFT) test --skip-build --skip SimulationTests
+	CHORUS_SIMULATIONS_PARALLEL=2 $(SWIFT) test --skip-build --filter SimulationTests
 
 release:
 	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
