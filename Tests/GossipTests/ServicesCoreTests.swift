@@ -80,7 +80,7 @@ struct ServicesCoreTests {
     }
 
     @Test("DHT: put on R replicas, get from a remote replica; after a replica dies the repair restores R copies")
-    func dhtPutGetRepair() {
+    func dhtPutGetRepair() throws {
         var h = Self.converged(6)
         let (putID, putOut) = h.cores[0].dhtPut(key: "k1", value: [1, 2, 3], version: 7, ttl: .seconds(600), now: h.now)
         h.collect(putOut, from: 0)
@@ -112,6 +112,12 @@ struct ServicesCoreTests {
         #expect(h.cores.map(\.dhtStats.repairedKeys).reduce(0, +) >= 1)
         #expect(h.cores.map(\.dhtStats.repairsSucceeded).reduce(0, +) >= 1, "repair copies count as the node's work")
         #expect(h.cores.allSatisfy { $0.dhtRepairsInFlight == 0 })
+        // The primary saw one episode of under-replication, of the one key, and its end.
+        let stats = h.cores[primary].dhtStats
+        #expect(stats.underReplicationEpisodes == 1, "one episode: \(stats)")
+        #expect(stats.lastEpisode?.peakKeys == 1)
+        let episode = try #require(stats.lastEpisode)
+        #expect(episode.ended.map { $0 > episode.began } == true, "the episode ended after it began: \(episode)")
 
         let (missID, missOut) = h.cores[reader].dhtGet(key: "nope", remoteOnly: true, now: h.now)
         h.collect(missOut, from: reader)

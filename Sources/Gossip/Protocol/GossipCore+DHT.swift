@@ -94,6 +94,19 @@ public struct DHTStats: Sendable, Hashable {
     /// Repair copies a replica acknowledged, and those that got no answer.
     public var repairsSucceeded = 0
     public var repairsFailed = 0
+    /// Stretches of time with primary keys under-replicated (as the once-a-second figures saw
+    /// them), since start, and the latest one.
+    public var underReplicationEpisodes = 0
+    public var lastEpisode: ReplicationEpisode?
+}
+
+/// A stretch of time with some primary keys under-replicated, on the core's time line.
+public struct ReplicationEpisode: Sendable, Hashable {
+    /// The most keys under-replicated at once.
+    public var peakKeys: Int
+    public var began: Duration
+    /// When the figures first showed every key replicated again; `nil` while it lasts.
+    public var ended: Duration?
 }
 
 extension GossipCore {
@@ -366,7 +379,19 @@ extension GossipCore {
     /// extensions): the under-replication peak, and since when keys are under-replicated.
     mutating func noteReplication(_ figures: ReplicationFigures, now: Duration) {
         dht.stats.peakUnderReplicated = max(dht.stats.peakUnderReplicated, figures.underReplicated)
-        if figures.underReplicated == 0 { dht.underSince = nil } else if dht.underSince == nil { dht.underSince = now }
+        if figures.underReplicated == 0 {
+            if dht.underSince != nil { dht.stats.lastEpisode?.ended = now }
+            dht.underSince = nil
+        } else if dht.underSince == nil {
+            dht.underSince = now
+            dht.stats.underReplicationEpisodes += 1
+            dht.stats.lastEpisode = ReplicationEpisode(peakKeys: figures.underReplicated, began: now)
+        } else {
+            if var episode = dht.stats.lastEpisode {
+                episode.peakKeys = max(episode.peakKeys, figures.underReplicated)
+                dht.stats.lastEpisode = episode
+            }
+        }
     }
 
     mutating func scheduleRepair(at time: Duration) {

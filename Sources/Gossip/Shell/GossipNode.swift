@@ -281,13 +281,13 @@ public actor GossipNode: Service {
     }
 
     /// The replication figures and counters; `resetPeak` starts a new window for the peak.
-    public func replication(resetPeak: Bool) -> (figures: ReplicationFigures, stats: DHTStats)? {
+    public func replication(resetPeak: Bool) -> (figures: ReplicationFigures, stats: DHTStats, now: Duration)? {
         guard core != nil else { return nil }
         let now = elapsed()
         let figures = core!.replicationFigures(now: now)
         let stats = core!.dhtStats
         if resetPeak { core!.resetReplicationPeak(now: now, figures: figures) }
-        return (figures, stats)
+        return (figures, stats, now)
     }
 
     /// DHT repair copies in flight, acknowledged and unanswered (the node's repair work).
