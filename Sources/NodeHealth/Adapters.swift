@@ -29,8 +29,16 @@ extension PubSubInterface {
 public protocol DHTInterface: Sendable {
     /// Stores `value` under `key`. Honours task cancellation (the seed's context).
     func putValue(_ key: String, value: [UInt8]) async throws
-    /// Reads the value under `key`; throws when it cannot be found.
+    /// Reads the value under `key`; throws when it cannot be found (``DHTKeyNotFound`` when
+    /// every replica answered that it holds no such key, another error when it could not ask).
     func getValue(_ key: String) async throws -> [UInt8]
+}
+
+/// What ``DHTInterface/getValue(_:)`` throws when the key is on no replica.
+public struct DHTKeyNotFound: Error, Sendable, Hashable, CustomStringConvertible {
+    public var key: String
+    public init(key: String) { self.key = key }
+    public var description: String { "key not found on any replica: \(key)" }
 }
 
 /// What the election reports (the seed's election manager, as the election check reads it).
@@ -94,11 +102,19 @@ public struct ReplicationSnapshot: Sendable, Hashable {
     public var repairedKeys: Int64
     /// The most under-replicated keys seen since the figures were last read by the replication check.
     public var peakUnderReplicated: Int
+    /// Stretches of time with keys under-replicated, since start.
+    public var underReplicationEpisodes: Int64
+    /// The latest of them (`nil` before any): it outlives the check's window, so an operator (or
+    /// a test) sees that keys were under-replicated and how long the repair took.
+    public var lastUnderReplication: UnderReplicationEpisode?
 
     public init(
         storedKeys: Int, primaryKeys: Int, targetFactor: Int, averageFactor: Double, underReplicatedKeys: Int,
-        providerRecords: Int, failures: Int64, attempts: Int64, repairedKeys: Int64, peakUnderReplicated: Int
+        providerRecords: Int, failures: Int64, attempts: Int64, repairedKeys: Int64, peakUnderReplicated: Int,
+        underReplicationEpisodes: Int64 = 0, lastUnderReplication: UnderReplicationEpisode? = nil
     ) {
+        self.underReplicationEpisodes = underReplicationEpisodes
+        self.lastUnderReplication = lastUnderReplication
         self.storedKeys = storedKeys
         self.primaryKeys = primaryKeys
         self.targetFactor = targetFactor
@@ -113,6 +129,23 @@ public struct ReplicationSnapshot: Sendable, Hashable {
 
     /// failures / attempts, 0 when nothing was attempted.
     public var failureRate: Double { attempts == 0 ? 0 : Double(failures) / Double(attempts) }
+}
+
+/// A stretch of time during which some of a node's primary keys had fewer confirmed replicas
+/// than the target: from the first figures that showed it to the first that showed none.
+public struct UnderReplicationEpisode: Sendable, Hashable {
+    /// The most keys under-replicated at once during the episode.
+    public var peakKeys: Int
+    /// When it began.
+    public var began: Date
+    /// How long until every key had its replicas again; `nil` while it lasts.
+    public var repairedAfter: Duration?
+
+    public init(peakKeys: Int, began: Date, repairedAfter: Duration?) {
+        self.peakKeys = peakKeys
+        self.began = began
+        self.repairedAfter = repairedAfter
+    }
 }
 
 /// The replication manager as the replication check sees it.
@@ -294,7 +327,7 @@ public final class MockDHTAdapter: DHTInterface {
     public func getValue(_ key: String) async throws -> [UInt8] {
         try state.withLock { state throws -> [UInt8] in
             if let message = state.getError { throw MockAdapterError(description: message) }
-            guard var value = state.values[key] else { throw MockAdapterError(description: "key not found: \(key)") }
+            guard var value = state.values[key] else { throw DHTKeyNotFound(key: key) }
             if state.corrupt, !value.isEmpty { value[0] ^= 0x01 }
             return value
         }

@@ -355,7 +355,7 @@ public final class EnhancedHealthChecks: Sendable {
         guard let replication else { return .fail("no replication configured") }
         let figures = await replication.replicationSnapshot(resetPeak: true)
         state.withLock { $0.metrics.dhtReplicationStatus = figures }
-        let details: [String: JSONValue] = [
+        var details: [String: JSONValue] = [
             "stored_keys": .integer(figures.storedKeys), "primary_keys": .integer(figures.primaryKeys),
             "target_factor": .integer(figures.targetFactor),
             "average_replication_factor": .double(rounded(figures.averageFactor)),
@@ -363,7 +363,14 @@ public final class EnhancedHealthChecks: Sendable {
             "peak_under_replicated_keys": .integer(figures.peakUnderReplicated),
             "repaired_keys": .integer(figures.repairedKeys), "provider_records": .integer(figures.providerRecords),
             "failures": .integer(figures.failures), "failure_rate": .double(rounded(figures.failureRate)),
+            "under_replication_episodes": .integer(figures.underReplicationEpisodes),
         ]
+        if let episode = figures.lastUnderReplication {
+            details["last_under_replication"] = .object([
+                "peak_keys": .integer(episode.peakKeys), "began": .string(TimeFormatting.rfc3339(episode.began)),
+                "repaired_after_seconds": episode.repairedAfter.map { .double(rounded($0.milliseconds / 1000)) } ?? .null,
+            ])
+        }
         let covered = figures.primaryKeys == 0 ? 1 : 1 - Double(figures.underReplicatedKeys) / Double(figures.primaryKeys)
         let score = max(0, covered * (1 - figures.failureRate))
         let factor = "average factor \(Self.twoDecimals(figures.averageFactor)) of \(figures.targetFactor)"
@@ -384,6 +391,9 @@ public final class EnhancedHealthChecks: Sendable {
             : "All \(figures.primaryKeys) keys fully replicated (\(factor))"
         if figures.peakUnderReplicated > 0 {
             message += "; repaired after \(figures.peakUnderReplicated) keys were under-replicated"
+            if let after = figures.lastUnderReplication?.repairedAfter {
+                message += " (in \(Self.twoDecimals(after.milliseconds / 1000)) s)"
+            }
         }
         return recordFigure("replication", ok: true, score: score, message: message, details: details)
     }

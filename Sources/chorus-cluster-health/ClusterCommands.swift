@@ -190,7 +190,7 @@ struct MaintCommand: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let token = KeyFiles.meaningfulLines(try KeyFiles.read(tokenFile)).first?.1 ?? ""
+            let token = try readToken(tokenFile)
             struct Body: Encodable { var enabled: Bool; var reason: String }
             let body = try JSONEncoder().encode(Body(enabled: mode == .on, reason: reason))
             let response = try await HTTPClient.request(
@@ -202,6 +202,85 @@ struct MaintCommand: AsyncParsableCommand {
             print("maintenance \(mode.rawValue) at \(url)" + (mode == .on ? ": \(reason)" : ""))
         } catch {
             writeStandardError("maint: \(error)\n")
+            throw ExitCode.failure
+        }
+    }
+}
+
+/// The first meaningful line of an admin token file (a node's `--admin-token-file`).
+func readToken(_ file: String) throws -> String {
+    KeyFiles.meaningfulLines(try KeyFiles.read(file)).first?.1 ?? ""
+}
+
+struct DHTCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dht",
+        abstract: "Read or write a key of the cluster's DHT through a node (get or put).",
+        discussion: """
+            GET or PUT URL/admin/dht?key=KEY with the admin token. put stores VALUE on the key's R replicas \
+            (done once a majority stored it); get reads it from the replicas in rank order and prints it. \
+            Exits 0 on success, 2 when the key is on no replica, 1 on any other failure.
+            """
+    )
+
+    enum Mode: String, ExpressibleByArgument { case get, put }
+
+    @Argument(help: "get or put.")
+    var mode: Mode
+
+    @Argument(help: "The node's HTTP base URL.")
+    var url: String
+
+    @Argument(help: "The key (1 to 200 bytes).")
+    var key: String
+
+    @Argument(help: "The value to store (put only).")
+    var value: String?
+
+    @Option(help: "File holding the node's admin token (its --admin-token-file).")
+    var tokenFile: String
+
+    func validate() throws {
+        if mode == .put && value == nil { throw ValidationError("put needs a VALUE") }
+        if mode == .get && value != nil { throw ValidationError("get takes no VALUE") }
+    }
+
+    /// `text` percent-encoded for a query value: everything but unreserved characters and `/`.
+    static func queryEncoded(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "/"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                out += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+            }
+        }
+        return out
+    }
+
+    func run() async throws {
+        let response: HTTPClient.Response
+        do {
+            let token = try readToken(tokenFile)
+            response = try await HTTPClient.request(
+                baseURL(url) + "/admin/dht?key=" + Self.queryEncoded(key), method: mode == .put ? .PUT : .GET,
+                headers: [("Authorization", "Bearer \(token)")], body: value.map { Array($0.utf8) }, timeout: .seconds(10))
+        } catch {
+            writeStandardError("dht: \(error)\n")
+            throw ExitCode.failure
+        }
+        switch (response.status, mode) {
+        case (200, .get):
+            print(response.text)
+        case (200, .put):
+            print("stored \(key) (\(value?.utf8.count ?? 0) bytes) through \(url)")
+        case (404, _):
+            writeStandardError("dht: \(key): not found on any replica\n")
+            throw ExitCode(2)
+        default:
+            writeStandardError("dht: \(url)/admin/dht answered \(response.status): \(response.text)\n")
             throw ExitCode.failure
         }
     }

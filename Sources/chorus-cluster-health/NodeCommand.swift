@@ -219,11 +219,11 @@ struct NodeCommand: AsyncParsableCommand {
         let router = HealthHTTP.makeRouter(
             manager: manager,
             additionalPaths: ["/metrics"] + ClusterHTTP.paths + adminPaths + (enhanced == nil ? [] : [HealthHTTP.summaryPath]),
-            allow: Dictionary(uniqueKeysWithValues: adminPaths.map { ($0, AdminHTTP.allow) }))
+            allow: adminToken == nil ? [:] : AdminHTTP.allow)
         let monitor = ClusterMonitor(node: gossip, minPeers: minPeers)
         ClusterHTTP.addRoutes(to: router, node: gossip, minPeers: minPeers, monitor: monitor)
         if let enhanced { HealthHTTP.addSummaryRoute(to: router, enhanced: enhanced) }
-        if let adminToken { AdminHTTP.addRoutes(to: router, manager: manager, token: adminToken) }
+        if let adminToken { AdminHTTP.addRoutes(to: router, manager: manager, token: adminToken, dht: GossipDHTAdapter(node: gossip)) }
         router.get("/metrics") { _, _ in
             var bytes: [UInt8] = []
             bytes.reserveCapacity(16 * 1024)

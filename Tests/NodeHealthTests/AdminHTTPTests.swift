@@ -8,13 +8,15 @@ import Testing
 struct AdminHTTPTests {
     static let token = "s3cret-admin-token-0123"
 
-    func withAdminApp(_ body: @Sendable (HealthManager, any TestClientProtocol) async throws -> Void) async throws {
+    func withAdminApp(
+        dht: MockDHTAdapter? = nil, _ body: @Sendable (HealthManager, any TestClientProtocol) async throws -> Void
+    ) async throws {
         let manager = makeManager()
         try await manager.register(HealthCheck(name: "fine", interval: .seconds(3600)) { _ in .pass("ok") })
         try await withRunning(manager) { manager in
             await eventually("healthy") { manager.status().status == .healthy }
-            let router = HealthHTTP.makeRouter(manager: manager, additionalPaths: AdminHTTP.paths, allow: ["/admin/maintenance": AdminHTTP.allow])
-            AdminHTTP.addRoutes(to: router, manager: manager, token: Self.token)
+            let router = HealthHTTP.makeRouter(manager: manager, additionalPaths: AdminHTTP.paths, allow: AdminHTTP.allow)
+            AdminHTTP.addRoutes(to: router, manager: manager, token: Self.token, dht: dht)
             try await Application(router: router).test(.router) { client in try await body(manager, client) }
         }
     }
@@ -68,6 +70,46 @@ struct AdminHTTPTests {
             }
             #expect(manager.maintenanceReason == nil)
             #expect(manager.status().status == .healthy)
+        }
+    }
+
+    func dhtRequest(
+        _ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, body: String? = nil, token: String? = token
+    ) async throws -> (HTTPResponse.Status, String) {
+        var headers = HTTPFields()
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) {
+            ($0.status, String(buffer: $0.body))
+        }
+    }
+
+    @Test("the DHT by hand: PUT then GET /admin/dht?key=K; a missing key is 404, a DHT failure 503, no token 401")
+    func dhtByHand() async throws {
+        let dht = MockDHTAdapter()
+        try await withAdminApp(dht: dht) { _, client in
+            let (putStatus, putBody) = try await dhtRequest(client, .put, "/admin/dht?key=app/config", body: "blue=7")
+            #expect(putStatus == .ok)
+            #expect(try decodeJSON(putBody)["bytes"] == 6)
+            #expect(try await dht.getValue("app/config") == Array("blue=7".utf8))
+            let (getStatus, value) = try await dhtRequest(client, .get, "/admin/dht?key=app/config")
+            #expect(getStatus == .ok)
+            #expect(value == "blue=7")
+
+            let (missing, missingBody) = try await dhtRequest(client, .get, "/admin/dht?key=nope")
+            #expect(missing == .notFound)
+            #expect(missingBody.contains("key not found on any replica: nope"))
+            #expect(try await dhtRequest(client, .get, "/admin/dht").0 == .badRequest)
+            #expect(try await dhtRequest(client, .get, "/admin/dht?key=app/config", token: nil).0 == .unauthorized)
+            #expect(try await dhtRequest(client, .put, "/admin/dht?key=x", body: "v", token: "wrong-token-wrong-token").0 == .unauthorized)
+            #expect(try await dhtRequest(client, .put, "/admin/dht?key=big", body: String(repeating: "x", count: AdminHTTP.maxDHTValueBytes + 1)).0 == .contentTooLarge)
+
+            dht.setGetError("replicas unreachable")
+            let (failed, failedBody) = try await dhtRequest(client, .get, "/admin/dht?key=app/config")
+            #expect(failed == .serviceUnavailable)
+            #expect(failedBody.contains("replicas unreachable"))
+            dht.setPutError("no majority")
+            #expect(try await dhtRequest(client, .put, "/admin/dht?key=x", body: "v").0 == .serviceUnavailable)
+            #expect(try await dhtRequest(client, .delete, "/admin/dht?key=x").0 == .methodNotAllowed)
         }
     }
 }

@@ -122,7 +122,9 @@ struct ClusterProcessTests {
             "pubsub-enhanced=1", "dht-enhanced=1", "election-health=1", "replication-health=1", "p2p-connectivity=1",
             "resource-health=3600",  // one run: no CPU figure (see passes(_:_:))
         ].flatMap { ["--check-interval", $0] }
-        let cluster = try await LocalCluster("e", count: 5, extra: fast)
+        let tokenFile = temporaryDirectory() + "/admin-token"
+        try "admin-token-for-the-dht-test".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let cluster = try await LocalCluster("e", count: 5, extra: fast + ["--admin-token-file", tokenFile])
         defer { cluster.stop() }
         let nodes = cluster.nodes
         let bases = cluster.bases
@@ -156,12 +158,22 @@ struct ClusterProcessTests {
         for base in bases { leaders.insert(await Self.checks(base)?["election-health"]?["details"]?["leader"]?.stringValue) }
         #expect(leaders.count == 1 && leaders.first! != nil, "one leader agreed: \(leaders)")
 
+        // Application keys, stored through the CLI (dht put): each on R = 3 of the five.
+        let keys = (0..<10).map { "app/key-\($0)" }
+        for key in keys {
+            let put = try await Self.run(["dht", "put", bases[0], key, "value of \(key)", "--token-file", tokenFile])
+            #expect(put.status == 0, "dht put \(key): \(put.log)")
+        }
+
         // Stop two of five (when the leader is among them the election moves).
         let survivors = Array(bases.prefix(3))
         var repairedBefore = 0
+        var episodesBefore = 0
         for base in survivors {
             let (_, body) = try await httpGet("\(base)/health/checks/replication-health")
-            repairedBefore += Int(try decodeJSON(String(decoding: body, as: UTF8.self))["details"]?["repaired_keys"]?.intValue ?? 0)
+            let details = try decodeJSON(String(decoding: body, as: UTF8.self))["details"]
+            repairedBefore += Int(details?["repaired_keys"]?.intValue ?? 0)
+            episodesBefore += Int(details?["under_replication_episodes"]?.intValue ?? 0)
         }
         nodes[3].kill()
         nodes[4].kill()
@@ -172,9 +184,19 @@ struct ClusterProcessTests {
             }
             return true
         }
+        // Every application key is still read, from the replicas that survived.
+        for (i, key) in keys.enumerated() {
+            let get = try await Self.run(["dht", "get", survivors[i % 3], key, "--token-file", tokenFile])
+            #expect(get.status == 0 && get.log.contains("value of \(key)"), "dht get \(key) after two of five stopped: \(get.log)")
+        }
+        let missing = try await Self.run(["dht", "get", survivors[1], "app/never-stored", "--token-file", tokenFile])
+        #expect(missing.status == 2 && missing.log.contains("not found on any replica"), "\(missing.log)")
+
+        // replication-health reports the under-replication (a new episode) and then the repair.
         var seen = ""
         let settled = await eventually(timeout: .seconds(30), "the repair copied keys to new replicas, probes pass, one leader is agreed") {
             var repaired = -repairedBefore
+            var episodes = -episodesBefore
             var leaders: Set<String?> = []
             seen = ""
             for base in survivors {
@@ -184,9 +206,11 @@ struct ClusterProcessTests {
                 let details = checks["replication-health"]?["details"]
                 guard details?["under_replicated_keys"] == 0, details?["target_factor"] == 3 else { return false }
                 repaired += Int(details?["repaired_keys"]?.intValue ?? 0)
+                episodes += Int(details?["under_replication_episodes"]?.intValue ?? 0)
+                if case .object(let last)? = details?["last_under_replication"], last["repaired_after_seconds"] == .null { return false }
                 leaders.insert(checks["election-health"]?["details"]?["leader"]?.stringValue)
             }
-            return repaired > 0 && leaders.count == 1 && leaders.first! != nil && !["e3", "e4"].contains(leaders.first!!)
+            return repaired > 0 && episodes > 0 && leaders.count == 1 && leaders.first! != nil && !["e3", "e4"].contains(leaders.first!!)
         }
         #expect(settled, "last seen:\n\(seen)")
     }

@@ -50,8 +50,11 @@ public struct GossipDHTAdapter: DHTInterface {
 
     public func getValue(_ key: String) async throws -> [UInt8] {
         let outcome = await node.dhtGet(key: key, remoteOnly: Self.isProbeKey(key))
-        guard case .value(let value) = outcome else { throw DHTError(description: Self.describe(outcome)) }
-        return value
+        switch outcome {
+        case .value(let value): return value
+        case .notFound: throw DHTKeyNotFound(key: key)
+        default: throw DHTError(description: Self.describe(outcome))
+        }
     }
 
     static func describe(_ outcome: DHTOutcome) -> String {
@@ -89,7 +92,7 @@ public struct GossipHealthAdapters: ElectionInterface, ReplicationInterface, Pee
     }
 
     public func replicationSnapshot(resetPeak: Bool) async -> ReplicationSnapshot {
-        guard let (figures, stats) = await node.replication(resetPeak: resetPeak) else {
+        guard let (figures, stats, now) = await node.replication(resetPeak: resetPeak) else {
             return ReplicationSnapshot(
                 storedKeys: 0, primaryKeys: 0, targetFactor: 0, averageFactor: 0, underReplicatedKeys: 0,
                 providerRecords: 0, failures: 0, attempts: 0, repairedKeys: 0, peakUnderReplicated: 0)
@@ -99,7 +102,12 @@ public struct GossipHealthAdapters: ElectionInterface, ReplicationInterface, Pee
             averageFactor: figures.averageFactor, underReplicatedKeys: figures.underReplicated,
             providerRecords: figures.providers, failures: Int64(stats.requestsFailed),
             attempts: Int64(stats.requestsSent), repairedKeys: Int64(stats.repairedKeys),
-            peakUnderReplicated: stats.peakUnderReplicated)
+            peakUnderReplicated: stats.peakUnderReplicated, underReplicationEpisodes: Int64(stats.underReplicationEpisodes),
+            lastUnderReplication: stats.lastEpisode.map { episode in
+                UnderReplicationEpisode(
+                    peakKeys: episode.peakKeys, began: Date().addingTimeInterval(-(now - episode.began).milliseconds / 1000),
+                    repairedAfter: episode.ended.map { $0 - episode.began })
+            })
     }
 
     public func connectedPeers() async -> Int {

@@ -5,12 +5,15 @@ import Foundation
 #endif
 import Hummingbird
 
-/// The admin endpoint: `GET` and `POST /admin/maintenance`, behind a bearer token.
+/// The admin endpoints, behind a bearer token: `GET` and `POST /admin/maintenance`, and, when
+/// the node has a DHT, `GET` and `PUT /admin/dht?key=K` to read and write the cluster's DHT by hand.
 public enum AdminHTTP {
     /// The paths this module serves.
-    public static let paths = ["/admin/maintenance"]
-    /// The methods they answer (for 405's `Allow`).
-    public static let allow = "GET, HEAD, POST"
+    public static let paths = ["/admin/maintenance", "/admin/dht"]
+    /// The methods each path answers (for 405's `Allow`).
+    public static let allow = ["/admin/maintenance": "GET, HEAD, POST", "/admin/dht": "GET, HEAD, PUT"]
+    /// Largest accepted `PUT /admin/dht` body, in bytes (the DHT itself may accept less).
+    public static let maxDHTValueBytes = 4096
 
     /// The body of `POST /admin/maintenance`.
     public struct MaintenanceRequest: Codable, Sendable, Hashable {
@@ -36,8 +39,11 @@ public enum AdminHTTP {
     /// Longest accepted reason, in bytes.
     public static let maxReasonBytes = 160
 
-    /// Adds the admin endpoint to `router`; every request must carry `Authorization: Bearer <token>`.
-    public static func addRoutes<Context: RequestContext>(to router: Router<Context>, manager: HealthManager, token: String) {
+    /// Adds the admin endpoints to `router`; every request must carry `Authorization: Bearer <token>`.
+    /// Without `dht`, `/admin/dht` answers 404.
+    public static func addRoutes<Context: RequestContext>(
+        to router: Router<Context>, manager: HealthManager, token: String, dht: (any DHTInterface)? = nil
+    ) {
         let expected = Array(token.utf8)
         @Sendable func authorize(_ request: Request) throws {
             let header = request.headers[.authorization] ?? ""
@@ -69,6 +75,53 @@ public enum AdminHTTP {
                 "maintenance set over HTTP", metadata: ["enabled": "\(update.enabled)", "reason": "\(update.reason ?? "")"])
             return try HealthHTTP.jsonResponse(state(manager), status: .ok)
         }
+        guard let dht else { return }
+        @Sendable func key(of request: Request) throws -> String {
+            guard let key = request.uri.queryParameters.get("key"), !key.isEmpty else {
+                throw HTTPError(.badRequest, message: "name the key: /admin/dht?key=K")
+            }
+            return key
+        }
+        router.get("/admin/dht") { request, _ in
+            try authorize(request)
+            let name = try key(of: request)
+            let value: [UInt8]
+            do {
+                value = try await dht.getValue(name)
+            } catch let error as DHTKeyNotFound {
+                // Answered, not thrown: a thrown 404 reads as "no such route" to the error middleware.
+                return try HealthHTTP.errorResponse(.notFound, error.description, path: request.uri.path)
+            } catch {
+                throw HTTPError(.serviceUnavailable, message: "DHT get failed: \(error)")
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "application/octet-stream"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: value)))
+        }
+        router.put("/admin/dht") { request, context in
+            try authorize(request)
+            let name = try key(of: request)
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: maxDHTValueBytes)
+            } catch {
+                throw HTTPError(.contentTooLarge, message: "value longer than \(maxDHTValueBytes) bytes")
+            }
+            do {
+                try await dht.putValue(name, value: Array(body.readableBytesView))
+            } catch {
+                throw HTTPError(.serviceUnavailable, message: "DHT put failed: \(error)")
+            }
+            context.logger.info("DHT value stored over HTTP", metadata: ["key": "\(name)", "bytes": "\(body.readableBytes)"])
+            return try HealthHTTP.jsonResponse(DHTStored(key: name, bytes: body.readableBytes), status: .ok)
+        }
+    }
+
+    /// The answer of `PUT /admin/dht`.
+    public struct DHTStored: Codable, Sendable, Hashable {
+        public var key: String
+        public var bytes: Int
+        public var stored = true
     }
 
     static func state(_ manager: HealthManager) -> MaintenanceState {
