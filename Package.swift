@@ -120,6 +120,7 @@ let package = Package(
             name: "GossipTests",
             dependencies: [
                 "Gossip", "NodeHealth", "ClusterView", "ChildProcesses",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

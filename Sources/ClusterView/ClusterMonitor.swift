@@ -58,6 +58,9 @@ public actor ClusterMonitor: Service {
     private var changeSamples: [(at: ContinuousClock.Instant, changes: Int)] = []
     /// The window of ``ClusterHealth/Election/recentChanges``.
     public static let changeWindow: Duration = .seconds(900)
+    /// Requests for a new snapshot, made by requests that found theirs aging; ``run()`` serves them.
+    private nonisolated let refreshRequests: AsyncStream<Void>
+    private nonisolated let refreshSink: AsyncStream<Void>.Continuation
 
     /// Watches the cluster as `node` sees it.
     public init(node: GossipNode, minPeers: Int = 2, interval: Duration = .seconds(2), limit: Int = 300, factory: (any MetricsFactory)? = nil) {
@@ -70,15 +73,26 @@ public actor ClusterMonitor: Service {
         source: @escaping @Sendable () async -> ClusterHealth
     ) {
         self.source = source
+        (refreshRequests, refreshSink) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         self.interval = interval
         self.limit = max(1, limit)
         self.factory = factory ?? MetricsSystem.factory
     }
 
+    /// Samples every ``interval`` and makes the snapshots that requests ask for, until cancelled
+    /// or the graceful shutdown begins.
     public func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            await sample()
-            try? await Task.sleep(for: interval)
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await _ in self.refreshRequests { _ = await self.refresh() }
+                }
+                while !Task.isCancelled {
+                    await self.sample()
+                    try? await Task.sleep(for: self.interval)
+                }
+                group.cancelAll()
+            }
         }
     }
 
@@ -101,8 +115,8 @@ public actor ClusterMonitor: Service {
     private var refreshing = false
 
     /// What `GET /cluster/health` serves: a snapshot at most ``freshFor`` old, or one at most
-    /// ``servableFor`` old while the next is made in the background (a request never waits on
-    /// another's merge), or, without either, a new one. At 1000 nodes a merge and its JSON take
+    /// ``servableFor`` old while ``run()`` makes the next (a request never waits on another's
+    /// merge), or, without either, a new one. At 1000 nodes a merge and its JSON take
     /// tens of milliseconds (BENCHMARKS.md); requests take microseconds.
     public nonisolated func serve() async -> Snapshot {
         if let snapshot = await cached(now: .now) { return snapshot }
@@ -116,7 +130,7 @@ public actor ClusterMonitor: Service {
         guard age < Self.servableFor else { return nil }
         if !refreshing {
             refreshing = true
-            Task { _ = await self.refresh() }
+            refreshSink.yield()
         }
         return snapshot
     }
