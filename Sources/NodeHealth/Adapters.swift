@@ -34,6 +34,12 @@ public protocol DHTInterface: Sendable {
     func getValue(_ key: String) async throws -> [UInt8]
 }
 
+/// What a ``DHTInterface`` throws for a key or value it does not take (empty or too long).
+public struct DHTInvalidRequest: Error, Sendable, Hashable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
 /// What ``DHTInterface/getValue(_:)`` throws when the key is on no replica.
 public struct DHTKeyNotFound: Error, Sendable, Hashable, CustomStringConvertible {
     public var key: String

@@ -179,27 +179,21 @@ struct MaintCommand: AsyncParsableCommand {
     @Argument(help: "on or off.")
     var mode: Mode
 
-    @Argument(help: "The node's HTTP base URL.")
-    var url: String
+    @OptionGroup var node: AdminEndpoint
 
     @Option(help: "Why (shown in the node's status).")
     var reason: String = "maintenance"
 
-    @Option(help: "File holding the node's admin token (its --admin-token-file).")
-    var tokenFile: String
-
     func run() async throws {
         do {
-            let token = try readToken(tokenFile)
             struct Body: Encodable { var enabled: Bool; var reason: String }
             let body = try JSONEncoder().encode(Body(enabled: mode == .on, reason: reason))
-            let response = try await HTTPClient.request(
-                baseURL(url) + "/admin/maintenance", method: .POST,
-                headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")], body: Array(body))
+            let response = try await node.request(
+                "/admin/maintenance", method: .POST, headers: [("Content-Type", "application/json")], body: Array(body))
             guard response.status == 200 else {
-                throw HTTPClient.URLError(description: "\(url)/admin/maintenance answered \(response.status): \(response.text)")
+                throw HTTPClient.URLError(description: "\(node.url)/admin/maintenance answered \(response.status): \(response.text)")
             }
-            print("maintenance \(mode.rawValue) at \(url)" + (mode == .on ? ": \(reason)" : ""))
+            print("maintenance \(mode.rawValue) at \(node.url)" + (mode == .on ? ": \(reason)" : ""))
         } catch {
             writeStandardError("maint: \(error)\n")
             throw ExitCode.failure
@@ -207,9 +201,22 @@ struct MaintCommand: AsyncParsableCommand {
     }
 }
 
-/// The first meaningful line of an admin token file (a node's `--admin-token-file`).
-func readToken(_ file: String) throws -> String {
-    KeyFiles.meaningfulLines(try KeyFiles.read(file)).first?.1 ?? ""
+/// A node's admin endpoints: its URL and the file holding its admin token.
+struct AdminEndpoint: ParsableArguments {
+    @Argument(help: "The node's HTTP base URL.")
+    var url: String
+
+    @Option(help: "File holding the node's admin token (its --admin-token-file).")
+    var tokenFile: String
+
+    /// `method path` on the node with `Authorization: Bearer <token>` (the token file's first meaningful line).
+    func request(
+        _ path: String, method: HTTPMethod, headers: [(String, String)] = [], body: [UInt8]? = nil, timeout: Duration = .seconds(5)
+    ) async throws -> HTTPClient.Response {
+        let token = KeyFiles.meaningfulLines(try KeyFiles.read(tokenFile)).first?.1 ?? ""
+        return try await HTTPClient.request(
+            baseURL(url) + path, method: method, headers: [("Authorization", "Bearer \(token)")] + headers, body: body, timeout: timeout)
+    }
 }
 
 struct DHTCommand: AsyncParsableCommand {
@@ -228,17 +235,13 @@ struct DHTCommand: AsyncParsableCommand {
     @Argument(help: "get or put.")
     var mode: Mode
 
-    @Argument(help: "The node's HTTP base URL.")
-    var url: String
+    @OptionGroup var node: AdminEndpoint
 
     @Argument(help: "The key (1 to 200 bytes).")
     var key: String
 
     @Argument(help: "The value to store (put only).")
     var value: String?
-
-    @Option(help: "File holding the node's admin token (its --admin-token-file).")
-    var tokenFile: String
 
     func validate() throws {
         if mode == .put && value == nil { throw ValidationError("put needs a VALUE") }
@@ -263,10 +266,9 @@ struct DHTCommand: AsyncParsableCommand {
     func run() async throws {
         let response: HTTPClient.Response
         do {
-            let token = try readToken(tokenFile)
-            response = try await HTTPClient.request(
-                baseURL(url) + "/admin/dht?key=" + Self.queryEncoded(key), method: mode == .put ? .PUT : .GET,
-                headers: [("Authorization", "Bearer \(token)")], body: value.map { Array($0.utf8) }, timeout: .seconds(10))
+            response = try await node.request(
+                "/admin/dht?key=" + Self.queryEncoded(key), method: mode == .put ? .PUT : .GET,
+                body: value.map { Array($0.utf8) }, timeout: .seconds(10))
         } catch {
             writeStandardError("dht: \(error)\n")
             throw ExitCode.failure
@@ -275,12 +277,12 @@ struct DHTCommand: AsyncParsableCommand {
         case (200, .get):
             print(response.text)
         case (200, .put):
-            print("stored \(key) (\(value?.utf8.count ?? 0) bytes) through \(url)")
+            print("stored \(key) (\(value?.utf8.count ?? 0) bytes) through \(node.url)")
         case (404, _):
             writeStandardError("dht: \(key): not found on any replica\n")
             throw ExitCode(2)
         default:
-            writeStandardError("dht: \(url)/admin/dht answered \(response.status): \(response.text)\n")
+            writeStandardError("dht: \(node.url)/admin/dht answered \(response.status): \(response.text)\n")
             throw ExitCode.failure
         }
     }

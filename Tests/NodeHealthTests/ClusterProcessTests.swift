@@ -164,6 +164,8 @@ struct ClusterProcessTests {
             let put = try await Self.run(["dht", "put", bases[0], key, "value of \(key)", "--token-file", tokenFile])
             #expect(put.status == 0, "dht put \(key): \(put.log)")
         }
+        let tooLong = try await Self.run(["dht", "put", bases[0], "app/big", String(repeating: "x", count: 2000), "--token-file", tokenFile])
+        #expect(tooLong.status == 1 && tooLong.log.contains("400") && tooLong.log.contains("at most 1024 bytes"), "\(tooLong.log)")
 
         // Stop two of five (when the leader is among them the election moves).
         let survivors = Array(bases.prefix(3))

@@ -43,12 +43,25 @@ public struct GossipDHTAdapter: DHTInterface {
 
     private static func isProbeKey(_ key: String) -> Bool { key.hasPrefix("health-test/") }
 
+    /// Throws ``DHTInvalidRequest`` unless `key` has 1 to ``DHTRequest/maxKeyBytes`` bytes and
+    /// `value` at most ``DHTRequest/maxValueBytes``.
+    static func validate(_ key: String, value: [UInt8] = []) throws(DHTInvalidRequest) {
+        guard !key.isEmpty, key.utf8.count <= DHTRequest.maxKeyBytes else {
+            throw DHTInvalidRequest("a key has 1 to \(DHTRequest.maxKeyBytes) bytes")
+        }
+        guard value.count <= DHTRequest.maxValueBytes else {
+            throw DHTInvalidRequest("a value has at most \(DHTRequest.maxValueBytes) bytes (this one \(value.count))")
+        }
+    }
+
     public func putValue(_ key: String, value: [UInt8]) async throws {
+        try Self.validate(key, value: value)
         let outcome = await node.dhtPut(key: key, value: value, ttl: Self.isProbeKey(key) ? probeTTL : defaultTTL)
         guard case .stored = outcome else { throw DHTError(description: Self.describe(outcome)) }
     }
 
     public func getValue(_ key: String) async throws -> [UInt8] {
+        try Self.validate(key)
         let outcome = await node.dhtGet(key: key, remoteOnly: Self.isProbeKey(key))
         switch outcome {
         case .value(let value): return value

@@ -91,6 +91,8 @@ public enum AdminHTTP {
             } catch let error as DHTKeyNotFound {
                 // Answered, not thrown: a thrown 404 reads as "no such route" to the error middleware.
                 return try HealthHTTP.errorResponse(.notFound, error.description, path: request.uri.path)
+            } catch let error as DHTInvalidRequest {
+                throw HTTPError(.badRequest, message: error.description)
             } catch {
                 throw HTTPError(.serviceUnavailable, message: "DHT get failed: \(error)")
             }
@@ -109,6 +111,8 @@ public enum AdminHTTP {
             }
             do {
                 try await dht.putValue(name, value: Array(body.readableBytesView))
+            } catch let error as DHTInvalidRequest {
+                throw HTTPError(.badRequest, message: error.description)
             } catch {
                 throw HTTPError(.serviceUnavailable, message: "DHT put failed: \(error)")
             }
