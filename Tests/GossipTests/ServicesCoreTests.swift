@@ -125,6 +125,40 @@ struct ServicesCoreTests {
         #expect(completion(h, node: reader, id: missID) == .notFound)
     }
 
+    @Test("a status signed while keys were under-replicated is re-signed once they are replicated again, not at the slow refresh")
+    func underReplicationClears() throws {
+        var h = Self.converged(6)
+        let (_, putOut) = h.cores[0].dhtPut(key: "k1", value: [1, 2, 3], version: 7, ttl: .seconds(600), now: h.now)
+        h.collect(putOut, from: 0)
+        h.settle()
+        h.advance(.seconds(3))
+        let replicas = h.cores[0].replicas(of: "k1")
+        let primary = h.cores.indices.first { h.key($0) == replicas[0] }!
+        let leader = h.cores[primary].electionView.leader
+        let victim = h.cores.indices.first { replicas[1...].contains(h.key($0)) && h.key($0) != leader }!
+        h.deaf.insert(victim)
+        // Until the primary counts the key under-replicated (the victim is dead, the repair not yet done)...
+        var waited = 0
+        while h.cores[primary].replicationFigures(now: h.now).underReplicated == 0 && waited < 200 {
+            h.advance(.milliseconds(100), skip: [victim])
+            waited += 1
+        }
+        #expect(h.cores[primary].replicationFigures(now: h.now).underReplicated == 1)
+        // ...then a meaningful change of its own signs a status that shows it.
+        h.collect(h.cores[primary].publish(Harness.draft("disk full", healthy: false), now: h.now), from: primary)
+        let during = try #require(h.cores[primary].ownStatus?.projection)
+        #expect(ReplicationExtension(during)?.underReplicatedKeys == 1, "signed during the repair")
+        // The repair and the next once-a-second look at the extensions (no election moves: the
+        // victim does not lead, so nothing else is meaningful meanwhile).
+        h.advance(.milliseconds(1500), skip: [victim])
+        #expect(h.cores[primary].replicationFigures(now: h.now).underReplicated == 0, "repaired")
+        let after = try #require(h.cores[primary].ownStatus?.projection)
+        #expect(after.version > during.version, "re-signed once repaired")
+        #expect(ReplicationExtension(after)?.underReplicatedKeys == 0)
+        let seen = h.cores.indices.filter { $0 != victim && $0 != primary }.map { h.cores[$0].store.statuses[h.key(primary)]?.projection }
+        #expect(seen.allSatisfy { $0.flatMap(ReplicationExtension.init)?.underReplicatedKeys == 0 }, "and the others hold the new one")
+    }
+
     @Test("election: one leader everyone follows; after it dies, exactly one change to one new leader")
     func election() {
         var h = Self.converged(5)

@@ -222,6 +222,17 @@ extension GossipCore {
         guard let draft, let current = store.statuses[key]?.projection else { return }
         var candidate = withCoreExtensions(draft, now: now, figures: figures)
         candidate.publicKey = key
-        if candidate.differsMeaningfully(from: current) { out += sign(now: now) }
+        if candidate.differsMeaningfully(from: current) || Self.clearsUnderReplication(signed: current, next: candidate) {
+            out += sign(now: now)
+        }
+    }
+
+    /// Whether the signed status shows under-replicated keys that are all replicated again. The
+    /// figure is not meaningful by itself (a repair after a membership change would re-sign every
+    /// primary twice), but a status signed during the repair for another reason would otherwise
+    /// tell the cluster of keys under-replicated until the slow refresh, minutes after the repair.
+    static func clearsUnderReplication(signed: StatusProjection, next: StatusProjection) -> Bool {
+        guard let shown = ReplicationExtension(signed), shown.underReplicatedKeys > 0 else { return false }
+        return ReplicationExtension(next).map { $0.underReplicatedKeys == 0 } ?? false
     }
 }
