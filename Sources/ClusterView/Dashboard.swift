@@ -106,6 +106,8 @@ function render(health, history) {
       <div class="line">${n.connected_peers != null ? n.connected_peers + " peers" : ""}${n.score != null ? " · score " + n.score : ""}</div>
       ${n.failing_checks.length ? `<div class="line">failing: ${esc(n.failing_checks.join(", "))}</div>` : ""}
       ${n.degraded_checks.length ? `<div class="line">degraded: ${esc(n.degraded_checks.join(", "))}</div>` : ""}
+      ${!n.failing_checks.length && !n.degraded_checks.length && n.reported_status && n.reported_status !== "healthy" && n.message ? `<div class="line">${esc(n.message)}</div>` : ""}
+      ${n.unreachable ? '<div class="line">reported healthy, unreachable from here</div>' : ""}
     </div>`).join("");
   document.getElementById("history").innerHTML = history.map(h =>
     `<span style="background:${colour(h.status)}" title="${esc(h.time)}: ${esc(h.status)} (${h.healthy}/${h.degraded}/${h.unhealthy}/${h.unknown})${h.reason ? " — " + esc(h.reason) : ""}"></span>`).join("");

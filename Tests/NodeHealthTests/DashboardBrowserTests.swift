@@ -6,7 +6,9 @@ import Testing
 struct DashboardBrowserTests {
     @Test("/cluster renders the node grid with the leader marked, and a screenshot shows it")
     func rendersTheGrid() async throws {
-        let cluster = try await LocalCluster("b", count: 3, extra: ["--no-enhanced-checks"])
+        let tokenFile = temporaryDirectory() + "/admin-token"
+        try "admin-token-for-the-dashboard".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let cluster = try await LocalCluster("b", count: 3, extra: ["--no-enhanced-checks", "--admin-token-file", tokenFile])
         defer { cluster.stop() }
         let base = cluster.bases[0]
         await eventually(timeout: .seconds(20), "the cluster is healthy with three nodes") {
@@ -36,5 +38,17 @@ struct DashboardBrowserTests {
         let (shotStatus, _) = try runTool(chromium, common + ["--screenshot=\(shot)", "\(base)/cluster"], input: Data())
         let png = try Data(contentsOf: URL(fileURLWithPath: shot))
         #expect(shotStatus == 0 && png.starts(with: [0x89, 0x50, 0x4e, 0x47]) && png.count > 20_000, "a screenshot of \(png.count) bytes")
+
+        // A node in maintenance: its tile says why, and so does the page's list of reasons.
+        let maint = try await ClusterProcessTests.run(["maint", "on", cluster.bases[1], "--reason", "disk swap", "--token-file", tokenFile])
+        #expect(maint.status == 0, "\(maint.log)")
+        await eventually(timeout: .seconds(10), "b0 sees b1 in maintenance") {
+            guard let (_, json) = await ClusterProcessTests.clusterHealth(base) else { return false }
+            return json["status"] == "degraded"
+        }
+        let (_, degraded) = try runTool(chromium, common + ["--dump-dom", "\(base)/cluster"], input: Data())
+        #expect(degraded.contains(">degraded</span>"), "the badge shows the cluster degraded")
+        #expect(degraded.contains("<div class=\"line\">Maintenance: disk swap</div>"), "b1's tile says why")
+        #expect(degraded.contains("<li>b1 is unhealthy: Maintenance: disk swap</li>"), "and so do the reasons")
     }
 }
