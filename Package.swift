@@ -97,7 +97,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "cluster-view-bench",
-            dependencies: ["ClusterView", "Gossip", "NodeHealth", "Simulations"],
+            dependencies: ["ClusterView", "Gossip", "NodeHealth", "Simulations", .product(name: "Hummingbird", package: "hummingbird")],
             path: "Benchmarks/cluster-view-bench"
         ),
         .executableTarget(

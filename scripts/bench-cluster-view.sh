@@ -4,9 +4,17 @@
 #   scripts/bench-cluster-view.sh BIN_DIR
 set -euo pipefail
 bin=${1:?usage: bench-cluster-view.sh BIN_DIR}
-echo "== the simulator's 1000-node view (cluster-view-bench 1000 2000)"
-"$bin/cluster-view-bench" 1000 2000
 dir=$(mktemp -d)
+echo "== the simulator's 1000-node view (cluster-view-bench 1000 2000 18882 60), then wrk against it"
+"$bin/cluster-view-bench" 1000 2000 18882 60 | tee "$dir/view.out" &
+view=$!
+for _ in $(seq 1 12000); do grep -q "serving the" "$dir/view.out" 2>/dev/null && break; sleep 0.1; done
+sleep 3
+for path in /cluster/health "/cluster/health?verbose"; do
+  echo "== wrk -t2 -c16 -d10s --latency http://127.0.0.1:18882$path (1000-node view)"
+  wrk -t2 -c16 -d10s --latency "http://127.0.0.1:18882$path" | grep -E "Requests/sec|Latency|50%|90%|99%|Non-2xx|Transfer"
+done
+wait $view
 port=18881
 "$bin/chorus-cluster-health" demo --nodes 5 --http-port $port --gossip-port 18946 --dir "$dir" > "$dir/demo.out" 2>&1 &
 demo=$!

@@ -1,6 +1,9 @@
 // /cluster/health for a large cluster view (see BENCHMARKS.md).
 //
-//   cluster-view-bench [NODES] [ROUNDS]        (defaults: 1000 nodes, 2000 rounds)
+//   cluster-view-bench [NODES] [ROUNDS] [SERVE_PORT SERVE_SECONDS]   (defaults: 1000 nodes, 2000 rounds)
+//
+// With SERVE_PORT it then serves that view over HTTP on 127.0.0.1:SERVE_PORT for SERVE_SECONDS
+// (the node's own /cluster routes and monitor), for wrk (scripts/bench-cluster-view.sh).
 //
 // Runs the simulator (real protocol, real signing) until node 0 lists all NODES nodes alive and
 // holds every one's signed status, takes node 0's view (its members and the verified projections it holds), then times
@@ -8,12 +11,15 @@
 // encoding of the answer (and the ?verbose text). Reports median, p90, p99 and max.
 import ClusterView
 import Gossip
+import Hummingbird
 import NodeHealth
 import Simulations
 
 let arguments = CommandLine.arguments
 let count = arguments.count > 1 ? Int(arguments[1]) ?? 1000 : 1000
 let rounds = arguments.count > 2 ? Int(arguments[2]) ?? 2000 : 2000
+let servePort = arguments.count > 3 ? Int(arguments[3]) : nil
+let serveSeconds = arguments.count > 4 ? Int(arguments[4]) ?? 30 : 30
 let clock = ContinuousClock()
 
 func micros(_ d: Duration) -> Double { Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12 }
@@ -91,3 +97,17 @@ await withTaskGroup(of: Void.self) { group in
     group.cancelAll()
 }
 report("GET /cluster/health's serve() at ~1000 requests/s (snapshot, remade every 250 ms)", served)
+
+// The same view over HTTP, through the node's own routes, for wrk.
+if let servePort {
+    let router = Router()
+    ClusterHTTP.addViewRoutes(to: router, monitor: monitor)
+    let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: servePort)))
+    await withTaskGroup(of: Void.self) { group in
+        group.addTask { try? await monitor.run() }
+        group.addTask { try? await app.runService() }
+        print("serving the \(count)-node view at http://127.0.0.1:\(servePort)/cluster/health for \(serveSeconds) s")
+        try? await Task.sleep(for: .seconds(serveSeconds))
+        group.cancelAll()
+    }
+}

@@ -129,7 +129,23 @@ public enum ClusterHTTP {
     public static func addRoutes<Context: RequestContext>(
         to router: Router<Context>, node: GossipNode, minPeers: Int = 2, monitor: ClusterMonitor? = nil
     ) {
-        let monitor = monitor ?? ClusterMonitor(node: node, minPeers: minPeers)
+        addViewRoutes(to: router, monitor: monitor ?? ClusterMonitor(node: node, minPeers: minPeers))
+        router.get("/cluster/members") { _, _ in
+            let views = await node.memberViews()
+            return try HealthHTTP.jsonResponse(members(views), status: .ok)
+        }
+        router.get("/cluster/nodes/:id/status") { request, context in
+            let id = try context.parameters.require("id")
+            guard let signed = await node.signedStatus(of: id) else {
+                return try HealthHTTP.errorResponse(.notFound, "no status held for node \(id)", path: request.uri.path)
+            }
+            return try HealthHTTP.jsonResponse(SignedStatusBody(signed), status: .ok)
+        }
+    }
+
+    /// Adds the endpoints served from `monitor`'s merged view: `/cluster`, `/cluster/history`,
+    /// `/cluster/health` and `/cluster/nodes/{id}` (a benchmark serves a simulated view this way).
+    public static func addViewRoutes<Context: RequestContext>(to router: Router<Context>, monitor: ClusterMonitor) {
         router.get("/cluster") { _, _ in
             let page = Dashboard.page(health: await monitor.serve().health, history: await monitor.history())
             return Response(
@@ -157,17 +173,6 @@ public enum ClusterHTTP {
                 return try HealthHTTP.errorResponse(.notFound, "no member \(id)", path: request.uri.path)
             }
             return try HealthHTTP.jsonResponse(found, status: .ok)
-        }
-        router.get("/cluster/members") { _, _ in
-            let views = await node.memberViews()
-            return try HealthHTTP.jsonResponse(members(views), status: .ok)
-        }
-        router.get("/cluster/nodes/:id/status") { request, context in
-            let id = try context.parameters.require("id")
-            guard let signed = await node.signedStatus(of: id) else {
-                return try HealthHTTP.errorResponse(.notFound, "no status held for node \(id)", path: request.uri.path)
-            }
-            return try HealthHTTP.jsonResponse(SignedStatusBody(signed), status: .ok)
         }
     }
 
