@@ -15,6 +15,10 @@ import Hummingbird
 import NodeHealth
 import Simulations
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 let arguments = CommandLine.arguments
 let count = arguments.count > 1 ? Int(arguments[1]) ?? 1000 : 1000
 let rounds = arguments.count > 2 ? Int(arguments[2]) ?? 2000 : 2000
@@ -107,6 +111,7 @@ if let servePort {
         group.addTask { try? await monitor.run() }
         group.addTask { try? await app.runService() }
         print("serving the \(count)-node view at http://127.0.0.1:\(servePort)/cluster/health for \(serveSeconds) s")
+        fflush(nil)  // the bench script waits for this line (standard output is a pipe there)
         try? await Task.sleep(for: .seconds(serveSeconds))
         group.cancelAll()
     }

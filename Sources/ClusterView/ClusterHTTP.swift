@@ -161,7 +161,7 @@ public enum ClusterHTTP {
             if request.uri.queryParameters["verbose"] != nil || request.uri.query == "verbose" {
                 return Response(
                     status: status, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
-                    body: .init(byteBuffer: ByteBuffer(string: snapshot.health.verboseText)))
+                    body: .init(byteBuffer: ByteBuffer(string: snapshot.verbose)))
             }
             return HealthHTTP.jsonResponse(ByteBuffer(bytes: snapshot.json), status: status)
         }

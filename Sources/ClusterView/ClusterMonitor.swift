@@ -100,10 +100,11 @@ public actor ClusterMonitor: Service {
     /// and at least one a minute.
     public func history() -> [Entry] { entries }
 
-    /// A merged view ready to serve: the merge, its JSON, and when it was made.
+    /// A merged view ready to serve: the merge, its JSON and `?verbose` text, and when it was made.
     public struct Snapshot: Sendable {
         public let health: ClusterHealth
         public let json: [UInt8]
+        public let verbose: String
         public let at: ContinuousClock.Instant
     }
 
@@ -139,7 +140,7 @@ public actor ClusterMonitor: Service {
     @discardableResult
     public nonisolated func refresh() async -> Snapshot {
         let health = await current()
-        let made = Snapshot(health: health, json: JSONBytes.encode(health), at: .now)
+        let made = Snapshot(health: health, json: JSONBytes.encode(health), verbose: health.verboseText, at: .now)
         await keep(made)
         return made
     }
