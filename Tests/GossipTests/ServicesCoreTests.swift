@@ -14,6 +14,15 @@ struct ServicesCoreTests {
         return h
     }
 
+    /// Node 0 puts `k1` = [1, 2, 3] (version 7, 10 minutes) and the network settles; the put's id.
+    @discardableResult
+    static func putK1(_ h: inout Harness) -> UInt32 {
+        let (id, out) = h.cores[0].dhtPut(key: "k1", value: [1, 2, 3], version: 7, ttl: .seconds(600), now: h.now)
+        h.collect(out, from: 0)
+        h.settle()
+        return id
+    }
+
     func completion(_ h: Harness, node: Int, id: UInt32) -> DHTOutcome? {
         for (i, directive) in h.events where i == node {
             if case .dhtCompleted(let done, let outcome) = directive, done == id { return outcome }
@@ -82,9 +91,7 @@ struct ServicesCoreTests {
     @Test("DHT: put on R replicas, get from a remote replica; after a replica dies the repair restores R copies")
     func dhtPutGetRepair() throws {
         var h = Self.converged(6)
-        let (putID, putOut) = h.cores[0].dhtPut(key: "k1", value: [1, 2, 3], version: 7, ttl: .seconds(600), now: h.now)
-        h.collect(putOut, from: 0)
-        h.settle()
+        let putID = Self.putK1(&h)
         #expect(completion(h, node: 0, id: putID) == .stored(replicas: 2), "done at a majority of the 3 replicas")
         let replicas = h.cores[0].replicas(of: "k1")
         #expect(replicas.count == 3)
@@ -128,9 +135,7 @@ struct ServicesCoreTests {
     @Test("a status signed while keys were under-replicated is re-signed once they are replicated again, not at the slow refresh")
     func underReplicationClears() throws {
         var h = Self.converged(6)
-        let (_, putOut) = h.cores[0].dhtPut(key: "k1", value: [1, 2, 3], version: 7, ttl: .seconds(600), now: h.now)
-        h.collect(putOut, from: 0)
-        h.settle()
+        Self.putK1(&h)
         h.advance(.seconds(3))
         let replicas = h.cores[0].replicas(of: "k1")
         let primary = h.cores.indices.first { h.key($0) == replicas[0] }!
