@@ -40,7 +40,7 @@ public enum AdminHTTP {
     public static let maxReasonBytes = 160
 
     /// Adds the admin endpoints to `router`; every request must carry `Authorization: Bearer <token>`.
-    /// Without `dht`, `/admin/dht` answers 404.
+    /// Without `dht` no `/admin/dht` routes are added.
     public static func addRoutes<Context: RequestContext>(
         to router: Router<Context>, manager: HealthManager, token: String, dht: (any DHTInterface)? = nil
     ) {
