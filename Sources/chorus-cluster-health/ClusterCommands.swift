@@ -248,26 +248,19 @@ struct DHTCommand: AsyncParsableCommand {
         if mode == .get && value != nil { throw ValidationError("get takes no VALUE") }
     }
 
-    /// `text` percent-encoded for a query value: everything but unreserved characters and `/`.
-    static func queryEncoded(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "/"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                out += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
-            }
-        }
-        return out
+    /// `/admin/dht?key=KEY`, the key percent-encoded as a query value (by `URLComponents`).
+    static func path(forKey key: String) -> String {
+        var components = URLComponents()
+        components.path = "/admin/dht"
+        components.queryItems = [URLQueryItem(name: "key", value: key)]
+        return components.string ?? "/admin/dht?key=\(key)"
     }
 
     func run() async throws {
         let response: HTTPClient.Response
         do {
             response = try await node.request(
-                "/admin/dht?key=" + Self.queryEncoded(key), method: mode == .put ? .PUT : .GET,
+                Self.path(forKey: key), method: mode == .put ? .PUT : .GET,
                 body: value.map { Array($0.utf8) }, timeout: .seconds(10))
         } catch {
             writeStandardError("dht: \(error)\n")

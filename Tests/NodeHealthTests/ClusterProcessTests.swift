@@ -159,11 +159,12 @@ struct ClusterProcessTests {
         #expect(leaders.count == 1 && leaders.first! != nil, "one leader agreed: \(leaders)")
 
         // Application keys, stored through the CLI (dht put): each on R = 3 of the five.
-        let keys = (0..<10).map { "app/key-\($0)" }
+        let keys = (0..<9).map { "app/key-\($0)" } + ["app/a key with & = + % ?"]  // the last one percent-encoded
         for key in keys {
             let put = try await Self.run(["dht", "put", bases[0], key, "value of \(key)", "--token-file", tokenFile])
             #expect(put.status == 0, "dht put \(key): \(put.log)")
         }
+        #expect(nodes[0].log.contains("key=app/a key with & = + % ?"), "the node stored the key whole: \(nodes[0].log.suffix(2000))")
         let tooLong = try await Self.run(["dht", "put", bases[0], "app/big", String(repeating: "x", count: 2000), "--token-file", tokenFile])
         #expect(tooLong.status == 1 && tooLong.log.contains("400") && tooLong.log.contains("at most 1024 bytes"), "\(tooLong.log)")
 
