@@ -42,7 +42,8 @@ public final class Simulation {
     struct Event: Comparable {
         enum Kind {
             case tick(Int)
-            case deliver(Int, [UInt8], NodeAddress)
+            /// Datagram bytes to node `to` from node `from`.
+            case deliver(to: Int, [UInt8], from: Int)
         }
         var time: Duration
         var order: UInt64
@@ -61,6 +62,9 @@ public final class Simulation {
         public var generation: UInt64 = 1
         var statusCounter = 0
     }
+
+    /// The simulated wall clock at time zero (Unix seconds): generations (1, 2, …) are far behind it.
+    public static let wallClockOrigin: UInt64 = 1_800_000_000
 
     public let configuration: Configuration
     public private(set) var now: Duration = .zero
@@ -99,7 +103,7 @@ public final class Simulation {
             keyIndex[keyPair.publicKey] = i
             let core = GossipCore(
                 keyPair: keyPair, address: addresses[i], generation: 1, settings: configuration.settings,
-                trust: .any, seeds: seeds, randomSeed: rng.next())
+                trust: .any, seeds: seeds, randomSeed: rng.next(), wallClockOrigin: Self.wallClockOrigin)
             nodes.append(Node(core: core, keyPair: keyPair))
         }
     }
@@ -146,7 +150,8 @@ public final class Simulation {
         let seeds = Array(addresses.prefix(max(1, min(configuration.seedCount, configuration.nodes)))).filter { $0 != addresses[i] }
         nodes[i].core = GossipCore(
             keyPair: nodes[i].keyPair, address: addresses[i], generation: nodes[i].generation,
-            settings: configuration.settings, trust: .any, seeds: seeds, randomSeed: rng.next())
+            settings: configuration.settings, trust: .any, seeds: seeds, randomSeed: rng.next(),
+            wallClockOrigin: Self.wallClockOrigin)
         nodes[i].up = true
         schedule(.tick(i), at: now + configuration.settings.tickInterval)
         startNode(i, at: now, withStatus: true)
@@ -192,7 +197,10 @@ public final class Simulation {
                     continue
                 }
                 delivered += 1
-                carryOut(nodes[i].core.receive(bytes, from: from, now: now), from: i)
+                // The simulated network is trusted: it hands over the sender's key, as the
+                // shell's DatagramAuthenticator does after checking the envelope.
+                let sender = nodes[from].keyPair.publicKey
+                carryOut(nodes[i].core.receive(bytes, from: addresses[from], sender: sender, now: now), from: i)
             }
         }
         while let at = nextObservation, at <= end {
@@ -274,8 +282,9 @@ public final class Simulation {
                 falseDeathEvents.append((now, i, j))
             }
             guard case .send(let bytes, let target) = directive else { continue }
-            nodes[i].bytesSent += bytes.count
-            guard let j = index[target] else { continue }
+            // Counted with the authentication envelope a real node adds (57 bytes).
+            nodes[i].bytesSent += bytes.count + DatagramAuthenticator.taggedOverhead
+            guard let j = index[target.address] else { continue }
             tap?(i, j, bytes)
             if let group, group[i] != group[j] {
                 lost += 1
@@ -288,7 +297,7 @@ public final class Simulation {
             let linkDelay = Double(StableLink.hash(i, j) % 1000) / 1000
             let noise = Double(rng.next() % 1000) / 1000
             let delay = configuration.latency + configuration.jitter * ((linkDelay + noise) / 2)
-            schedule(.deliver(j, bytes, addresses[i]), at: now + delay)
+            schedule(.deliver(to: j, bytes, from: i), at: now + delay)
         }
     }
 

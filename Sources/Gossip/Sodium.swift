@@ -275,3 +275,64 @@ public enum Hex {
         }
     }
 }
+
+// MARK: Keys between pairs of members
+
+/// The two keys one member uses with one other: `sending` authenticates what it sends to that
+/// peer, `receiving` what it receives from it. Each member derives them on its own from the two
+/// identity keys, and the peer's `sending` key is this member's `receiving` key.
+///
+/// Derivation (libsodium): both Ed25519 keys are converted to X25519
+/// (`crypto_sign_ed25519_pk_to_curve25519`, `crypto_sign_ed25519_sk_to_curve25519`), then
+/// `crypto_kx_client_session_keys` / `crypto_kx_server_session_keys`, where the member whose
+/// Ed25519 public key is smaller in byte order is the client. So `rx || tx = BLAKE2b-512(X25519(a, B)
+/// || client_pk || server_pk)`, with the client's `tx` the server's `rx`.
+public struct PairKeys: Sendable {
+    /// Key length in bytes (32).
+    public static let byteCount = Int(crypto_kx_SESSIONKEYBYTES)
+    let sending: SecretBytes
+    let receiving: SecretBytes
+}
+
+extension SigningKeyPair {
+    /// The keys for datagrams between this node and `peer` (see ``PairKeys``); `nil` when `peer`
+    /// is this node's own key or not a valid Ed25519 point.
+    public func pairKeys(with peer: PublicKey) -> PairKeys? {
+        guard peer != publicKey else { return nil }
+        var ownX = [UInt8](repeating: 0, count: Int(crypto_kx_PUBLICKEYBYTES))
+        var peerX = [UInt8](repeating: 0, count: Int(crypto_kx_PUBLICKEYBYTES))
+        guard crypto_sign_ed25519_pk_to_curve25519(&peerX, peer.bytes) == 0,
+            crypto_sign_ed25519_pk_to_curve25519(&ownX, publicKey.bytes) == 0
+        else { return nil }
+        let ownSecret = SecretBytes(count: Int(crypto_kx_SECRETKEYBYTES)) { out in
+            _ = crypto_sign_ed25519_sk_to_curve25519(
+                out.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                secret.pointer.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+        let receiving = SecretBytes(count: PairKeys.byteCount) { _ in }
+        let sending = SecretBytes(count: PairKeys.byteCount) { _ in }
+        let rx = receiving.pointer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let tx = sending.pointer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let sk = ownSecret.pointer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let result =
+            publicKey < peer
+            ? crypto_kx_client_session_keys(rx, tx, ownX, sk, peerX)
+            : crypto_kx_server_session_keys(rx, tx, ownX, sk, peerX)
+        return result == 0 ? PairKeys(sending: sending, receiving: receiving) : nil
+    }
+}
+
+extension Sodium {
+    /// Length of a datagram authentication tag in bytes (16).
+    public static let macByteCount = 16
+
+    /// Keyed BLAKE2b (`crypto_generichash`) of `message` with a 16-byte output: the tag that
+    /// authenticates a datagram between two members.
+    static func mac(_ message: [UInt8], key: SecretBytes) -> [UInt8] {
+        var tag = [UInt8](repeating: 0, count: macByteCount)
+        _ = crypto_generichash(
+            &tag, macByteCount, message, UInt64(message.count),
+            key.pointer.baseAddress!.assumingMemoryBound(to: UInt8.self), key.pointer.count)
+        return tag
+    }
+}

@@ -24,9 +24,12 @@ struct Harness {
             GossipCore(
                 keyPair: SigningKeyPair(seed: [UInt8](repeating: UInt8(i + 1), count: 32))!,
                 address: Harness.address(i), generation: 1, settings: settings,
-                trust: trust?(i) ?? .keys(publicKeys), seeds: i == 0 ? [] : [Harness.address(0)], randomSeed: UInt64(i))
+                trust: trust?(i) ?? .keys(publicKeys), seeds: i == 0 ? [] : [Harness.address(0)], randomSeed: UInt64(i), wallClockOrigin: Harness.wallClock)
         }
     }
+
+    /// The wall clock at time zero for every core (Unix seconds): generations 1, 2, … are in its past.
+    static let wallClock: UInt64 = 1_800_000_000
 
     static func address(_ i: Int) -> NodeAddress { NodeAddress(host: "10.0.0.\(i + 1)", port: 7946) }
     func index(of address: NodeAddress) -> Int? { Int(address.host.split(separator: ".").last!)! - 1 }
@@ -34,7 +37,7 @@ struct Harness {
 
     mutating func collect(_ directives: [GossipCore.Directive], from i: Int) {
         for directive in directives {
-            if case .send(let bytes, let target) = directive, let j = index(of: target) {
+            if case .send(let bytes, let target) = directive, let j = index(of: target.address) {
                 largestDatagram = max(largestDatagram, bytes.count)
                 sent.append((i, j, now, (try? Datagram.decode(bytes)) ?? []))
                 inFlight.append((i, j, bytes))
@@ -50,7 +53,7 @@ struct Harness {
             let batch = inFlight
             inFlight = []
             for (from, to, bytes) in batch where !deaf.contains(to) && to < cores.count {
-                let out = cores[to].receive(bytes, from: Harness.address(from), now: now)
+                let out = cores[to].receive(bytes, from: Harness.address(from), sender: key(from), now: now)
                 collect(out, from: to)
             }
         }
@@ -123,9 +126,9 @@ struct GossipCoreTests {
         let life = h.cores[0].members[h.key(2)]!.life
         // Node 1 claims node 2 is suspect; node 2 hears it and refutes.
         let rumour = Datagram.encode([.suspect(key: h.key(2), life: life, from: h.key(1).prefix)])
-        h.collect(h.cores[0].receive(rumour, from: Harness.address(1), now: h.now), from: 0)
+        h.collect(h.cores[0].receive(rumour, from: Harness.address(1), sender: h.key(1), now: h.now), from: 0)
         #expect(h.state(of: 2, at: 0) == .suspect)
-        h.collect(h.cores[2].receive(rumour, from: Harness.address(1), now: h.now), from: 2)
+        h.collect(h.cores[2].receive(rumour, from: Harness.address(1), sender: h.key(1), now: h.now), from: 2)
         #expect(h.cores[2].life.incarnation == life.incarnation + 1)
         h.advance(.seconds(2))
         #expect(h.state(of: 2, at: 0) == .alive)
@@ -170,8 +173,8 @@ struct GossipCoreTests {
         h.advance(.seconds(6), skip: [3])
         #expect(h.cores[0].members[h.key(3)] == nil, "forgotten after the grace period")
         // A stale alive from before the leave is ignored thanks to the remembered set.
-        let stale = Datagram.encode([.alive(key: h.key(3), life: oldLife, address: Harness.address(3))])
-        _ = h.cores[0].receive(stale, from: Harness.address(1), now: h.now)
+        let stale = Datagram.encode([.alive(Announcement.sign(h.keys[3], life: oldLife, address: Harness.address(3)))])
+        _ = h.cores[0].receive(stale, from: Harness.address(1), sender: h.key(1), now: h.now)
         #expect(h.cores[0].members[h.key(3)] == nil)
         #expect(h.cores[0].stats.dropped["remembered_dead"] == 1)
         h.advance(.seconds(15), skip: [3])
@@ -179,7 +182,7 @@ struct GossipCoreTests {
         h.advance(.seconds(12), skip: [3])
         #expect((0..<3).allSatisfy { h.cores[$0].rememberedKeys.isEmpty }, "forgotten 30 s after it left")
         // Forgotten means no memory at all: the old life is news again, as from a new member.
-        _ = h.cores[0].receive(stale, from: Harness.address(1), now: h.now)
+        _ = h.cores[0].receive(stale, from: Harness.address(1), sender: h.key(1), now: h.now)
         #expect(h.cores[0].members[h.key(3)]?.state == .alive)
         #expect(h.cores[0].stats.dropped["remembered_dead"] == 1)
     }
@@ -196,7 +199,7 @@ struct GossipCoreTests {
         h.cores[2] = GossipCore(
             keyPair: h.keys[2], address: Harness.address(2), generation: 2, settings: settings,
             trust: .keys(Set(h.keys.map(\.publicKey))),
-            seeds: [Harness.address(0)], randomSeed: 77)
+            seeds: [Harness.address(0)], randomSeed: 77, wallClockOrigin: Harness.wallClock)
         h.collect(h.cores[2].start(now: h.now), from: 2)
         h.collect(h.cores[2].publish(Harness.draft("second"), now: h.now), from: 2)
         h.settle()
@@ -216,7 +219,7 @@ struct GossipCoreTests {
         for i in 0..<3 {
             h.cores[i] = GossipCore(
                 keyPair: h.keys[i], address: Harness.address(i), generation: 1, trust: .keys(trusted),
-                seeds: i == 0 ? [] : [Harness.address(0)], randomSeed: UInt64(i))
+                seeds: i == 0 ? [] : [Harness.address(0)], randomSeed: UInt64(i), wallClockOrigin: Harness.wallClock)
         }
         h.start()
         h.collect(h.cores[outsider].publish(Harness.draft("let me in"), now: h.now), from: outsider)
@@ -234,15 +237,15 @@ struct GossipCoreTests {
         h.start()
         var core = h.cores[0]
         let garbage: [[UInt8]] = [[], [1], [9, 9, 9], [1, 1, 0, 50, 0], Array(repeating: 0xff, count: 1500)]
-        for bytes in garbage { #expect(core.receive(bytes, from: Harness.address(1), now: .zero).isEmpty) }
+        for bytes in garbage { #expect(core.receive(bytes, from: Harness.address(1), sender: h.key(1), now: .zero).isEmpty) }
         #expect(core.stats.dropped["malformed"] == garbage.count)
         let misdirected = Datagram.encode([.ping(sequence: 1, target: 12345)])
-        #expect(core.receive(misdirected, from: Harness.address(1), now: .zero).isEmpty)
+        #expect(core.receive(misdirected, from: Harness.address(1), sender: h.key(1), now: .zero).isEmpty)
         #expect(core.stats.dropped["misdirected"] == 1)
         var generator = SplitMix64(seed: 5)
         for _ in 0..<2000 {
             let bytes = (0..<Int(generator.next() % 300)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
-            _ = core.receive([1] + bytes, from: Harness.address(1), now: .zero)
+            _ = core.receive([1] + bytes, from: Harness.address(1), sender: h.key(1), now: .zero)
         }
     }
 
@@ -291,7 +294,7 @@ struct GossipCoreTests {
         var h = Harness(count: 2)
         let others = Set([h.key(1)])
         h.cores[0] = GossipCore(
-            keyPair: h.keys[0], address: Harness.address(0), generation: 1, trust: .keys(others), randomSeed: 1)
+            keyPair: h.keys[0], address: Harness.address(0), generation: 1, trust: .keys(others), randomSeed: 1, wallClockOrigin: Harness.wallClock)
         h.start()
         h.collect(h.cores[0].publish(Harness.draft("mine"), now: h.now), from: 0)
         #expect(h.cores[0].ownStatus?.projection.message == "mine")
@@ -368,22 +371,22 @@ struct GossipCoreTests {
         var h = Harness(count: 3)
         h.start()
         h.advance(.seconds(5))
-        let stranger = SigningKeyPair(seed: [UInt8](repeating: 77, count: 32))!.publicKey
-        let other = SigningKeyPair(seed: [UInt8](repeating: 78, count: 32))!.publicKey
+        let stranger = SigningKeyPair(seed: [UInt8](repeating: 77, count: 32))!
+        let other = SigningKeyPair(seed: [UInt8](repeating: 78, count: 32))!
         var core = GossipCore(
-            keyPair: h.keys[0], address: Harness.address(0), generation: 2, trust: .any, randomSeed: 1)
+            keyPair: h.keys[0], address: Harness.address(0), generation: 2, trust: .any, randomSeed: 1, wallClockOrigin: Harness.wallClock)
         _ = core.start(now: .zero)
         let before = core.pendingRumours
         let life = Life(generation: 1, incarnation: 0)
         _ = core.receive(
-            Datagram.encode([.catchUp, .alive(key: stranger, life: life, address: NodeAddress(host: "10.0.0.9", port: 1))]),
-            from: Harness.address(1), now: .zero)
-        #expect(core.members[stranger]?.state == .alive)
+            Datagram.encode([.catchUp, .alive(Announcement.sign(stranger, life: life, address: NodeAddress(host: "10.0.0.9", port: 1)))]),
+            from: Harness.address(1), sender: h.key(1), now: .zero)
+        #expect(core.members[stranger.publicKey]?.state == .alive)
         #expect(core.pendingRumours == before)
         _ = core.receive(
-            Datagram.encode([.alive(key: other, life: life, address: NodeAddress(host: "10.0.0.10", port: 1))]),
-            from: Harness.address(1), now: .zero)
-        #expect(core.members[other]?.state == .alive)
+            Datagram.encode([.alive(Announcement.sign(other, life: life, address: NodeAddress(host: "10.0.0.10", port: 1)))]),
+            from: Harness.address(1), sender: h.key(1), now: .zero)
+        #expect(core.members[other.publicKey]?.state == .alive)
         #expect(core.pendingRumours == before + 1, "a rumoured join announcement is relayed")
     }
 
@@ -396,7 +399,7 @@ struct GossipCoreTests {
         let life = h.cores[3].life
         let rumour = Datagram.encode([.suspect(key: h.key(3), life: life, from: h.key(0).prefix)])
         h.sent = []
-        h.collect(h.cores[receiver].receive(rumour, from: Harness.address(1), now: h.now), from: receiver)
+        h.collect(h.cores[receiver].receive(rumour, from: Harness.address(1), sender: h.key(1), now: h.now), from: receiver)
         return (h, life)
     }
 
@@ -408,7 +411,7 @@ struct GossipCoreTests {
         let refuted = { (target: Int) in
             h.sent.contains { sent in
                 sent.from == 3 && sent.to == target
-                    && sent.parts.contains { if case .alive(let k, let l, _) = $0 { k == h.key(3) && l > life } else { false } }
+                    && sent.parts.contains { if case .alive(let a) = $0 { a.key == h.key(3) && a.life > life } else { false } }
             }
         }
         #expect(refuted(1), "to the relay")
@@ -432,8 +435,8 @@ struct GossipCoreTests {
     func eagerGossip() {
         var h = Harness(count: 12)
         h.start()
-        h.advance(.seconds(3))
-        #expect(h.cores.allSatisfy { $0.liveCount == 11 })
+        h.advance(.seconds(6))
+        #expect(h.cores.allSatisfy { $0.liveCount == 11 }, "\(h.cores.map(\.liveCount)) \(h.cores[5].stats.dropped)")
         // No time passes: the status must reach others through eager rounds alone.
         h.now += .milliseconds(60)
         h.collect(h.cores[0].publish(Harness.draft("maintenance", healthy: false), now: h.now), from: 0)

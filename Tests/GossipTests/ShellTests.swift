@@ -134,7 +134,7 @@ struct ShellTests {
                 #expect(await cluster.nodes[i].signedStatus(of: outsider.publicKey.hex) == nil)
             }
             #expect(cluster.nodes[0].drops()["wrong_cluster_key", default: 0] > 0, "\(cluster.nodes[0].drops())")
-            #expect(cluster.nodes[0].drops()["untrusted_member", default: 0] > 0, "\(cluster.nodes[0].drops())")
+            #expect(cluster.nodes[0].drops()["untrusted_sender", default: 0] > 0, "\(cluster.nodes[0].drops())")
             #expect(await cluster.nodes[3].memberViews().count == 1, "the wrong-key node sees nobody either")
         }
     }
@@ -164,21 +164,37 @@ struct ShellTests {
             let garbage = [1] + (0..<200).map { _ in UInt8.random(in: 0...255, using: &random) }
             let tamperedPayload = try status(absent, version: 9, message: "all good").payload
             let tampered = try SignedStatus(payload: tamperedPayload, signature: v5.signature)
+            // The test speaks as `absent`, a key holder (its datagrams are authenticated), and as
+            // an outsider whose key nobody trusts.
+            var holder = DatagramAuthenticator(keyPair: absent, trust: .any)
+            var outsider = DatagramAuthenticator(keyPair: SigningKeyPair(), trust: .any)
+            func wall() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1_000_000) }
+            func signed(_ datagram: [UInt8]) -> [UInt8] { holder.seal(datagram, to: target.key, wallMicros: wall()) }
 
-            try await sender.send(ring.seal(garbage), to: address)  // malformed
-            try await sender.send(ring.seal(Array(good.prefix(good.count / 2))), to: address)  // truncated
+            try await sender.send(ring.seal(signed(garbage)), to: address)  // malformed
+            try await sender.send(ring.seal(signed(Array(good.prefix(good.count / 2)))), to: address)  // truncated
             try await sender.send([UInt8](repeating: 0xC5, count: 3000), to: address)  // oversized
-            try await sender.send(good, to: address)  // not sealed
-            try await sender.send(ClusterKeyRing(primary: SymmetricKey()).seal(good), to: address)  // wrong key
-            try await sender.send(ring.seal(good), to: address)  // accepted
-            try await sender.send(ring.seal(Datagram.encode([.status(try status(absent, version: 3))])), to: address)  // stale
-            try await sender.send(ring.seal(good), to: address)  // replayed
-            try await sender.send(ring.seal(Datagram.encode([.status(tampered)])), to: address)  // tampered
-            try await sender.send(ring.seal(Datagram.encode([.status(try status(SigningKeyPair(), version: 1))])), to: address)
+            try await sender.send(signed(good), to: address)  // not sealed
+            try await sender.send(ClusterKeyRing(primary: SymmetricKey()).seal(signed(good)), to: address)  // wrong key
+            try await sender.send(ring.seal(good), to: address)  // sealed, but no envelope
+            try await sender.send(ring.seal(outsider.seal(good, to: target.key, wallMicros: wall())), to: address)  // untrusted
+            var flipped = signed(good)
+            flipped[60] ^= 1
+            try await sender.send(ring.seal(flipped), to: address)  // altered
+            let once = ring.seal(signed(good))
+            try await sender.send(once, to: address)  // accepted
+            try await sender.send(once, to: address)  // the same datagram again
+            var earlier = DatagramAuthenticator(keyPair: absent, trust: .any)  // its counter is not ahead
+            try await sender.send(ring.seal(earlier.seal(good, to: target.key, wallMicros: wall() - 120_000_000)), to: address)  // old
+            try await sender.send(ring.seal(signed(Datagram.encode([.status(try status(absent, version: 3))]))), to: address)  // stale
+            try await sender.send(ring.seal(signed(good)), to: address)  // the same status again
+            try await sender.send(ring.seal(signed(Datagram.encode([.status(tampered)]))), to: address)  // tampered
+            try await sender.send(ring.seal(signed(Datagram.encode([.status(try status(SigningKeyPair(), version: 1))]))), to: address)
 
             let expected = [
-                "malformed", "oversized", "unsealed", "wrong_cluster_key", "status_stale", "status_replayed",
-                "status_tampered", "status_untrusted",
+                "malformed", "oversized", "unsealed", "wrong_cluster_key", "unauthenticated", "untrusted_sender",
+                "bad_tag", "replayed_datagram", "clock_skew", "status_stale", "status_replayed", "status_tampered",
+                "status_untrusted",
             ]
             await within(.seconds(15), "every hostile datagram is counted: \(target.drops())") {
                 let drops = target.drops()

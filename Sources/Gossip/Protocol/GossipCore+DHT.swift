@@ -20,6 +20,9 @@ struct DHTEntry: Sendable {
     var storedAt: Duration
     /// Replicas known to hold this version or a newer one (besides this node).
     var confirmed: Set<PublicKey> = []
+    /// The member whose request created the entry (`nil`: this node), charged for it against
+    /// ``GossipSettings/dhtMaxKeysPerWriter``.
+    var writer: PublicKey?
 }
 
 /// A request in flight to one node.
@@ -59,6 +62,9 @@ struct DHTState: Sendable {
     var nextRepairCheckAt: Duration = .zero
     var underSince: Duration?
     var stats = DHTStats()
+    /// Entries held per member that created them, and provider records held in all.
+    var keysPerWriter: [PublicKey: Int] = [:]
+    var providerRecords = 0
 }
 
 /// DHT counters.
@@ -252,12 +258,26 @@ extension GossipCore {
 
     // MARK: Serving
 
-    mutating func answerDHT(_ request: DHTRequest, from sender: NodeAddress, now: Duration) -> DHTResponse? {
+    /// Answers a request from the live member `sender`. Its writes are bounded: the time to live
+    /// by ``GossipSettings/dhtMaxTTL``, new keys by ``GossipSettings/dhtMaxKeys`` and
+    /// ``GossipSettings/dhtMaxKeysPerWriter``, provider records per key and in all.
+    mutating func answerDHT(_ request: DHTRequest, from sender: PublicKey, now: Duration) -> DHTResponse? {
         dht.stats.served += 1
+        let ttl = min(request.ttlSeconds, UInt32(clamping: settings.dhtMaxTTL.components.seconds))
         switch request.operation {
         case .put, .replicate:
-            let stored = store(request.key, value: request.value, version: request.version, ttlSeconds: request.ttlSeconds, now: now)
-            if let holder = liveMember(at: sender) { dht.entries[request.key]?.confirmed.insert(holder) }
+            if dht.entries[request.key] == nil {
+                guard dht.entries.count < settings.dhtMaxKeys else {
+                    stats.dropped["dht_full", default: 0] += 1
+                    return DHTResponse(id: request.id, status: .rejected)
+                }
+                guard dht.keysPerWriter[sender, default: 0] < settings.dhtMaxKeysPerWriter else {
+                    stats.dropped["dht_writer_limit", default: 0] += 1
+                    return DHTResponse(id: request.id, status: .rejected)
+                }
+            }
+            let stored = store(request.key, value: request.value, version: request.version, ttlSeconds: ttl, writer: sender, now: now)
+            if liveIndex[sender] != nil { dht.entries[request.key]?.confirmed.insert(sender) }
             return DHTResponse(id: request.id, status: stored ? .stored : .ok, version: dht.entries[request.key]?.version ?? 0)
         case .get:
             guard let entry = dht.entries[request.key], entry.expires > now else {
@@ -268,7 +288,15 @@ extension GossipCore {
             guard let text = String(validating: request.value, as: UTF8.self), let provider = NodeAddress(text) else {
                 return DHTResponse(id: request.id, status: .rejected)
             }
-            dht.providers[request.key, default: [:]][request.version] = (provider, now + .seconds(Int64(request.ttlSeconds)))
+            let records = dht.providers[request.key] ?? [:]
+            if records[request.version] == nil {
+                guard records.count < settings.dhtMaxProvidersPerKey, dht.providerRecords < settings.dhtMaxProviders else {
+                    stats.dropped["dht_provider_limit", default: 0] += 1
+                    return DHTResponse(id: request.id, status: .rejected)
+                }
+                dht.providerRecords += 1
+            }
+            dht.providers[request.key, default: [:]][request.version] = (provider, now + .seconds(Int64(ttl)))
             return DHTResponse(id: request.id, status: .ok)
         case .findProviders:
             let records = (dht.providers[request.key] ?? [:]).values.filter { $0.expires > now }.map(\.address).sorted()
@@ -281,7 +309,9 @@ extension GossipCore {
 
     /// Stores a value when it is newer than the one held; returns whether it was.
     @discardableResult
-    mutating func store(_ name: String, value: [UInt8], version: UInt64, ttlSeconds: UInt32, now: Duration) -> Bool {
+    mutating func store(
+        _ name: String, value: [UInt8], version: UInt64, ttlSeconds: UInt32, writer: PublicKey? = nil, now: Duration
+    ) -> Bool {
         let expires = now + .seconds(Int64(ttlSeconds))
         if var existing = dht.entries[name], existing.expires > now {
             if existing.version > version { return false }
@@ -291,7 +321,14 @@ extension GossipCore {
                 return false
             }
         }
-        dht.entries[name] = DHTEntry(value: value, version: version, expires: expires, storedAt: now)
+        if let previous = dht.entries[name] {
+            // A new value: no other replica is known to hold it yet. The writer stays the one
+            // charged for the key.
+            dht.entries[name] = DHTEntry(value: value, version: version, expires: expires, storedAt: now, writer: previous.writer)
+        } else {
+            dht.entries[name] = DHTEntry(value: value, version: version, expires: expires, storedAt: now, writer: writer)
+            if let writer { dht.keysPerWriter[writer, default: 0] += 1 }
+        }
         // A new value: the other replicas may not have it yet; check soon.
         scheduleRepair(at: now + settings.dhtSettleTime / 2)
         return true
@@ -299,11 +336,13 @@ extension GossipCore {
 
     // MARK: Client side
 
-    mutating func receiveDHT(_ response: DHTResponse, from sender: NodeAddress, now: Duration, into out: inout [Directive]) {
-        guard let attempt = dht.attempts.removeValue(forKey: response.id) else {
+    mutating func receiveDHT(_ response: DHTResponse, from sender: Peer, now: Duration, into out: inout [Directive]) {
+        guard let attempt = dht.attempts[response.id], attempt.target == sender.key else {
+            // Unknown, or answered by another member than the one asked (not an answer).
             stats.dropped["unexpected_dht_response", default: 0] += 1
             return
         }
+        dht.attempts[response.id] = nil
         guard var operation = dht.operations[attempt.operation] else { return }
         switch operation.kind {
         case .put, .provide:
@@ -344,7 +383,7 @@ extension GossipCore {
                 dht.attempts[id]!.tries += 1
                 dht.attempts[id]!.deadline = now + settings.dhtRequestTimeout
                 dht.stats.requestsSent += 1
-                send([.dhtRequest(attempt.request)], to: attempt.address, into: &out)
+                send([.dhtRequest(attempt.request)], to: Peer(address: attempt.address, key: attempt.target), into: &out)
                 continue
             }
             dht.attempts[id] = nil
@@ -394,6 +433,13 @@ extension GossipCore {
         }
     }
 
+    /// Forgets a key and uncharges its writer.
+    mutating func dropEntry(_ name: String) {
+        guard let entry = dht.entries.removeValue(forKey: name), let writer = entry.writer else { return }
+        let count = dht.keysPerWriter[writer, default: 1] - 1
+        dht.keysPerWriter[writer] = count > 0 ? count : nil
+    }
+
     mutating func scheduleRepair(at time: Duration) {
         dht.repairAt = min(dht.repairAt ?? time, time)
     }
@@ -407,7 +453,7 @@ extension GossipCore {
         for name in dht.entries.keys.sorted() {
             guard var entry = dht.entries[name] else { continue }
             if entry.expires <= now {
-                dht.entries[name] = nil
+                dropEntry(name)
                 continue
             }
             entry.confirmed = entry.confirmed.filter { liveIndex[$0] != nil }
@@ -415,7 +461,7 @@ extension GossipCore {
             let set = replicas(of: name)
             let missing = set.filter { $0 != key && !entry.confirmed.contains($0) }
             if missing.isEmpty && !set.contains(key) {
-                dht.entries[name] = nil  // handed off
+                dropEntry(name)  // handed off
                 continue
             }
             let ttl = UInt32(clamping: max(1, (entry.expires - now).components.seconds))
@@ -427,9 +473,11 @@ extension GossipCore {
                 sendDHT(request, to: target, operation: id, now: now, into: &out)
             }
         }
+        dht.providerRecords = 0
         for (name, records) in dht.providers {
             let live = records.filter { $0.value.expires > now }
             dht.providers[name] = live.isEmpty ? nil : live
+            dht.providerRecords += live.count
         }
     }
 
@@ -445,7 +493,7 @@ extension GossipCore {
             operation: operation, target: target, address: member.address, request: request, tries: 1,
             deadline: now + settings.dhtRequestTimeout)
         dht.stats.requestsSent += 1
-        send([.dhtRequest(request)], to: member.address, into: &out)
+        send([.dhtRequest(request)], to: member.peer, into: &out)
     }
 
     mutating func askNext(_ id: UInt32, now: Duration, into out: inout [Directive]) {
@@ -489,10 +537,6 @@ extension GossipCore {
         return dht.nextID
     }
 
-    /// The live member whose address is `address`.
-    func liveMember(at address: NodeAddress) -> PublicKey? {
-        liveKeys.first { members[$0]?.address == address }
-    }
 
     static func fnv1a(_ text: String) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325

@@ -130,7 +130,9 @@ extension GossipCore {
             next = candidate
             if candidate == key {
                 election.claiming = true
-                term = max(election.maxTermSeen, election.term) + 1
+                // Terms come from other members' statuses: saturate rather than trap at 2⁶⁴−1.
+                let highest = max(election.maxTermSeen, election.term)
+                term = highest < UInt64.max ? highest + 1 : highest
                 election.maxTermSeen = term
             } else {
                 term = election.maxTermSeen
@@ -164,7 +166,7 @@ extension GossipCore {
         sequence &+= 1
         election.heartbeatSequence = sequence
         election.heartbeatSentAt = now
-        send([.ping(sequence: sequence, target: leader.prefix)], to: member.address, into: &out)
+        send([.ping(sequence: sequence, target: leader.prefix)], to: member.peer, into: &out)
     }
 
     mutating func noteHeartbeat(_ ackSequence: UInt32, now: Duration) {

@@ -19,8 +19,10 @@ public enum PubSubError: Error, Sendable, Hashable, CustomStringConvertible {
 /// Pub/sub state: the message ids seen recently (for de-duplication) and this node's own
 /// messages not yet echoed back by the network.
 struct PubSubState: Sendable {
-    /// Message id → when it may be forgotten.
-    var seen: [UInt64: Duration] = [:]
+    /// Message id → when it may be forgotten, and its publisher's key prefix.
+    var seen: [UInt64: (expires: Duration, publisher: UInt64)] = [:]
+    /// Messages remembered in ``seen`` per publisher (bounded by ``GossipSettings/pubSubMaxPerPublisher``).
+    var perPublisher: [UInt64: Int] = [:]
     /// Own messages awaiting their first copy from the network.
     var awaitingEcho: Set<UInt64> = []
     var nextSweepAt: Duration = .zero
@@ -63,7 +65,8 @@ extension GossipCore {
         guard payload.count <= limit else { throw .payloadTooLarge(size: payload.count, limit: limit) }
         var id = rng.next()
         while id == 0 || pubsub.seen[id] != nil { id = rng.next() }
-        pubsub.seen[id] = now + settings.pubSubMemory
+        pubsub.seen[id] = (now + settings.pubSubMemory, key.prefix)
+        pubsub.perPublisher[key.prefix, default: 0] += 1
         pubsub.awaitingEcho.insert(id)
         pubsub.stats.published += 1
         let message = PubSubMessage(id: id, origin: key.prefix, hops: 0, topic: topic, payload: payload)
@@ -94,7 +97,18 @@ extension GossipCore {
             pubsub.stats.duplicates += 1
             return
         }
-        pubsub.seen[message.id] = now + settings.pubSubMemory
+        // Memory is bounded in all and per publisher, so a flood costs a bounded amount and
+        // never silences the other publishers.
+        guard pubsub.seen.count < settings.pubSubMaxMessages else {
+            stats.dropped["pubsub_memory_full", default: 0] += 1
+            return
+        }
+        guard pubsub.perPublisher[message.origin, default: 0] < settings.pubSubMaxPerPublisher else {
+            stats.dropped["pubsub_publisher_limit", default: 0] += 1
+            return
+        }
+        pubsub.seen[message.id] = (now + settings.pubSubMemory, message.origin)
+        pubsub.perPublisher[message.origin, default: 0] += 1
         pubsub.stats.delivered += 1
         out.append(.delivered(message))
         remember(message, now: now)
@@ -117,7 +131,9 @@ extension GossipCore {
         guard now >= pubsub.nextSweepAt else { return }
         pubsub.nextSweepAt = now + .seconds(1)
         guard !pubsub.seen.isEmpty else { return }
-        pubsub.seen = pubsub.seen.filter { $0.value > now }
+        pubsub.seen = pubsub.seen.filter { $0.value.expires > now }
+        pubsub.perPublisher = [:]
+        for entry in pubsub.seen.values { pubsub.perPublisher[entry.publisher, default: 0] += 1 }
         pubsub.awaitingEcho = pubsub.awaitingEcho.filter { pubsub.seen[$0] != nil }
         pubsub.recent = pubsub.recent.filter { now - $0.value.at < settings.pubSubRepairWindow }
     }
@@ -143,7 +159,7 @@ extension GossipCore {
     /// Answers a peer's list of recent message ids: sends it the recent messages it lacks, and,
     /// when this node lacks some of its, its own list (unless the peer's was itself a reply).
     mutating func answerMessageIDs(
-        _ ids: [UInt64], reply: Bool, from sender: NodeAddress, now: Duration, replies: inout [GossipPart],
+        _ ids: [UInt64], reply: Bool, from sender: Peer, now: Duration, replies: inout [GossipPart],
         into out: inout [Directive]
     ) {
         let theirs = Set(ids)

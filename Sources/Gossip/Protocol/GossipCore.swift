@@ -13,8 +13,8 @@ import Darwin
 public struct GossipCore: Sendable {
     /// What the caller must do.
     public enum Directive: Sendable, Hashable {
-        /// Send these datagram bytes to that address.
-        case send([UInt8], to: NodeAddress)
+        /// Send these datagram bytes to that peer (authenticated for its key when known).
+        case send([UInt8], to: Peer)
         /// A member changed state (also when it first appears as alive).
         case memberChanged(PublicKey, MemberState)
         /// A newer status of that member was accepted.
@@ -30,6 +30,18 @@ public struct GossipCore: Sendable {
         case leaderChanged(PublicKey?)
     }
 
+    /// Where a datagram goes: an address and, when known, the key of the member listening
+    /// there (a seed's key is not known before its first answer).
+    public struct Peer: Sendable, Hashable {
+        public var address: NodeAddress
+        public var key: PublicKey?
+
+        public init(address: NodeAddress, key: PublicKey?) {
+            self.address = address
+            self.key = key
+        }
+    }
+
     /// A member as this node sees it.
     public struct Member: Sendable, Hashable {
         public var key: PublicKey
@@ -38,6 +50,11 @@ public struct GossipCore: Sendable {
         public var state: MemberState
         /// When the state last changed, on the caller's time line.
         public var since: Duration
+        /// The member's latest own announcement: alive at `address` in `life`, or left. Relayed
+        /// unchanged, with the signature that proves it.
+        public var announcement: Announcement
+
+        var peer: Peer { Peer(address: address, key: key) }
     }
 
     /// Counters for metrics and benchmarks.
@@ -65,7 +82,7 @@ public struct GossipCore: Sendable {
     }
 
     struct Forward: Sendable {
-        var requester: NodeAddress
+        var requester: Peer
         var sequence: UInt32
         var expires: Duration
     }
@@ -94,12 +111,14 @@ public struct GossipCore: Sendable {
     /// Alive and suspect members, for O(1) random choice; `liveIndex` maps a key to its position.
     var liveKeys: [PublicKey] = []
     var liveIndex: [PublicKey: Int] = [:]
+    /// Live members by key prefix (suspicions and pub/sub messages name members by prefix).
+    var livePrefixes: [UInt64: PublicKey] = [:]
     /// Dead and left members still listed (tombstones).
     var goneKeys: Set<PublicKey> = []
     /// Members whose tombstones expired: their last life and state (so stale gossip cannot
     /// bring them back) and address (to try to reconnect after a partition).
     /// Forgotten after ``GossipSettings/reconnectTimeout`` (from when they died or left).
-    var remembered: [PublicKey: (life: Life, state: MemberState, address: NodeAddress, since: Duration)] = [:]
+    var remembered: [PublicKey: (life: Life, state: MemberState, announcement: Announcement, since: Duration)] = [:]
     var nextForgetAt: Duration = .zero
     /// Keys of members whose tombstones expired and that are still remembered.
     public var rememberedKeys: Set<PublicKey> { Set(remembered.keys) }
@@ -133,16 +152,24 @@ public struct GossipCore: Sendable {
     var pubsub = PubSubState()
     var dht = DHTState()
     var election = ElectionState()
+    /// This node's own signed announcement of its current life (re-signed when the life changes).
+    public private(set) var ownAnnouncement: Announcement
+    /// Unix time in seconds at `now == .zero` on the caller's time line: announcements whose
+    /// generation is further ahead of the wall clock than ``GossipSettings/maxClockSkew`` are refused.
+    let wallClockOrigin: UInt64
 
     /// Creates a node. `generation` MUST be larger than any generation this key used before
-    /// (the shell persists it); `seed` seeds the core's random generator.
+    /// (the shell persists it); `seed` seeds the core's random generator; `wallClockOrigin` is
+    /// the Unix time in seconds at `now == .zero`.
     public init(
         keyPair: SigningKeyPair, address: NodeAddress, generation: UInt64, settings: GossipSettings = GossipSettings(),
-        trust: TrustPolicy, seeds: [NodeAddress] = [], randomSeed: UInt64
+        trust: TrustPolicy, seeds: [NodeAddress] = [], randomSeed: UInt64, wallClockOrigin: UInt64
     ) {
         self.keyPair = keyPair
         self.address = address
         self.life = Life(generation: generation, incarnation: 0)
+        self.ownAnnouncement = Announcement.sign(keyPair, life: life, address: address)
+        self.wallClockOrigin = wallClockOrigin
         self.settings = settings
         self.store = StatusStore(trust: trust)
         self.seeds = seeds.filter { $0 != address }
@@ -168,7 +195,7 @@ public struct GossipCore: Sendable {
         self.seeds = seeds.filter { $0 != address }
         var out: [Directive] = []
         for seed in self.seeds {
-            send([.alive(key: key, life: life, address: address), summaryPart()], to: seed, into: &out)
+            send([.alive(ownAnnouncement), summaryPart()], to: Peer(address: seed, key: nil), into: &out)
         }
         return out
     }
@@ -193,10 +220,11 @@ public struct GossipCore: Sendable {
         guard !hasLeft else { return [] }
         hasLeft = true
         digestCache = nil
-        let part = GossipPart.left(key: key, life: life)
+        ownAnnouncement = Announcement.sign(keyPair, life: life, address: nil)
+        let part = GossipPart.left(ownAnnouncement)
         var out: [Directive] = []
         let targets = randomMembers(count: max(settings.fanout * 2, 5), excluding: [])
-        for member in targets { send([part], to: member.address, into: &out) }
+        for member in targets { send([part], to: member.peer, into: &out) }
         return out
     }
 
@@ -211,14 +239,14 @@ public struct GossipCore: Sendable {
             if let gone = reconnectCandidate(), rng.next() % 3 == 0 || liveKeys.isEmpty {
                 // Now and then talk to a member believed gone (Serf's reconnect): after a
                 // partition heals, this is how the two sides find each other again.
-                send([.alive(key: key, life: life, address: address), summaryPart()], to: gone, into: &out)
+                send([.alive(ownAnnouncement), summaryPart()], to: gone, into: &out)
             } else if let peer = randomMembers(count: 1, excluding: []).first {
                 // The digest summary, and the ids of recent pub/sub messages (pull repair).
-                send([summaryPart()] + [messageIDsPart(reply: false, now: now)].compactMap { $0 }, to: peer.address, into: &out)
+                send([summaryPart()] + [messageIDsPart(reply: false, now: now)].compactMap { $0 }, to: peer.peer, into: &out)
             } else if !seeds.isEmpty {
                 // Alone (for example after a partition or before the seeds answered): retry the seeds.
                 let seed = seeds[Int(rng.next() % UInt64(seeds.count))]
-                send([.alive(key: key, life: life, address: address), summaryPart()], to: seed, into: &out)
+                send([.alive(ownAnnouncement), summaryPart()], to: Peer(address: seed, key: nil), into: &out)
             }
         }
         reapTombstones(now: now)
@@ -238,10 +266,21 @@ public struct GossipCore: Sendable {
         return out
     }
 
-    /// Handles one received datagram. Malformed input is dropped and counted, never fatal.
-    public mutating func receive(_ bytes: [UInt8], from sender: NodeAddress, now: Duration) -> [Directive] {
+    /// Handles one received datagram from `address`, authenticated as sent by the member with
+    /// key `sender` (the shell's ``DatagramAuthenticator`` checked it; the simulator's network
+    /// is trusted). Malformed input is dropped and counted, never fatal.
+    ///
+    /// A sender that is not a live member at `address` gets no answer larger than its datagram
+    /// and no piggybacked rumours, so nobody can use this node to amplify traffic towards an
+    /// address it names; requests that would make this node send more (digests, repairs, DHT,
+    /// ping requests) are served to live members only.
+    public mutating func receive(_ bytes: [UInt8], from address: NodeAddress, sender: PublicKey, now: Duration) -> [Directive] {
         stats.datagramsReceived += 1
         guard !hasLeft else { return [] }
+        guard sender != key else {
+            stats.dropped["own_key", default: 0] += 1
+            return []
+        }
         let parts: [GossipPart]
         do {
             parts = try Datagram.decode(bytes)
@@ -252,16 +291,34 @@ public struct GossipCore: Sendable {
         var out: [Directive] = []
         var replies: [GossipPart] = []
         var catchingUp = false
+        let origin = Peer(address: address, key: sender)
         for part in parts {
             if case .catchUp = part {
                 catchingUp = true
                 continue
             }
-            handle(part, from: sender, now: now, catchingUp: catchingUp, replies: &replies, into: &out)
+            handle(part, from: origin, now: now, catchingUp: catchingUp, replies: &replies, into: &out)
         }
-        if !replies.isEmpty { sendWithPiggyback(replies, to: sender, into: &out) }
+        if !replies.isEmpty {
+            if isLiveMember(origin) {
+                sendWithPiggyback(replies, to: origin, into: &out)
+            } else if Datagram.encodedSize(replies) <= bytes.count {
+                // Rumours still ride along, within the request's size (they speed up mass joins,
+                // when members answer each other before they know each other).
+                sendWithPiggyback(replies, to: origin, budget: bytes.count, into: &out)
+            } else {
+                stats.dropped["reply_to_stranger", default: 0] += 1
+            }
+        }
         gossipIfDue(now: now, into: &out)
         return out
+    }
+
+    /// Whether `peer` is a live member listening at that address: only such a peer gets
+    /// answers larger than its request.
+    func isLiveMember(_ peer: Peer) -> Bool {
+        guard let peerKey = peer.key, liveIndex[peerKey] != nil else { return false }
+        return members[peerKey]?.address == peer.address
     }
 
     // MARK: Reading
@@ -295,13 +352,13 @@ public struct GossipCore: Sendable {
                 probe.indirectSent = true
                 // A second direct ping beside the indirect ones (as memberlist's TCP fallback
                 // ping): under 10 % loss it makes a false suspicion about five times rarer.
-                send([.ping(sequence: probe.sequence, target: target.key.prefix)], to: target.address, into: &out)
+                send([.ping(sequence: probe.sequence, target: target.key.prefix)], to: target.peer, into: &out)
                 let helpers = randomMembers(count: settings.indirectProbes, excluding: [probe.key])
                 for helper in helpers where helper.state == .alive {
                     probe.helpers[helper.address] = helper.key.prefix
                     sendWithPiggyback(
                         [.pingRequest(sequence: probe.sequence, target: target.key, address: target.address)],
-                        to: helper.address, into: &out)
+                        to: helper.peer, into: &out)
                 }
                 pending[index] = probe
             }
@@ -323,7 +380,7 @@ public struct GossipCore: Sendable {
             if target.state == .suspect, let suspicion = suspicions[target.key] {
                 parts.append(.suspect(key: target.key, life: target.life, from: suspicion.origin))
             }
-            sendWithPiggyback(parts, to: target.address, into: &out)
+            sendWithPiggyback(parts, to: target.peer, into: &out)
         }
     }
 
@@ -406,13 +463,13 @@ public struct GossipCore: Sendable {
         for nacker in nackers.sorted() {
             apply(.suspect(key: member.key, life: member.life, from: nacker), now: now, into: &out)
         }
-        send([part], to: member.address, into: &out)
+        send([part], to: member.peer, into: &out)
     }
 
     // MARK: Handling parts
 
     mutating func handle(
-        _ part: GossipPart, from sender: NodeAddress, now: Duration, catchingUp: Bool, replies: inout [GossipPart],
+        _ part: GossipPart, from sender: Peer, now: Duration, catchingUp: Bool, replies: inout [GossipPart],
         into out: inout [Directive]
     ) {
         switch part {
@@ -422,10 +479,24 @@ public struct GossipCore: Sendable {
                 return
             }
             replies.append(.ack(sequence: sequence))
-        case .pingRequest(let theirSequence, let target, let targetAddress):
+        case .pingRequest(let theirSequence, let target, _):
+            // Probe only a live member, at the address this node knows for it (never an address
+            // the request names: that made any sender able to point this node at a third party).
+            guard isLiveMember(sender) else {
+                stats.dropped["request_from_stranger", default: 0] += 1
+                return
+            }
+            guard let member = members[target], !member.state.isGone else {
+                stats.dropped["ping_request_unknown_target", default: 0] += 1
+                return
+            }
+            guard forwards.count < settings.maxPendingForwards else {
+                stats.dropped["forward_limit", default: 0] += 1
+                return
+            }
             sequence &+= 1
             forwards[sequence] = Forward(requester: sender, sequence: theirSequence, expires: now + settings.probeTimeout)
-            sendWithPiggyback([.ping(sequence: sequence, target: target.prefix)], to: targetAddress, into: &out)
+            sendWithPiggyback([.ping(sequence: sequence, target: target.prefix)], to: member.peer, into: &out)
         case .ack(let sequence):
             noteHeartbeat(sequence, now: now)
             if let index = pending.firstIndex(where: { $0.sequence == sequence }) {
@@ -435,73 +506,129 @@ public struct GossipCore: Sendable {
             }
         case .nack(let sequence):
             if let index = pending.firstIndex(where: { $0.sequence == sequence }),
-                let helper = pending[index].helpers[sender]
+                let helper = pending[index].helpers[sender.address]
             {
                 pending[index].nackers.insert(helper)
             }
         case .suspect(let subject, let claimed, _), .dead(let subject, let claimed):
-            if subject == key && claimed.generation == life.generation {
-                // Refute (when the claim is about the current incarnation) and answer the sender
-                // directly: when it suspects an older incarnation it missed a refutation, and
-                // nobody else holds that suspicion, so its timer would run out.
-                let current = claimed >= life
-                if current { apply(part, now: now, into: &out) }
-                let refutation = GossipPart.alive(key: key, life: life, address: address)
-                replies.append(refutation)
-                if current, case .suspect(_, _, let origin) = part, let accuser = member(withPrefix: origin),
-                    accuser.address != sender
-                {
-                    // The first suspecter's timer runs out first: tell it directly too.
-                    send([refutation], to: accuser.address, into: &out)
-                }
-            } else {
+            guard subject == key else {
                 apply(part, now: now, into: &out)
+                return
             }
-        case .alive, .left:
+            // About this node. A claim about a life it never announced is forged: refused (it
+            // once made the refutation overflow, and evicted nodes). About its current life: it
+            // refutes with a higher incarnation. Either way it answers the sender directly: when
+            // the sender holds an older life it missed a refutation, and nobody else holds that
+            // suspicion, so its timer would run out.
+            guard claimed <= life else {
+                stats.dropped["unannounced_life", default: 0] += 1
+                return
+            }
+            let current = claimed == life
+            if current { refute(claimed, .suspect, now: now, into: &out) }
+            let refutation = GossipPart.alive(ownAnnouncement)
+            replies.append(refutation)
+            if current, case .suspect(_, _, let origin) = part, let accuser = member(withPrefix: origin),
+                accuser.address != sender.address
+            {
+                // The first suspecter's timer runs out first: tell it directly too.
+                send([refutation], to: accuser.peer, into: &out)
+            }
+        case .alive(let announcement), .left(let announcement):
+            let before = members[announcement.key].map { ($0.life, $0.state) }
             apply(part, now: now, catchingUp: catchingUp, into: &out)
             noticeStaleAlive(part, now: now, into: &out)
+            let after = members[announcement.key].map { ($0.life, $0.state) }
+            if announcement.key == sender.key, announcement.state == .alive, isLiveMember(sender),
+                before?.0 != after?.0 || before?.1 != after?.1
+            {
+                // A member announced a new life to this node itself (a join, a restart, a return,
+                // a refutation): answer with this node's own announcement, so that it knows who
+                // answers its requests (a node takes larger answers from members only). The
+                // answer changes nothing here, so it gets no answer back.
+                replies.append(.alive(ownAnnouncement))
+            }
         case .status(let status):
-            accept(status, into: &out)
+            accept(status, now: now, into: &out)
         case .catchUp:
             break
         case .publish(let message):
+            guard let senderKey = sender.key, liveIndex[senderKey] != nil else {
+                stats.dropped["publish_from_stranger", default: 0] += 1
+                return
+            }
             receiveMessage(message, now: now, catchingUp: catchingUp, into: &out)
         case .messageIDs(let reply, let ids):
+            guard isLiveMember(sender) else {
+                stats.dropped["request_from_stranger", default: 0] += 1
+                return
+            }
             answerMessageIDs(ids, reply: reply, from: sender, now: now, replies: &replies, into: &out)
         case .dhtRequest(let request):
-            if let response = answerDHT(request, from: sender, now: now) { replies.append(.dhtResponse(response)) }
+            guard let senderKey = sender.key, isLiveMember(sender) else {
+                stats.dropped["request_from_stranger", default: 0] += 1
+                return
+            }
+            if let response = answerDHT(request, from: senderKey, now: now) { replies.append(.dhtResponse(response)) }
         case .dhtResponse(let response):
             receiveDHT(response, from: sender, now: now, into: &out)
         case .summary(let hash, let count):
             let (ownHash, ownCount) = summary()
             if hash != ownHash || count != ownCount { replies.append(.buckets(bucketHashes())) }
         case .buckets(let hashes):
+            guard isLiveMember(sender) else {
+                stats.dropped["request_from_stranger", default: 0] += 1
+                return
+            }
             let own = bucketHashes()
             var mask: UInt16 = 0
             for index in 0..<16 where index < hashes.count && hashes[index] != own[index] { mask |= 1 << index }
             if mask != 0 { sendDigest(mask: mask, reply: false, to: sender, into: &out) }
         case .digest(let mask, let low, let high, let reply, let entries):
+            guard isLiveMember(sender) else {
+                stats.dropped["request_from_stranger", default: 0] += 1
+                return
+            }
             answerDigest(mask: mask, low: low, high: high, entries: entries, to: sender, now: now, into: &out)
             if !reply && low == 0 { sendDigest(mask: mask, reply: true, to: sender, into: &out) }
         }
     }
 
     /// Applies a membership update under SWIM's precedence rules (see ``overrides(_:_:_:_:)``).
+    ///
+    /// Only a member's own signed announcement sets its life: an alive or left is checked in
+    /// the order trust → precedence → signature (so each new claim costs one verification, and
+    /// copies of what is known cost none), and a suspicion or death is accepted only about a
+    /// life the member announced itself.
     mutating func apply(_ part: GossipPart, now: Duration, catchingUp: Bool = false, into out: inout [Directive]) {
-        let (subject, incomingLife, incomingState, address): (PublicKey, Life, MemberState, NodeAddress?)
+        let (subject, incomingLife, incomingState, announcement): (PublicKey, Life, MemberState, Announcement?)
         switch part {
-        case .alive(let k, let l, let a): (subject, incomingLife, incomingState, address) = (k, l, .alive, a)
-        case .suspect(let k, let l, _): (subject, incomingLife, incomingState, address) = (k, l, .suspect, nil)
-        case .dead(let k, let l): (subject, incomingLife, incomingState, address) = (k, l, .dead, nil)
-        case .left(let k, let l): (subject, incomingLife, incomingState, address) = (k, l, .left, nil)
+        case .alive(let a), .left(let a): (subject, incomingLife, incomingState, announcement) = (a.key, a.life, a.state, a)
+        case .suspect(let k, let l, _): (subject, incomingLife, incomingState, announcement) = (k, l, .suspect, nil)
+        case .dead(let k, let l): (subject, incomingLife, incomingState, announcement) = (k, l, .dead, nil)
         default: return
         }
         if subject == key {
-            refute(incomingLife, incomingState, now: now, into: &out)
+            // Gossip about this node: only an accusation about its current life calls for a
+            // refutation (a claim about a life it never announced is forged).
+            if announcement == nil && incomingLife == life { refute(incomingLife, incomingState, now: now, into: &out) }
             return
         }
         guard store.trust.trusts(subject) else {
             stats.dropped["untrusted_member", default: 0] += 1
+            return
+        }
+        let held = members[subject].map { ($0.life, $0.state) } ?? remembered[subject].map { ($0.life, $0.state) }
+        if announcement == nil {
+            // An accusation: about a member this node knows, in a life the member announced.
+            guard let (heldLife, _) = held else { return }
+            guard incomingLife <= heldLife else {
+                stats.dropped["unannounced_life", default: 0] += 1
+                return
+            }
+        } else if incomingLife.generation > wallSeconds(now) &+ UInt64(settings.maxClockSkew.components.seconds) {
+            // Generations are start times (Unix seconds); one from the future is forged or broken.
+            stats.dropped["future_generation", default: 0] += 1
             return
         }
         if let gone = remembered[subject] {
@@ -509,12 +636,18 @@ public struct GossipCore: Sendable {
                 stats.dropped["remembered_dead", default: 0] += 1
                 return
             }
-            if incomingState == .alive { remembered[subject] = nil }
         }
         guard let current = members[subject] else {
-            // Unknown member: only an alive update (which carries the address) adds it.
-            guard incomingState == .alive, let address else { return }
-            members[subject] = Member(key: subject, address: address, life: incomingLife, state: .alive, since: now)
+            // Unknown member: only an alive announcement (which carries the address) adds it.
+            guard let announcement, let address = announcement.address else { return }
+            guard members.count < settings.maxMembers else {
+                stats.dropped["member_limit", default: 0] += 1
+                return
+            }
+            guard verify(announcement) else { return }
+            remembered[subject] = nil
+            members[subject] = Member(
+                key: subject, address: address, life: incomingLife, state: .alive, since: now, announcement: announcement)
             trackLiveness(subject, live: true)
             probeOrder.insert(subject, at: probeOrder.isEmpty ? 0 : Int(rng.next() % UInt64(probeOrder.count + 1)))
             if !catchingUp || incomingLife.incarnation > 0 { queueRumour(part, about: .init(key: subject, isStatus: false)) }
@@ -543,9 +676,13 @@ public struct GossipCore: Sendable {
             }
             return
         }
+        if let announcement { guard verify(announcement) else { return } }
         digestCache = nil
         var member = current
-        if let address { member.address = address }
+        if let announcement {
+            member.announcement = announcement
+            if let address = announcement.address { member.address = address }
+        }
         member.life = incomingLife
         let changed = member.state != incomingState
         member.state = incomingState
@@ -567,7 +704,7 @@ public struct GossipCore: Sendable {
                     // rumour of a refutation misses about one node in 10⁴, which over thousands
                     // of false suspicions made a false death). Not a probe: its ack is ignored.
                     sequence &+= 1
-                    send([.ping(sequence: sequence, target: subject.prefix), part], to: member.address, into: &out)
+                    send([.ping(sequence: sequence, target: subject.prefix), part], to: member.peer, into: &out)
                 }
             }
         case .alive, .dead, .left:
@@ -575,6 +712,20 @@ public struct GossipCore: Sendable {
         }
         queueRumour(part, about: .init(key: subject, isStatus: false))
         if changed { out.append(.memberChanged(subject, incomingState)) }
+    }
+
+    /// Whether `announcement` is signed by its member; counts a forgery.
+    mutating func verify(_ announcement: Announcement) -> Bool {
+        guard announcement.verify() else {
+            stats.dropped["forged_announcement", default: 0] += 1
+            return false
+        }
+        return true
+    }
+
+    /// The wall clock in Unix seconds at `now`.
+    func wallSeconds(_ now: Duration) -> UInt64 {
+        wallClockOrigin &+ UInt64(clamping: max(0, now.components.seconds))
     }
 
     /// Whether an update in (`life`, `state`) replaces what is known, (`currentLife`, `currentState`).
@@ -608,29 +759,34 @@ public struct GossipCore: Sendable {
     /// would drop each other's announcements forever (memberlist gets the same from its full
     /// state exchange, which carries the dead; our digests forget them with the tombstones).
     mutating func noticeStaleAlive(_ part: GossipPart, now: Duration, into out: inout [Directive]) {
-        guard case .alive(let subject, let incoming, let address) = part, subject != key else { return }
-        let held = members[subject].map { ($0.life, $0.state) } ?? remembered[subject].map { ($0.life, $0.state) }
-        guard let (life, state) = held, state.isGone, !Self.overrides(incoming, .alive, life, state),
+        guard case .alive(let incoming) = part, let address = incoming.address, incoming.key != key else { return }
+        let subject = incoming.key
+        let held =
+            members[subject].map { ($0.life, $0.state, $0.announcement) }
+            ?? remembered[subject].map { ($0.life, $0.state, $0.announcement) }
+        guard let (life, state, announcement) = held, state.isGone, !Self.overrides(incoming.life, .alive, life, state),
             deathNotices[subject].map({ now - $0 >= settings.probeInterval * 5 }) ?? true
         else { return }
         if deathNotices.count >= 1024 { deathNotices = deathNotices.filter { now - $0.value < settings.probeInterval * 5 } }
         deathNotices[subject] = now
-        send([state == .left ? .left(key: subject, life: life) : .dead(key: subject, life: life)], to: address, into: &out)
+        let notice: GossipPart = state == .left ? .left(announcement) : .dead(key: subject, life: life)
+        send([notice], to: Peer(address: address, key: subject), into: &out)
     }
 
     /// Answers gossip about this node: a suspicion or a death is refuted with a higher
     /// incarnation; a "left" this node never sent is answered by rejoining with a new generation
     /// (left is final within a generation).
     mutating func refute(_ incomingLife: Life, _ state: MemberState, now: Duration, into out: inout [Directive]) {
-        guard incomingLife.generation == life.generation, state != .alive, !hasLeft else { return }
-        if state == .left {
+        // Only the current life is refuted: a claim about another one is stale or forged, and a
+        // refutation never takes its number from the wire (2⁶⁴−1 there once made it overflow).
+        guard incomingLife == life, state != .alive, !hasLeft else { return }
+        if state == .left || life.incarnation == UInt64.max {
+            guard life.generation < UInt64.max else { return }
             life = Life(generation: life.generation + 1, incarnation: 0)
             out.append(.generationChanged(life.generation))
             if draft != nil { out += sign(now: now) }
-        } else if incomingLife.incarnation >= life.incarnation {
-            life.incarnation = incomingLife.incarnation + 1
         } else {
-            return
+            life.incarnation += 1
         }
         enqueueSelfAlive()
     }
@@ -643,16 +799,21 @@ public struct GossipCore: Sendable {
 
     mutating func enqueueSelfAlive() {
         digestCache = nil
-        queueRumour(.alive(key: key, life: life, address: address), about: .init(key: key, isStatus: false))
+        if ownAnnouncement.life != life { ownAnnouncement = Announcement.sign(keyPair, life: life, address: address) }
+        queueRumour(.alive(ownAnnouncement), about: .init(key: key, isStatus: false))
     }
 
     // MARK: Statuses
 
-    mutating func accept(_ status: SignedStatus, into out: inout [Directive]) {
+    mutating func accept(_ status: SignedStatus, now: Duration, into out: inout [Directive]) {
         let subject = status.projection.publicKey
         guard subject != key else { return }
         if remembered[subject] != nil {
             stats.dropped["remembered_dead", default: 0] += 1
+            return
+        }
+        if status.projection.generation > wallSeconds(now) &+ UInt64(settings.maxClockSkew.components.seconds) {
+            stats.dropped["future_generation", default: 0] += 1
             return
         }
         if let rejection = store.offer(status) {
@@ -675,7 +836,7 @@ public struct GossipCore: Sendable {
         let previous = store.statuses[key]?.projection
         projection.publicKey = key
         projection.generation = life.generation
-        projection.version = previous.map { $0.generation == life.generation ? $0.version + 1 : 1 } ?? 1
+        projection.version = previous.map { $0.generation == life.generation ? $0.version &+ 1 : 1 } ?? 1
         guard let signed = try? SignedStatus.sign(projection, with: keyPair) else {
             stats.dropped["unsignable_status", default: 0] += 1
             return []
@@ -728,18 +889,18 @@ public struct GossipCore: Sendable {
         for member in randomMembers(count: settings.fanout, excluding: []) {
             let parts = rumours.take(budget: settings.maxDatagramBytes - Datagram.headerSize, limit: retransmitLimit)
             guard !parts.isEmpty else { return }
-            send(parts, to: member.address, into: &out)
+            send(parts, to: member.peer, into: &out)
         }
     }
 
     /// Sends `parts` with as many rumours as still fit in the datagram.
-    mutating func sendWithPiggyback(_ parts: [GossipPart], to target: NodeAddress, into out: inout [Directive]) {
-        let used = Datagram.headerSize + parts.reduce(0) { $0 + $1.encodedSize }
-        let extra = rumours.take(budget: settings.maxDatagramBytes - used, limit: retransmitLimit)
+    mutating func sendWithPiggyback(_ parts: [GossipPart], to target: Peer, budget: Int? = nil, into out: inout [Directive]) {
+        let used = Datagram.encodedSize(parts)
+        let extra = rumours.take(budget: min(budget ?? .max, settings.maxDatagramBytes) - used, limit: retransmitLimit)
         send(parts + extra, to: target, into: &out)
     }
 
-    mutating func send(_ parts: [GossipPart], to target: NodeAddress, into out: inout [Directive]) {
+    mutating func send(_ parts: [GossipPart], to target: Peer, into out: inout [Directive]) {
         let bytes = Datagram.encode(parts)
         stats.bytesSent += bytes.count
         stats.datagramsSent += 1
@@ -772,8 +933,7 @@ public struct GossipCore: Sendable {
 
     /// The live member whose key starts with `prefix` (suspicions name suspecters by prefix).
     func member(withPrefix prefix: UInt64) -> Member? {
-        guard let found = liveKeys.first(where: { $0.prefix == prefix }) else { return nil }
-        return members[found]
+        livePrefixes[prefix].flatMap { members[$0] }
     }
 
     /// Keeps ``liveKeys`` in step with a member's state.
@@ -783,6 +943,9 @@ public struct GossipCore: Sendable {
         dht.membershipChanged = true
         election.dirty = true
         if live { goneKeys.remove(memberKey) } else { goneKeys.insert(memberKey) }
+        if live { livePrefixes[memberKey.prefix] = memberKey } else if livePrefixes[memberKey.prefix] == memberKey {
+            livePrefixes[memberKey.prefix] = nil
+        }
         if live, liveIndex[memberKey] == nil {
             liveIndex[memberKey] = liveKeys.count
             liveKeys.append(memberKey)
@@ -851,7 +1014,7 @@ public struct GossipCore: Sendable {
 
     /// Sends every entry in the masked buckets, paged to the datagram budget. The pages cover
     /// contiguous key-prefix ranges from 0 to `UInt64.max`, so the receiver can tell what is missing.
-    mutating func sendDigest(mask: UInt16, reply: Bool, to target: NodeAddress, into out: inout [Directive]) {
+    mutating func sendDigest(mask: UInt16, reply: Bool, to target: Peer, into out: inout [Directive]) {
         let entries = digestEntries.filter { mask & (1 << Self.bucket($0.key)) != 0 }
         let perPage = max(1, (settings.maxDatagramBytes - Datagram.headerSize - 3 - 21) / DigestEntry.wireSize)
         var start = 0
@@ -870,11 +1033,15 @@ public struct GossipCore: Sendable {
     /// Pushes what the peer is missing or has older: for entries in its digest where this node
     /// is newer, and for this node's entries in the page's range that the digest lacks.
     mutating func answerDigest(
-        mask: UInt16, low: UInt64, high: UInt64, entries: [DigestEntry], to target: NodeAddress, now: Duration,
+        mask: UInt16, low: UInt64, high: UInt64, entries: [DigestEntry], to target: Peer, now: Duration,
         into out: inout [Directive]
     ) {
         let theirs = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
-        if let aboutMe = theirs[key] { refute(aboutMe.life, aboutMe.state, now: now, into: &out) }
+        if let aboutMe = theirs[key] {
+            // ``refute(_:_:now:into:)`` answers only a claim about the current life.
+            if aboutMe.life > life { stats.dropped["unannounced_life", default: 0] += 1 }
+            refute(aboutMe.life, aboutMe.state, now: now, into: &out)
+        }
         var deltas: [GossipPart] = []
         for mine in digestEntries where mask & (1 << Self.bucket(mine.key)) != 0 {
             let prefix = mine.key.prefix
@@ -899,15 +1066,15 @@ public struct GossipCore: Sendable {
     func updateParts(for subject: PublicKey) -> [GossipPart] {
         var parts: [GossipPart] = []
         if subject == key {
-            parts.append(hasLeft ? .left(key: key, life: life) : .alive(key: key, life: life, address: address))
+            parts.append(hasLeft ? .left(ownAnnouncement) : .alive(ownAnnouncement))
         } else if let member = members[subject] {
             switch member.state {
-            case .alive: parts.append(.alive(key: subject, life: member.life, address: member.address))
+            case .alive: parts.append(.alive(member.announcement))
             case .suspect:
-                parts.append(.alive(key: subject, life: Life(generation: member.life.generation, incarnation: 0), address: member.address))
+                parts.append(.alive(member.announcement))
                 parts.append(.suspect(key: subject, life: member.life, from: suspicions[subject]?.origin ?? key.prefix))
             case .dead: parts.append(.dead(key: subject, life: member.life))
-            case .left: parts.append(.left(key: subject, life: member.life))
+            case .left: parts.append(.left(member.announcement))
             }
         }
         if let status = store.statuses[subject] { parts.append(.status(status)) }
@@ -915,9 +1082,9 @@ public struct GossipCore: Sendable {
     }
 
     /// Sends `parts` in as few datagrams as the budget allows, each led by a catch-up marker if asked.
-    mutating func sendPacked(_ parts: [GossipPart], to target: NodeAddress, catchUp: Bool, into out: inout [Directive]) {
+    mutating func sendPacked(_ parts: [GossipPart], to target: Peer, catchUp: Bool, into out: inout [Directive]) {
         let lead: [GossipPart] = catchUp ? [.catchUp] : []
-        let leadSize = Datagram.headerSize + lead.reduce(0) { $0 + $1.encodedSize }
+        let leadSize = Datagram.encodedSize(lead)
         var batch = lead
         var size = leadSize
         for part in parts {
@@ -934,11 +1101,13 @@ public struct GossipCore: Sendable {
     }
 
     /// The address of a random dead (not left) member, tombstoned or remembered.
-    mutating func reconnectCandidate() -> NodeAddress? {
-        var candidates = goneKeys.compactMap { members[$0] }.filter { $0.state == .dead }.map(\.address)
-        candidates += remembered.values.filter { $0.state == .dead }.map(\.address)
+    mutating func reconnectCandidate() -> Peer? {
+        var candidates = goneKeys.compactMap { members[$0] }.filter { $0.state == .dead }.map(\.peer)
+        for (memberKey, gone) in remembered where gone.state == .dead {
+            if let address = gone.announcement.address { candidates.append(Peer(address: address, key: memberKey)) }
+        }
         guard !candidates.isEmpty else { return nil }
-        candidates.sort()
+        candidates.sort { ($0.address, $0.key!) < ($1.address, $1.key!) }
         return candidates[Int(rng.next() % UInt64(candidates.count))]
     }
 
@@ -955,7 +1124,7 @@ public struct GossipCore: Sendable {
             goneKeys.remove(memberKey)
             members[memberKey] = nil
             digestCache = nil
-            remembered[memberKey] = (member.life, member.state, member.address, member.since)
+            remembered[memberKey] = (member.life, member.state, member.announcement, member.since)
             store.remove(memberKey)
             rumours.remove(.init(key: memberKey, isStatus: false))
             rumours.remove(.init(key: memberKey, isStatus: true))

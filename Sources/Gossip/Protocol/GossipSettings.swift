@@ -62,10 +62,43 @@ public struct GossipSettings: Sendable, Hashable {
     /// refresh reaches every node, so the cluster-wide cost is N² / interval). Liveness never
     /// waits for a refresh: it comes from membership. Default 60 s.
     public var statusRefreshPerMember: Duration = .seconds(60)
-    /// Largest datagram the core produces, in bytes, before any sealing. Default 1400 − 41:
-    /// room for the optional cluster key's marker, nonce and tag within 1400 bytes. It SHOULD stay at
-    /// least 1200, so that the largest signed status (1100-byte payload, signature, framing) fits.
-    public var maxDatagramBytes: Int = 1359
+    /// Largest datagram the core produces, in bytes, before its envelope. Default 1400 − 57 − 41:
+    /// room for the authentication envelope (sender key, counter, tag) and the optional cluster
+    /// key's marker, nonce and tag within 1400 bytes. It SHOULD stay at least 1200, so that the
+    /// largest signed status (1100-byte payload, signature, framing) fits.
+    public var maxDatagramBytes: Int = 1302
+
+    /// How far apart members' wall clocks may be. A datagram whose counter (the sender's clock)
+    /// is further than this from the receiver's clock is refused, and so is an announcement or
+    /// status whose generation (its start time, Unix seconds) lies further ahead. Default 30 s;
+    /// whole seconds.
+    public var maxClockSkew: Duration = .seconds(30)
+
+    /// Most members a node holds (live, suspect, dead or left); announcements of further new
+    /// members are dropped (`member_limit`). Default 16 384.
+    public var maxMembers: Int = 16_384
+
+    /// Most ping requests a node forwards at once; further ones are dropped (`forward_limit`).
+    /// Default 256.
+    public var maxPendingForwards: Int = 256
+
+    /// Pub/sub: most messages remembered at once (for de-duplication), in all and per
+    /// publisher; a message beyond either is dropped, not delivered (`pubsub_memory_full`,
+    /// `pubsub_publisher_limit`). Defaults 16 384 and 1024: a flood from one publisher costs at
+    /// most ~1 MB of memory and never stops the others.
+    public var pubSubMaxMessages: Int = 16_384
+    public var pubSubMaxPerPublisher: Int = 1024
+
+    /// DHT: most keys stored, in all and per member that wrote them (`dht_full`,
+    /// `dht_writer_limit`: the request is answered `rejected`). Defaults 10 000 and 2 500: values
+    /// are at most 1024 bytes, so the store stays within ~13 MB.
+    public var dhtMaxKeys: Int = 10_000
+    public var dhtMaxKeysPerWriter: Int = 2_500
+    /// DHT: the longest time to live a request may ask for, and the most provider records per
+    /// key and in all. Defaults 24 h, 64 and 10 000.
+    public var dhtMaxTTL: Duration = .seconds(86_400)
+    public var dhtMaxProvidersPerKey: Int = 64
+    public var dhtMaxProviders: Int = 10_000
 
     /// Pub/sub: relays stop after this many hops. Default 16.
     public var pubSubHopLimit: Int = 16

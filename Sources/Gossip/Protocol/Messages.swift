@@ -74,6 +74,14 @@ public struct DigestEntry: Sendable, Hashable {
     public var statusGeneration: UInt64
     public var statusVersion: UInt64
 
+    public init(key: PublicKey, life: Life, state: MemberState, statusGeneration: UInt64, statusVersion: UInt64) {
+        self.key = key
+        self.life = life
+        self.state = state
+        self.statusGeneration = statusGeneration
+        self.statusVersion = statusVersion
+    }
+
     /// Encoded size in bytes.
     static let wireSize = 32 + 8 + 8 + 1 + 8 + 8
 }
@@ -88,14 +96,14 @@ public enum GossipPart: Sendable, Hashable {
     case pingRequest(sequence: UInt32, target: PublicKey, address: NodeAddress)
     /// Answer to a ping or a forwarded probe.
     case ack(sequence: UInt32)
-    /// A member is alive at `address` in `life`.
-    case alive(key: PublicKey, life: Life, address: NodeAddress)
+    /// A member announces itself alive at an address in a life (signed by the member).
+    case alive(Announcement)
     /// `from` (a key prefix) suspects the member in `life`.
     case suspect(key: PublicKey, life: Life, from: UInt64)
     /// The member was declared dead in `life`.
     case dead(key: PublicKey, life: Life)
-    /// The member left gracefully in `life`.
-    case left(key: PublicKey, life: Life)
+    /// The member announces that it left gracefully in a life (signed by the member).
+    case left(Announcement)
     /// A signed status, relayed byte for byte.
     case status(SignedStatus)
     /// Anti-entropy step 1: a hash of the sender's whole digest and its entry count.
@@ -210,15 +218,13 @@ public enum GossipPart: Sendable, Hashable {
             w.u8(reply ? 1 : 0)
             w.u8(UInt8(clamping: ids.count))
             for id in ids.prefix(Self.maxMessageIDs) { w.u64(id) }
-        case .alive(let key, let life, let address):
-            w.raw(key.bytes)
-            Self.encode(life, into: &w)
-            Self.encode(address, into: &w)
+        case .alive(let announcement), .left(let announcement):
+            announcement.encode(into: &w)
         case .suspect(let key, let life, let from):
             w.raw(key.bytes)
             Self.encode(life, into: &w)
             w.u64(from)
-        case .dead(let key, let life), .left(let key, let life):
+        case .dead(let key, let life):
             w.raw(key.bytes)
             Self.encode(life, into: &w)
         case .status(let status):
@@ -258,13 +264,13 @@ public enum GossipPart: Sendable, Hashable {
         case 3:
             part = .ack(sequence: try r.u32("sequence"))
         case 4:
-            part = .alive(key: try key(&r), life: try life(&r), address: try address(&r))
+            part = .alive(try Announcement.decode(from: &r, alive: true))
         case 5:
             part = .suspect(key: try key(&r), life: try life(&r), from: try r.u64("suspecter"))
         case 6:
             part = .dead(key: try key(&r), life: try life(&r))
         case 7:
-            part = .left(key: try key(&r), life: try life(&r))
+            part = .left(try Announcement.decode(from: &r, alive: false))
         case 8:
             let payloadCount = r.remaining - SigningKeyPair.signatureByteCount
             guard payloadCount > 0 else {
@@ -367,6 +373,11 @@ public enum Datagram {
         writer.u8(protocolVersion)
         for part in parts { part.encode(into: &writer) }
         return writer.bytes
+    }
+
+    /// The size of the datagram `parts` encode to, header included.
+    static func encodedSize(_ parts: [GossipPart]) -> Int {
+        parts.reduce(headerSize) { $0 + $1.encodedSize }
     }
 
     /// Decodes a datagram; fails on the first malformed part (the whole datagram is dropped).

@@ -42,7 +42,7 @@ struct RumourQueue: Sendable {
 
     /// Whether a rumour is news (urgent) rather than a join announcement.
     static func isUrgent(_ part: GossipPart) -> Bool {
-        if case .alive(_, let life, _) = part { return life.incarnation > 0 }
+        if case .alive(let announcement) = part { return announcement.life.incarnation > 0 }
         return true
     }
 

@@ -5,6 +5,9 @@ import Foundation
 #endif
 import Logging
 import Metrics
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import NIOPosix
 import NodeHealth
@@ -86,10 +89,13 @@ public actor GossipNode: Service {
     private let logger: Logger
     private let metrics: GossipMetrics
     private let origin = ContinuousClock.now
+    private let originWall = Date()
     private let maxInbound: Int
+    private let maxOutbound: Int
     private let bound = Mutex<NodeAddress?>(nil)
 
     private var core: GossipCore?
+    private var authenticator: DatagramAuthenticator
     private var writer: NIOAsyncChannelOutboundWriter<AddressedEnvelope<ByteBuffer>>?
     private var resolved: [NodeAddress: SocketAddress] = [:]
     private var acceptedAt: [PublicKey: Duration] = [:]
@@ -109,8 +115,15 @@ public actor GossipNode: Service {
         self.health = health
         self.logger = configuration.logger
         self.metrics = GossipMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
-        self.maxInbound = configuration.settings.maxDatagramBytes
-            + (configuration.clusterKeys == nil ? 0 : ClusterKeyRing.overhead)
+        // Room for the largest envelope (a signed one) and the cluster key's sealing.
+        let sealing = configuration.clusterKeys == nil ? 0 : ClusterKeyRing.overhead
+        self.maxInbound = configuration.settings.maxDatagramBytes + DatagramAuthenticator.signedOverhead + sealing
+        // What this node sends stays within the budget (1400 by default): the core's datagram,
+        // a tagged envelope and the sealing. A signed envelope (to an address whose key is not
+        // known yet) is 48 bytes larger; only small join announcements go out that way.
+        self.maxOutbound = configuration.settings.maxDatagramBytes + DatagramAuthenticator.taggedOverhead + sealing
+        self.authenticator = DatagramAuthenticator(
+            keyPair: configuration.keyPair, trust: configuration.trust, maxClockSkew: configuration.settings.maxClockSkew)
     }
 
     /// This node's public key.
@@ -127,7 +140,8 @@ public actor GossipNode: Service {
         let address = try advertisedAddress(boundTo: local)
         var core = GossipCore(
             keyPair: configuration.keyPair, address: address, generation: configuration.generation,
-            settings: configuration.settings, trust: configuration.trust, randomSeed: configuration.randomSeed)
+            settings: configuration.settings, trust: configuration.trust, randomSeed: configuration.randomSeed,
+            wallClockOrigin: UInt64(clamping: Int64(originWall.timeIntervalSince1970.rounded(.down))))
         let started = core.start(now: elapsed())
         self.core = core
         bound.withLock { $0 = address }
@@ -343,6 +357,13 @@ public actor GossipNode: Service {
 
     private func elapsed() -> Duration { ContinuousClock.now - origin }
 
+    /// The wall clock in microseconds since the Unix epoch (the envelopes' counters).
+    private static func wallMicros() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return UInt64(clamping: Int64(now.tv_sec)) &* 1_000_000 &+ UInt64(clamping: Int64(now.tv_nsec / 1000))
+    }
+
     /// Runs `step` on the core in place and carries out its directives. In place matters: a
     /// copy of the core mutated while `self.core` still shares its tables would copy every
     /// table it touches (members, statuses) on every datagram.
@@ -366,16 +387,23 @@ public actor GossipNode: Service {
             metrics.dropped("oversized")
             return
         }
-        let plain: [UInt8]
+        let opened: (sender: PublicKey, datagram: [UInt8])
         do {
-            plain = try configuration.clusterKeys.inbound(Array(envelope.data.readableBytesView))
+            let plain = try configuration.clusterKeys.inbound(Array(envelope.data.readableBytesView))
+            opened = try authenticator.open(plain, wallMicros: Self.wallMicros())
+        } catch let refusal as ClusterKeyRing.Refusal {
+            metrics.dropped(refusal.rawValue)
+            return
+        } catch let refusal as DatagramAuthenticator.Refusal {
+            metrics.dropped(refusal.rawValue)
+            return
         } catch {
-            metrics.dropped(error.rawValue)
+            metrics.dropped("unreadable")
             return
         }
-        metrics.received(kind: GossipMetrics.kind(ofDatagram: plain), bytes: size)
-        let sender = NodeAddress(host: ip, port: UInt16(port))
-        await drive { core, now in core.receive(plain, from: sender, now: now) }
+        metrics.received(kind: GossipMetrics.kind(ofDatagram: opened.datagram), bytes: size)
+        let address = NodeAddress(host: ip, port: UInt16(port))
+        await drive { core, now in core.receive(opened.datagram, from: address, sender: opened.sender, now: now) }
     }
 
     private func tickLoop() async throws {
@@ -434,11 +462,16 @@ public actor GossipNode: Service {
         for directive in directives {
             switch directive {
             case .send(let bytes, let target):
-                guard let remote = socketAddress(for: target) else {
+                guard let remote = socketAddress(for: target.address) else {
                     metrics.dropped("unresolvable_address")
                     continue
                 }
-                let wire = configuration.clusterKeys.outbound(bytes)
+                let sealed = authenticator.seal(bytes, to: target.key, wallMicros: Self.wallMicros())
+                let wire = configuration.clusterKeys.outbound(sealed)
+                guard wire.count <= maxOutbound else {
+                    metrics.dropped("oversized_outbound")
+                    continue
+                }
                 metrics.sent(kind: GossipMetrics.kind(ofDatagram: bytes), bytes: wire.count)
                 envelopes.append(AddressedEnvelope(remoteAddress: remote, data: ByteBuffer(bytes: wire)))
             case .memberChanged(let member, let state):
@@ -508,7 +541,9 @@ public actor GossipNode: Service {
         for member in core.members.values { byState[member.state, default: 0] += 1 }
         metrics.members(byState)
         var ages: [String: Double] = [:]
-        acceptedAt = acceptedAt.filter { $0.key == key || core.members[$0.key] != nil }  // forgotten members
+        // Forget the acceptance times of statuses no longer held (forgotten members). A status
+        // can arrive before its member's announcement, so membership is not the test.
+        acceptedAt = acceptedAt.filter { $0.key == key || core.store.statuses[$0.key] != nil }
         for (member, at) in acceptedAt where member == key || core.members[member]?.state.isGone == false {
             ages[label(for: member, in: core)] = (now - at).seconds
         }
