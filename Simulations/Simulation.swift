@@ -282,7 +282,7 @@ public final class Simulation {
                 falseDeathEvents.append((now, i, j))
             }
             guard case .send(let bytes, let target) = directive else { continue }
-            // Counted with the authentication envelope a real node adds (57 bytes).
+            // Counted with the authentication envelope a real node with a trust list adds (33 bytes).
             nodes[i].bytesSent += bytes.count + DatagramAuthenticator.taggedOverhead
             guard let j = index[target.address] else { continue }
             tap?(i, j, bytes)

@@ -1,14 +1,19 @@
 /// Authenticates every gossip datagram by its sender's identity key, without a shared secret.
 ///
 /// A datagram to a member whose key is known carries a 16-byte tag made with the key the two
-/// derive from their Ed25519 identities (``PairKeys``); a datagram to an address whose key is not
-/// known yet (a seed, before its first answer) is signed with the sender's Ed25519 key instead.
-/// Either way the receiver learns who sent it and drops it unless that key is trusted, and
-/// every datagram carries the sender's send counter, so a replayed one is dropped too.
+/// derive from their Ed25519 identities (``PairKeys``). It names the sender by its key prefix
+/// (the first 8 bytes) when the recipient surely knows the sender's key (it holds every trusted
+/// key, or a tagged datagram came back from it), and by the whole key otherwise (the open trust
+/// mode, at first contact). A datagram to an address whose key is not known yet (a seed, before
+/// its first answer) is signed with the sender's Ed25519 key instead. Either way the receiver learns who sent it and drops
+/// it unless that key is trusted, and every datagram carries the sender's send counter, so a
+/// replayed one is dropped too.
 ///
-/// The envelope (all integers big-endian; layout in `docs/wire-format.md`):
+/// The envelopes (all integers big-endian; layout in `docs/wire-format.md`):
 ///
-///     marker (1: 0xA1 tagged, 0xA2 signed) | sender key (32) | counter (8) | datagram | tag (16) or signature (64)
+///     tagged:          0xA1 | sender key prefix (8) | counter (8) | datagram | tag (16)           33 bytes more
+///     tagged with key: 0xA3 | sender key (32)       | counter (8) | datagram | tag (16)           57 bytes more
+///     signed:          0xA2 | sender key (32)       | counter (8) | datagram | signature (64)     105 bytes more
 ///
 /// The counter is the sender's wall clock in microseconds, raised by one whenever two datagrams
 /// would share a value, so it only grows, even across restarts. A receiver accepts a counter
@@ -25,6 +30,9 @@ public struct DatagramAuthenticator: Sendable {
         case unauthenticated
         /// Shorter than its envelope.
         case malformedEnvelope = "malformed_envelope"
+        /// A tagged datagram from a key prefix this node does not know (it sends signed ones
+        /// until it has heard from the sender).
+        case unknownSender = "unknown_sender"
         /// Claims to come from this node's own key.
         case ownKey = "own_key"
         /// The sender's key is not in the trust list.
@@ -45,13 +53,18 @@ public struct DatagramAuthenticator: Sendable {
     public static let taggedMarker: UInt8 = 0xA1
     /// First byte of a datagram signed with the sender's identity key.
     public static let signedMarker: UInt8 = 0xA2
+    /// First byte of a datagram tagged with a pair key that names its sender by the whole key.
+    public static let keyedMarker: UInt8 = 0xA3
     /// The tag that starts the bytes a signed envelope's signature covers.
     public static let signatureDomain = Array("CHORUS-DATAGRAM-v1".utf8)
-    static let headerSize = 1 + 32 + 8
-    /// Bytes a tagged envelope adds to a datagram (57).
-    public static let taggedOverhead = headerSize + Sodium.macByteCount
+    static let taggedHeaderSize = 1 + 8 + 8
+    static let signedHeaderSize = 1 + 32 + 8
+    /// Bytes a tagged envelope adds to a datagram (33).
+    public static let taggedOverhead = taggedHeaderSize + Sodium.macByteCount
+    /// Bytes a tagged envelope that carries the whole sender key adds to a datagram (57).
+    public static let keyedOverhead = signedHeaderSize + Sodium.macByteCount
     /// Bytes a signed envelope adds to a datagram (105).
-    public static let signedOverhead = headerSize + SigningKeyPair.signatureByteCount
+    public static let signedOverhead = signedHeaderSize + SigningKeyPair.signatureByteCount
     /// Datagrams received out of order that are still accepted, per sender.
     public static let replayWindow: UInt64 = 64
 
@@ -69,6 +82,8 @@ public struct DatagramAuthenticator: Sendable {
         var highest: UInt64 = 0
         var window: UInt64 = 0
         var lastUsed: UInt64
+        /// A tagged datagram came from this peer: it knows this node's key, so it is sent tagged ones.
+        var knowsUs = false
     }
 
     public let keyPair: SigningKeyPair
@@ -80,6 +95,8 @@ public struct DatagramAuthenticator: Sendable {
     public let maxPeers: Int
     public private(set) var stats = Stats()
     var peers: [PublicKey: Peer] = [:]
+    /// Keys by prefix: every trusted key, and the keys of peers heard from (for tagged datagrams).
+    var prefixes: [UInt64: PublicKey] = [:]
     /// The last counter this node sent.
     var lastCounter: UInt64 = 0
 
@@ -89,6 +106,16 @@ public struct DatagramAuthenticator: Sendable {
         self.trust = trust
         self.maxClockSkew = UInt64(clamping: max(0, maxClockSkew.components.seconds)) &* 1_000_000
         self.maxPeers = max(16, maxPeers)
+        if case .keys(let keys) = trust {
+            for key in keys.sorted() where prefixes[key.prefix] == nil { prefixes[key.prefix] = key }
+        }
+    }
+
+    /// Whether the recipient can resolve this node's prefix: with a trust list it holds every
+    /// trusted key; in the open mode only a peer that sent a tagged datagram surely knows ours.
+    func recipientKnowsUs(_ peer: Peer) -> Bool {
+        if case .keys = trust { return true }
+        return peer.knowsUs
     }
 
     // MARK: Sending
@@ -97,12 +124,21 @@ public struct DatagramAuthenticator: Sendable {
     /// signed). `wallMicros` is the wall clock in microseconds since the Unix epoch.
     public mutating func seal(_ datagram: [UInt8], to recipient: PublicKey?, wallMicros: UInt64) -> [UInt8] {
         lastCounter = max(lastCounter < UInt64.max ? lastCounter + 1 : lastCounter, wallMicros)
-        var keys: PairKeys?
-        if let recipient { keys = peer(recipient, at: wallMicros)?.keys }
         var bytes = [UInt8]()
         bytes.reserveCapacity(Self.signedOverhead + datagram.count)
-        bytes.append(keys == nil ? Self.signedMarker : Self.taggedMarker)
-        bytes += keyPair.publicKey.bytes
+        var keys: PairKeys?
+        var byPrefix = false
+        if let recipient, let known = peer(recipient, at: wallMicros) {
+            keys = known.keys
+            byPrefix = recipientKnowsUs(known)
+        }
+        if keys != nil && byPrefix {
+            bytes.append(Self.taggedMarker)
+            withUnsafeBytes(of: keyPair.publicKey.prefix.bigEndian) { bytes += $0 }
+        } else {
+            bytes.append(keys == nil ? Self.signedMarker : Self.keyedMarker)
+            bytes += keyPair.publicKey.bytes
+        }
         withUnsafeBytes(of: lastCounter.bigEndian) { bytes += $0 }
         bytes += datagram
         if let keys {
@@ -122,34 +158,42 @@ public struct DatagramAuthenticator: Sendable {
     /// clock, then the tag or signature, and last the replay window (only an authentic datagram
     /// moves it).
     public mutating func open(_ bytes: [UInt8], wallMicros: UInt64) throws(Refusal) -> (sender: PublicKey, datagram: [UInt8]) {
-        guard let marker = bytes.first, marker == Self.taggedMarker || marker == Self.signedMarker else {
+        guard let marker = bytes.first, [Self.taggedMarker, Self.keyedMarker, Self.signedMarker].contains(marker) else {
             throw .unauthenticated
         }
-        let trailer = marker == Self.taggedMarker ? Sodium.macByteCount : SigningKeyPair.signatureByteCount
-        guard bytes.count > Self.headerSize + trailer else { throw .malformedEnvelope }
-        let sender = PublicKey(bytes: Array(bytes[1..<33]))!
+        let tagged = marker != Self.signedMarker
+        let header = marker == Self.taggedMarker ? Self.taggedHeaderSize : Self.signedHeaderSize
+        let trailer = tagged ? Sodium.macByteCount : SigningKeyPair.signatureByteCount
+        guard bytes.count > header + trailer else { throw .malformedEnvelope }
+        let sender: PublicKey
+        if marker == Self.taggedMarker {
+            let prefix = bytes[1..<9].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            guard let known = prefixes[prefix] else { throw .unknownSender }
+            sender = known
+        } else {
+            sender = PublicKey(bytes: Array(bytes[1..<33]))!
+        }
         guard sender != keyPair.publicKey else { throw .ownKey }
         guard trust.trusts(sender) else { throw .untrustedSender }
-        let counter = bytes[33..<41].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let counter = bytes[(header - 8)..<header].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let distance = counter > wallMicros ? counter - wallMicros : wallMicros - counter
         guard distance <= maxClockSkew else { throw .clockSkew }
         let end = bytes.count - trailer
         let covered = Array(bytes[..<end])
         let proof = Array(bytes[end...])
-        var state: Peer?
-        if marker == Self.taggedMarker {
+        if tagged {
             guard let known = peer(sender, at: wallMicros) else { throw .invalidSenderKey }
             guard Sodium.constantTimeEqual(Sodium.mac(covered, key: known.keys.receiving), proof) else { throw .badTag }
-            state = known
         } else {
             guard sender.verify(signature: proof, of: Self.signatureDomain + covered) else { throw .badSignature }
-            state = peer(sender, at: wallMicros)
         }
-        guard var current = state else { throw .invalidSenderKey }
+        guard var current = peer(sender, at: wallMicros) else { throw .invalidSenderKey }
         guard Self.admit(counter, highest: &current.highest, window: &current.window) else { throw .replayed }
+        if tagged { current.knowsUs = true }
         peers[sender] = current
-        if marker == Self.taggedMarker { stats.tagged += 1 } else { stats.signed += 1 }
-        return (sender, Array(covered[Self.headerSize...]))
+        if prefixes[sender.prefix] == nil { prefixes[sender.prefix] = sender }
+        if tagged { stats.tagged += 1 } else { stats.signed += 1 }
+        return (sender, Array(covered[header...]))
     }
 
     /// Moves the replay window for `counter`; `false` when it was seen or is older than the window.
@@ -182,6 +226,7 @@ public struct DatagramAuthenticator: Sendable {
             // than the skew, and its window starts afresh.
             let cutoff = peers.values.map(\.lastUsed).sorted()[peers.count / 8]
             peers = peers.filter { $0.value.lastUsed > cutoff }
+            if case .any = trust { prefixes = prefixes.filter { peers[$0.value] != nil } }
         }
         let fresh = Peer(keys: keys, lastUsed: wallMicros)
         peers[key] = fresh

@@ -35,6 +35,12 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Address the HTTP server listens on.")
     var httpHost: String = "0.0.0.0"
 
+    @Option(help: "Most HTTP connections held at once; at the cap the longest-idle one is closed for a newcomer, so probes keep answering.")
+    var httpMaxConnections: Int = 512
+
+    @Option(help: ArgumentHelp("Seconds an HTTP connection may stay idle before the server closes it.", valueName: "seconds"))
+    var httpIdleTimeout: Double = 30
+
     @Option(help: "This node's identifier (default: the host name).")
     var nodeId: String?
 
@@ -108,6 +114,10 @@ struct NodeCommand: AsyncParsableCommand {
         guard (0...1).contains(memoryThreshold) else { throw ValidationError("--memory-threshold must be 0 to 1") }
         guard (0...1).contains(cpuThreshold) else { throw ValidationError("--cpu-threshold must be 0 to 1") }
         guard drainDelay >= 0 else { throw ValidationError("--drain-delay must not be negative") }
+        guard httpMaxConnections >= 1 else { throw ValidationError("--http-max-connections must be at least 1") }
+        guard httpIdleTimeout > 0, httpIdleTimeout <= 86_400 else {
+            throw ValidationError("--http-idle-timeout must be more than 0 and at most 86400 seconds")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -233,8 +243,13 @@ struct NodeCommand: AsyncParsableCommand {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         let host = httpHost
+        let limiter = ConnectionLimiter(limit: httpConnectionCap(logger: logger))
         let app = Application(
             router: router,
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [limiter.handler()],
+                    idleTimeout: .milliseconds(Int64(httpIdleTimeout * 1000)))),
             configuration: .init(address: .hostname(host, port: httpPort), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
@@ -282,6 +297,23 @@ struct NodeCommand: AsyncParsableCommand {
         let line = KeyFiles.meaningfulLines(try KeyFiles.read(path)).first?.1 ?? ""
         guard line.count >= 16 else { throw KeyFileError.io(path: path, reason: "the admin token must be at least 16 characters") }
         return line
+    }
+
+    /// The HTTP connection cap: `--http-max-connections`, lowered to leave room for the node's
+    /// other descriptors (64) within the process's descriptor limit, which is raised to its hard
+    /// limit first and logged.
+    func httpConnectionCap(logger: Logger) -> Int {
+        guard let limit = DescriptorLimit.raise() else { return httpMaxConnections }
+        let room = Int(clamping: limit.soft) - 64
+        let cap = max(1, min(httpMaxConnections, room))
+        logger.info(
+            "file descriptors", metadata: ["soft_limit": "\(limit.soft)", "hard_limit": "\(limit.hard)", "http_max_connections": "\(cap)"])
+        if cap < httpMaxConnections {
+            logger.warning(
+                "the descriptor limit leaves room for fewer HTTP connections than --http-max-connections",
+                metadata: ["limit": "\(limit.soft)", "http_max_connections": "\(cap)"])
+        }
+        return cap
     }
 
     /// The gossip settings from the flags: key, generation, trust and cluster keys from their files.

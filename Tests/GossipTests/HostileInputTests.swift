@@ -211,20 +211,34 @@ struct DatagramAuthenticatorTests {
         var sender = DatagramAuthenticator(keyPair: a, trust: .any)
         var receiver = DatagramAuthenticator(keyPair: b, trust: .keys([a.publicKey]))
         let datagram: [UInt8] = [1, 2, 3]
+        // In the open mode the first tagged datagram names the sender by its whole key; once one
+        // came back, the 8-byte prefix does.
         let tagged = sender.seal(datagram, to: b.publicKey, wallMicros: wall)
-        #expect(tagged.count == datagram.count + DatagramAuthenticator.taggedOverhead)
+        #expect(tagged.count == datagram.count + DatagramAuthenticator.keyedOverhead)
         let opened = try receiver.open(tagged, wallMicros: wall)
         #expect(opened.sender == a.publicKey && opened.datagram == datagram)
+        var back = DatagramAuthenticator(keyPair: b, trust: .any)
+        _ = try sender.open(back.seal(datagram, to: a.publicKey, wallMicros: wall), wallMicros: wall)
+        let short = sender.seal(datagram, to: b.publicKey, wallMicros: wall)
+        #expect(short.count == datagram.count + DatagramAuthenticator.taggedOverhead)
+        #expect(try receiver.open(short, wallMicros: wall).sender == a.publicKey)
+        // With a trust list every trusted key is known: tagged datagrams are short from the start.
+        var listed = DatagramAuthenticator(keyPair: a, trust: .keys([b.publicKey]))
+        #expect(listed.seal(datagram, to: b.publicKey, wallMicros: wall).count == datagram.count + DatagramAuthenticator.taggedOverhead)
         let signed = sender.seal(datagram, to: nil, wallMicros: wall)
         #expect(signed.count == datagram.count + DatagramAuthenticator.signedOverhead)
         #expect(try receiver.open(signed, wallMicros: wall).datagram == datagram)
         // Someone else cannot open what was tagged for b, even trusting a.
         var third = DatagramAuthenticator(keyPair: SigningKeyPair(), trust: .any)
-        #expect(throws: DatagramAuthenticator.Refusal.badTag) { try third.open(sender.seal(datagram, to: b.publicKey, wallMicros: wall), wallMicros: wall) }
+        #expect(throws: DatagramAuthenticator.Refusal.badTag) { try third.open(tagged, wallMicros: wall) }
         var distrustful = DatagramAuthenticator(keyPair: b, trust: .keys([]))
         #expect(throws: DatagramAuthenticator.Refusal.untrustedSender) { try distrustful.open(tagged, wallMicros: wall) }
         #expect(throws: DatagramAuthenticator.Refusal.unauthenticated) { try receiver.open(datagram, wallMicros: wall) }
         #expect(throws: DatagramAuthenticator.Refusal.malformedEnvelope) { try receiver.open(Array(tagged.prefix(40)), wallMicros: wall) }
+        var stranger = DatagramAuthenticator(keyPair: SigningKeyPair(), trust: .keys([b.publicKey]))
+        #expect(throws: DatagramAuthenticator.Refusal.unknownSender) {
+            try receiver.open(stranger.seal(datagram, to: b.publicKey, wallMicros: wall), wallMicros: wall)
+        }
     }
 
     @Test("every flipped bit is refused")

@@ -63,8 +63,8 @@ public struct GossipSettings: Sendable, Hashable {
     /// waits for a refresh: it comes from membership. Default 60 s.
     public var statusRefreshPerMember: Duration = .seconds(60)
     /// Largest datagram the core produces, in bytes, before its envelope. Default 1400 − 57 − 41:
-    /// room for the authentication envelope (sender key, counter, tag) and the optional cluster
-    /// key's marker, nonce and tag within 1400 bytes. It SHOULD stay at least 1200, so that the
+    /// room for the authentication envelope (sender key, counter, tag; 33 bytes with a trust list,
+    /// 57 at worst) and the optional cluster key's marker, nonce and tag within 1400 bytes. It SHOULD stay at least 1200, so that the
     /// largest signed status (1100-byte payload, signature, framing) fits.
     public var maxDatagramBytes: Int = 1302
 

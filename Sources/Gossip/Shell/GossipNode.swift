@@ -119,9 +119,10 @@ public actor GossipNode: Service {
         let sealing = configuration.clusterKeys == nil ? 0 : ClusterKeyRing.overhead
         self.maxInbound = configuration.settings.maxDatagramBytes + DatagramAuthenticator.signedOverhead + sealing
         // What this node sends stays within the budget (1400 by default): the core's datagram,
-        // a tagged envelope and the sealing. A signed envelope (to an address whose key is not
-        // known yet) is 48 bytes larger; only small join announcements go out that way.
-        self.maxOutbound = configuration.settings.maxDatagramBytes + DatagramAuthenticator.taggedOverhead + sealing
+        // a tagged envelope (with the whole key at worst) and the sealing. A signed envelope (to
+        // an address whose key is not known yet) is 48 bytes larger; only small join
+        // announcements go out that way.
+        self.maxOutbound = configuration.settings.maxDatagramBytes + DatagramAuthenticator.keyedOverhead + sealing
         self.authenticator = DatagramAuthenticator(
             keyPair: configuration.keyPair, trust: configuration.trust, maxClockSkew: configuration.settings.maxClockSkew)
     }

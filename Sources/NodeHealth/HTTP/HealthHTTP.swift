@@ -192,6 +192,10 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             }
             if request.method == .head { response = response.createHeadResponse() }
             return response
+        } catch let error as any HTTPResponseError {
+            // Errors that carry their own status, as a body over the limit does (413).
+            let message = error.status == .contentTooLarge ? "request body too large" : error.status.reasonPhrase
+            return try HealthHTTP.errorResponse(error.status, message, path: request.uri.path)
         } catch {
             context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             return try HealthHTTP.errorResponse(.internalServerError, "internal error", path: request.uri.path)
