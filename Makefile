@@ -8,7 +8,7 @@ BUILD_PACKAGES = pkg-config:pkg-config pkg-config=libsodium:libsodium-dev
 TEST_PACKAGES = $(BUILD_PACKAGES) promtool:prometheus python=nacl.signing:python3-nacl python=yaml:python3-yaml curl:curl chromium:chromium
 BENCH_PACKAGES = wrk:wrk curl:curl
 
-.PHONY: demo test build release bench-probes bench-gossip bench-cluster bench-services bench-cluster-view clean
+.PHONY: demo test build release fuzz bench-probes bench-gossip bench-cluster bench-services bench-cluster-view bench-auth clean
 
 build:
 	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
@@ -28,6 +28,14 @@ test:
 	@# the whole machine, then the CPU-bound simulations alone, two at a time.
 	$(SWIFT) test --skip-build --skip SimulationTests
 	CHORUS_SIMULATIONS_PARALLEL=2 $(SWIFT) test --skip-build --filter SimulationTests
+	@# A million fuzzed datagrams through the envelope, the codec and the core (Swift's own traps:
+	@# overflow, bounds, unwrapping); `make fuzz` adds AddressSanitizer.
+	SANITIZERS=fuzzer scripts/fuzz.sh 1000000
+
+# Coverage-guided fuzzing of the datagram path with libFuzzer and AddressSanitizer (see BENCHMARKS.md).
+fuzz:
+	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
+	scripts/fuzz.sh $(or $(RUNS),1000000)
 
 release:
 	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
@@ -64,4 +72,4 @@ bench-cluster-view:
 	scripts/bench-cluster-view.sh "$$($(SWIFT) build -c release --show-bin-path)"
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

@@ -136,7 +136,7 @@ let package = Package(
         .testTarget(
             name: "NodeHealthTests",
             dependencies: [
-                "NodeHealth", "ChildProcesses",
+                "NodeHealth", "Gossip", "ChildProcesses",
                 "chorus-cluster-health",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

@@ -38,13 +38,6 @@ public struct ProbeOutcome: Sendable, Hashable {
     }
 }
 
-extension Duration {
-    /// The duration in (fractional) milliseconds.
-    public var milliseconds: Double {
-        Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
-    }
-}
-
 /// The active probes behind the seed's `CreateActivePubSubCheck`, `CreateActiveDHTCheck` and the
 /// enhanced pub/sub and DHT checks.
 public enum ActiveProbes {

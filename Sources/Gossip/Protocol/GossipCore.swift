@@ -828,6 +828,12 @@ public struct GossipCore: Sendable {
         noteClaim(of: subject, in: status.projection)
         queueRumour(.status(status), about: .init(key: subject, isStatus: true))
         out.append(.statusAccepted(subject))
+        if members[subject] == nil {
+            // A status from a member whose announcement has not arrived (in a mass join, signed
+            // announcements spread more slowly than statuses): compare digests soon instead of
+            // waiting for the next anti-entropy round.
+            nextAntiEntropyAt = min(nextAntiEntropyAt, now + settings.gossipInterval)
+        }
     }
 
     mutating func sign(now: Duration) -> [Directive] {
