@@ -3,8 +3,8 @@
 /// A datagram to a member whose key is known carries a 16-byte tag made with the key the two
 /// derive from their Ed25519 identities (``PairKeys``). It names the sender by its key prefix
 /// (the first 8 bytes) when the recipient surely knows the sender's key (it holds every trusted
-/// key, or a tagged datagram came back from it), and by the whole key otherwise (the open trust
-/// mode, at first contact). A datagram to an address whose key is not known yet (a seed, before
+/// key, or its last datagram was tagged, which it could only make with our key), and by the whole
+/// key otherwise (the open trust mode, at first contact or after the peer restarted). A datagram to an address whose key is not known yet (a seed, before
 /// its first answer) is signed with the sender's Ed25519 key instead. Either way the receiver learns who sent it and drops
 /// it unless that key is trusted, and every datagram carries the sender's send counter, so a
 /// replayed one is dropped too.
@@ -111,6 +111,13 @@ public struct DatagramAuthenticator: Sendable {
         }
     }
 
+    /// Registers a member's key (the core learned it), so that its tagged datagrams, which name it
+    /// by prefix, can be opened before this node ever sent it anything.
+    public mutating func learn(_ key: PublicKey) {
+        guard key != keyPair.publicKey, trust.trusts(key), prefixes[key.prefix] == nil else { return }
+        prefixes[key.prefix] = key
+    }
+
     /// Whether the recipient can resolve this node's prefix: with a trust list it holds every
     /// trusted key; in the open mode only a peer that sent a tagged datagram surely knows ours.
     func recipientKnowsUs(_ peer: Peer) -> Bool {
@@ -131,6 +138,8 @@ public struct DatagramAuthenticator: Sendable {
         if let recipient, let known = peer(recipient, at: wallMicros) {
             keys = known.keys
             byPrefix = recipientKnowsUs(known)
+            // Sending to it, this node can also name it by prefix when it answers.
+            if prefixes[recipient.prefix] == nil { prefixes[recipient.prefix] = recipient }
         }
         if keys != nil && byPrefix {
             bytes.append(Self.taggedMarker)
@@ -189,7 +198,9 @@ public struct DatagramAuthenticator: Sendable {
         }
         guard var current = peer(sender, at: wallMicros) else { throw .invalidSenderKey }
         guard Self.admit(counter, highest: &current.highest, window: &current.window) else { throw .replayed }
-        if tagged { current.knowsUs = true }
+        // A tagged datagram (either form) was made with our key: its sender can resolve our
+        // prefix. A signed one says the sender does not know our key (it restarted, say).
+        current.knowsUs = tagged
         peers[sender] = current
         if prefixes[sender.prefix] == nil { prefixes[sender.prefix] = sender }
         if tagged { stats.tagged += 1 } else { stats.signed += 1 }

@@ -16,6 +16,11 @@ public enum HealthMetricNames {
     /// the enhanced checks' component scores, 0.0 to 1.0.
     public static let componentHealthScore = "chorus_component_health_score"
 
+    /// Gauge: HTTP connections open (``ConnectionLimiter``).
+    public static let httpConnections = "chorus_http_connections"
+    /// Counter, labelled `reason` (`evicted`, `refused`): connections closed at the cap.
+    public static let httpConnectionsClosed = "chorus_http_connections_closed_total"
+
     /// Help text for every metric above, by name.
     public static let help: [String: String] = [
         checksPassed: "Health check runs that passed, by check.",
@@ -24,5 +29,7 @@ public enum HealthMetricNames {
         checkDuration: "Duration of health check runs in seconds, by check.",
         status: "Overall node health status: 1 for the current status, 0 for the others.",
         componentHealthScore: "Health score of a component from the enhanced checks, from 0 to 1.",
+        httpConnections: "HTTP connections open.",
+        httpConnectionsClosed: "HTTP connections closed at the connection cap: evicted (the longest idle, for a newcomer) or refused.",
     ]
 }

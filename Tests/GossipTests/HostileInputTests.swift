@@ -276,4 +276,30 @@ struct DatagramAuthenticatorTests {
         let later = sender.seal([1], to: b.publicKey, wallMicros: wall - 5_000_000)
         #expect(try restarted.open(later, wallMicros: wall).sender == a.publicKey)
     }
+
+    @Test("in the open mode two members settle on prefix-tagged datagrams, and again after one restarts")
+    func openModeRestart() throws {
+        var first = DatagramAuthenticator(keyPair: a, trust: .any)
+        var second = DatagramAuthenticator(keyPair: b, trust: .any)
+        _ = try second.open(first.seal([1], to: b.publicKey, wallMicros: wall), wallMicros: wall)  // with the whole key
+        let reply = second.seal([2], to: a.publicKey, wallMicros: wall)
+        #expect(reply.first == DatagramAuthenticator.taggedMarker, "the first one was tagged for it: it knows our key")
+        _ = try first.open(reply, wallMicros: wall)
+        // The second restarts: it knows nobody, and cannot name the first's prefix.
+        let later = wall + 5_000_000
+        var restarted = DatagramAuthenticator(keyPair: b, trust: .any)
+        #expect(throws: DatagramAuthenticator.Refusal.unknownSender) {
+            try restarted.open(first.seal([3], to: b.publicKey, wallMicros: later), wallMicros: later)
+        }
+        // It joins with a signed datagram; the answer carries the whole key again.
+        _ = try first.open(restarted.seal([4], to: nil, wallMicros: later), wallMicros: later)
+        let answer = first.seal([5], to: b.publicKey, wallMicros: later)
+        #expect(answer.first == DatagramAuthenticator.keyedMarker)
+        #expect(try restarted.open(answer, wallMicros: later).datagram == [5])
+        #expect(restarted.seal([6], to: a.publicKey, wallMicros: later).first == DatagramAuthenticator.taggedMarker)
+        // A member the core learned of can be heard before this node sent it anything.
+        var fresh = DatagramAuthenticator(keyPair: b, trust: .any)
+        fresh.learn(a.publicKey)
+        #expect(try fresh.open(first.seal([7], to: b.publicKey, wallMicros: later + 1), wallMicros: later).sender == a.publicKey)
+    }
 }

@@ -101,7 +101,8 @@ struct SimulationTests {
             let before = sim.totalBytesSent
             sim.run(for: .seconds(60))
             let perNodePerSecond = Double(sim.totalBytesSent - before) / 60 / 200
-            c.expect(perNodePerSecond < 100, "at rest: \(perNodePerSecond) B/s per node")
+            // Under 100 B/s of protocol bytes, plus 33 bytes of envelope per datagram (~150 B/s).
+            c.expect(perNodePerSecond < 250, "at rest: \(perNodePerSecond) B/s per node")
         }
     }
 
@@ -149,9 +150,10 @@ struct ScenarioTests {
             c.expect(report.joinSeconds != nil)
             c.expect(report.changeRounds.map { $0 <= 9 } == true, "\(report.changeHoldersPerRound)")
             c.expect(report.changeHoldersPerRound.last == 59)
-            // The at-rest target (under 100 B/s per node) is set without loss; loss adds second
-            // pings and indirect probes (about 100 B/s more at 5 %).
-            c.expect(report.restBytesPerNodePerSecond < (loss == 0 ? 100 : 250), "\(report.restBytesPerNodePerSecond)")
+            // The protocol's own bytes at rest stay under 100 B/s per node without loss; every
+            // datagram also carries its 33-byte authentication envelope (about 4.6 datagrams per
+            // node per second at rest: about 150 B/s). Loss adds second pings and indirect probes.
+            c.expect(report.restBytesPerNodePerSecond < (loss == 0 ? 250 : 450), "\(report.restBytesPerNodePerSecond)")
             c.expect(report.restPartsPerNodePerSecond["ping", default: 0] > 1.9, "two probes per second")
             c.expect(report.deadEverywhereSeconds.map { $0 < 5 } == true, "\(String(describing: report.deadEverywhereSeconds))")
             c.expect(report.falseDeaths == 0)

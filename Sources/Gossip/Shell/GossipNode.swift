@@ -476,6 +476,7 @@ public actor GossipNode: Service {
                 metrics.sent(kind: GossipMetrics.kind(ofDatagram: bytes), bytes: wire.count)
                 envelopes.append(AddressedEnvelope(remoteAddress: remote, data: ByteBuffer(bytes: wire)))
             case .memberChanged(let member, let state):
+                if state == .alive { authenticator.learn(member) }
                 logger.info("member \(state)", metadata: ["key": "\(member.fingerprint)", "address": "\(core?.members[member]?.address.description ?? "?")"])
                 // A gone member's status keeps its acceptance time: it is still held (for the
                 // tombstone's time), and if the member comes back, its age is still known.

@@ -44,9 +44,9 @@ public final class ConnectionLimiter: Sendable {
     /// connection was busy).
     public init(limit: Int, metrics: any MetricsFactory = MetricsSystem.factory) {
         self.limit = max(1, limit)
-        open = Gauge(label: "chorus_http_connections", factory: metrics)
-        evictions = Counter(label: "chorus_http_connections_closed_total", dimensions: [("reason", "evicted")], factory: metrics)
-        refusals = Counter(label: "chorus_http_connections_closed_total", dimensions: [("reason", "refused")], factory: metrics)
+        open = Gauge(label: HealthMetricNames.httpConnections, factory: metrics)
+        evictions = Counter(label: HealthMetricNames.httpConnectionsClosed, dimensions: [("reason", "evicted")], factory: metrics)
+        refusals = Counter(label: HealthMetricNames.httpConnectionsClosed, dimensions: [("reason", "refused")], factory: metrics)
     }
 
     /// Connections open now, and those closed to make room or refused since start.
