@@ -8,7 +8,7 @@ BUILD_PACKAGES = pkg-config:pkg-config pkg-config=libsodium:libsodium-dev
 TEST_PACKAGES = $(BUILD_PACKAGES) promtool:prometheus python=nacl.signing:python3-nacl python=yaml:python3-yaml curl:curl chromium:chromium
 BENCH_PACKAGES = wrk:wrk curl:curl
 
-.PHONY: demo test build release fuzz bench-probes bench-gossip bench-cluster bench-services bench-cluster-view bench-auth clean
+.PHONY: demo test build release fuzz bench-probes bench-gossip bench-cluster bench-services bench-cluster-view bench-auth bench-flood clean
 
 build:
 	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
@@ -70,6 +70,18 @@ bench-cluster-view:
 	$(SWIFT) build -c release --product cluster-view-bench
 	$(SWIFT) build -c release --product chorus-cluster-health
 	scripts/bench-cluster-view.sh "$$($(SWIFT) build -c release --show-bin-path)"
+
+# The cost of authenticating a datagram (sealing, opening, pair keys), release build (see BENCHMARKS.md).
+bench-auth:
+	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
+	$(SWIFT) build -c release --product auth-bench
+	"$$($(SWIFT) build -c release --show-bin-path)/auth-bench"
+
+# Datagrams per second a node absorbs under a flood, with its probe's p99 meanwhile (see BENCHMARKS.md).
+bench-flood:
+	@scripts/ensure-packages.sh $(BUILD_PACKAGES) $(BENCH_PACKAGES) python=nacl.signing:python3-nacl
+	$(SWIFT) build -c release --product chorus-cluster-health
+	/usr/bin/python3 scripts/bench-flood.py "$$($(SWIFT) build -c release --show-bin-path)" 10
 
 clean:
 	rm -rf .build .build-fuzz

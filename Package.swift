@@ -109,6 +109,11 @@ let package = Package(
             path: "Benchmarks/services-bench"
         ),
         .executableTarget(
+            name: "auth-bench",
+            dependencies: ["Gossip"],
+            path: "Benchmarks/auth-bench"
+        ),
+        .executableTarget(
             name: "GossipBenchmarks",
             dependencies: [
                 "Gossip", "NodeHealth",
