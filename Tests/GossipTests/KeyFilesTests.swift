@@ -21,6 +21,12 @@ struct KeyFilesTests {
         let second = try KeyFiles.nextGeneration(inDataDirectory: dir)
         #expect(second > first)
         #expect(first >= UInt64(Date().timeIntervalSince1970) - 5, "at least the Unix time")
+        for broken in [UInt64.max, UInt64.max / 2, UInt64(Date().timeIntervalSince1970) + 100_000] {
+            try KeyFiles.storeGeneration(broken, inDataDirectory: dir)
+            #expect(throws: KeyFileError.self, "a generation of \(broken) is refused, not incremented") {
+                try KeyFiles.nextGeneration(inDataDirectory: dir)
+            }
+        }
         chmod(dir + "/node.key", 0o644)
         #expect(throws: KeyFileError.self) { try KeyFiles.readKeyPair(dir + "/node.key") }
     }

@@ -165,7 +165,13 @@ public enum KeyFiles {
             guard let value = UInt64(text) else { throw .io(path: path, reason: "expected a decimal generation") }
             stored = value
         }
-        let next = max(stored + 1, UInt64(max(0, time(nil))))
+        let now = UInt64(max(0, time(nil)))
+        // A stored record is checked like a datagram: a generation more than a day ahead of the
+        // clock (or one that cannot grow) is a broken file, and peers would refuse it anyway.
+        guard stored < UInt64.max, stored <= now + 86_400 else {
+            throw .io(path: path, reason: "generation \(stored) is far ahead of the clock (\(now)); remove the file to start afresh")
+        }
+        let next = max(stored + 1, now)
         try storeGeneration(next, inDataDirectory: directory)
         return next
     }
