@@ -47,6 +47,10 @@ public struct DatagramAuthenticator: Sendable {
         case badTag = "bad_tag"
         /// The signature does not verify.
         case badSignature = "bad_signature"
+        /// Too many signed envelopes failed this second: further ones are refused unchecked
+        /// until the next (an Ed25519 verification costs ~75 µs; a flood of them must not take a
+        /// core).
+        case signatureBudget = "signature_budget"
     }
 
     /// First byte of a datagram tagged with a pair key.
@@ -67,6 +71,11 @@ public struct DatagramAuthenticator: Sendable {
     public static let signedOverhead = signedHeaderSize + SigningKeyPair.signatureByteCount
     /// Datagrams received out of order that are still accepted, per sender.
     public static let replayWindow: UInt64 = 64
+    /// Signed envelopes that may fail verification per second, from all senders together (their
+    /// sender field is not authenticated until the signature is, so the budget cannot be per
+    /// sender). Legitimate signed envelopes are rare (a join's first datagrams). 256 a second is
+    /// ~2 % of a core.
+    public static let failedSignaturesPerSecond = 256
 
     /// Counters of what was opened and sealed.
     public struct Stats: Sendable, Hashable {
@@ -99,6 +108,9 @@ public struct DatagramAuthenticator: Sendable {
     var prefixes: [UInt64: PublicKey] = [:]
     /// The last counter this node sent.
     var lastCounter: UInt64 = 0
+    /// Failed signature checks in the current second (which started at `failureWindow`, in µs).
+    var failedSignatures = 0
+    var failureWindow: UInt64 = 0
 
     /// `maxClockSkew` is whole seconds (``GossipSettings/maxClockSkew``).
     public init(keyPair: SigningKeyPair, trust: TrustPolicy, maxClockSkew: Duration = .seconds(30), maxPeers: Int = 8192) {
@@ -194,7 +206,15 @@ public struct DatagramAuthenticator: Sendable {
             guard let known = peer(sender, at: wallMicros) else { throw .invalidSenderKey }
             guard Sodium.constantTimeEqual(Sodium.mac(covered, key: known.keys.receiving), proof) else { throw .badTag }
         } else {
-            guard sender.verify(signature: proof, of: Self.signatureDomain + covered) else { throw .badSignature }
+            if wallMicros >= failureWindow &+ 1_000_000 || wallMicros < failureWindow {
+                failureWindow = wallMicros
+                failedSignatures = 0
+            }
+            guard failedSignatures < Self.failedSignaturesPerSecond else { throw .signatureBudget }
+            guard sender.verify(signature: proof, of: Self.signatureDomain + covered) else {
+                failedSignatures += 1
+                throw .badSignature
+            }
         }
         guard var current = peer(sender, at: wallMicros) else { throw .invalidSenderKey }
         guard Self.admit(counter, highest: &current.highest, window: &current.window) else { throw .replayed }

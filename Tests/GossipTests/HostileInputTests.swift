@@ -200,6 +200,32 @@ struct HostileCoreTests {
     }
 }
 
+extension HostileCoreTests {
+    @Test("a forger gets a few signature checks a second, not a core's worth")
+    func forgeryBudget() {
+        var h = Self.joined()
+        let held = h.cores[0].members[h.key(2)]!
+        for incarnation in 1...100 {
+            let part = GossipPart.alive(
+                Announcement.sign(h.keys[1], life: Life(generation: held.life.generation, incarnation: UInt64(incarnation)), address: held.address))
+            let forged = Self.replacing(h.key(1), with: h.key(2), in: Datagram.encode([part]))
+            _ = h.cores[0].receive(forged, from: Harness.address(1), sender: h.key(1), now: h.now)
+        }
+        let limit = GossipSettings().maxForgeriesPerSecond
+        #expect(h.cores[0].stats.dropped["forged_announcement"] == limit)
+        #expect(h.cores[0].stats.dropped["forgery_budget"] == 100 - limit)
+        // Another member's genuine news is still checked and taken.
+        let genuine = Announcement.sign(h.keys[2], life: Life(generation: held.life.generation, incarnation: held.life.incarnation + 1), address: held.address)
+        Self.attack(&h, [.alive(genuine)], from: h.key(2))
+        #expect(h.cores[0].members[h.key(2)]?.life == genuine.life)
+        // A second later the forger is checked again.
+        h.now += .seconds(1)
+        let late = Self.replacing(h.key(1), with: h.key(2), in: Datagram.encode([.alive(Announcement.sign(h.keys[1], life: Life(generation: held.life.generation, incarnation: 500), address: held.address))]))
+        _ = h.cores[0].receive(late, from: Harness.address(1), sender: h.key(1), now: h.now)
+        #expect(h.cores[0].stats.dropped["forged_announcement"] == limit + 1)
+    }
+}
+
 @Suite("Datagram authentication between members")
 struct DatagramAuthenticatorTests {
     let a = SigningKeyPair(seed: [UInt8](repeating: 1, count: 32))!
@@ -239,6 +265,23 @@ struct DatagramAuthenticatorTests {
         #expect(throws: DatagramAuthenticator.Refusal.unknownSender) {
             try receiver.open(stranger.seal(datagram, to: b.publicKey, wallMicros: wall), wallMicros: wall)
         }
+    }
+
+    @Test("failed signatures are checked at most 256 times a second, whoever claims to send them")
+    func signatureBudget() {
+        var receiver = DatagramAuthenticator(keyPair: b, trust: .any)
+        var forger = DatagramAuthenticator(keyPair: SigningKeyPair(), trust: .any)
+        var refusals: [DatagramAuthenticator.Refusal: Int] = [:]
+        for n in 0..<300 {
+            var bytes = forger.seal([1, UInt8(n % 256)], to: nil, wallMicros: wall)
+            bytes[bytes.count - 1] ^= 1
+            do { _ = try receiver.open(bytes, wallMicros: wall) } catch { refusals[error, default: 0] += 1 }
+        }
+        #expect(refusals[.badSignature] == DatagramAuthenticator.failedSignaturesPerSecond)
+        #expect(refusals[.signatureBudget] == 300 - DatagramAuthenticator.failedSignaturesPerSecond)
+        // The next second, signed envelopes are checked again.
+        var honest = DatagramAuthenticator(keyPair: a, trust: .any)
+        #expect(throws: Never.self) { try receiver.open(honest.seal([2], to: nil, wallMicros: wall + 1_000_000), wallMicros: wall + 1_000_000) }
     }
 
     @Test("every flipped bit is refused")

@@ -157,6 +157,10 @@ public struct GossipCore: Sendable {
     /// Unix time in seconds at `now == .zero` on the caller's time line: announcements whose
     /// generation is further ahead of the wall clock than ``GossipSettings/maxClockSkew`` are refused.
     let wallClockOrigin: UInt64
+    /// The sender of the datagram being handled, and the forged signatures each sender caused
+    /// this second (a key holder must not make this node spend its CPU on Ed25519 verifications).
+    var receivingFrom: PublicKey?
+    var forgeries = ForgeryBudget()
 
     /// Creates a node. `generation` MUST be larger than any generation this key used before
     /// (the shell persists it); `seed` seeds the core's random generator; `wallClockOrigin` is
@@ -292,6 +296,8 @@ public struct GossipCore: Sendable {
         var replies: [GossipPart] = []
         var catchingUp = false
         let origin = Peer(address: address, key: sender)
+        receivingFrom = sender
+        defer { receivingFrom = nil }
         for part in parts {
             if case .catchUp = part {
                 catchingUp = true
@@ -644,7 +650,7 @@ public struct GossipCore: Sendable {
                 stats.dropped["member_limit", default: 0] += 1
                 return
             }
-            guard verify(announcement) else { return }
+            guard verify(announcement, now: now) else { return }
             remembered[subject] = nil
             members[subject] = Member(
                 key: subject, address: address, life: incomingLife, state: .alive, since: now, announcement: announcement)
@@ -676,7 +682,7 @@ public struct GossipCore: Sendable {
             }
             return
         }
-        if let announcement { guard verify(announcement) else { return } }
+        if let announcement { guard verify(announcement, now: now) else { return } }
         digestCache = nil
         var member = current
         if let announcement {
@@ -714,9 +720,17 @@ public struct GossipCore: Sendable {
         if changed { out.append(.memberChanged(subject, incomingState)) }
     }
 
-    /// Whether `announcement` is signed by its member; counts a forgery.
-    mutating func verify(_ announcement: Announcement) -> Bool {
+    /// Whether `announcement` is signed by its member; counts a forgery. A sender that caused
+    /// ``GossipSettings/maxForgeriesPerSecond`` forgeries this second gets no more verifications
+    /// until the next (`forgery_budget`): a member's own announcements never fail, so only a
+    /// forger is slowed.
+    mutating func verify(_ announcement: Announcement, now: Duration) -> Bool {
+        if let sender = receivingFrom, !forgeries.allows(sender, now: now, limit: settings.maxForgeriesPerSecond) {
+            stats.dropped["forgery_budget", default: 0] += 1
+            return false
+        }
         guard announcement.verify() else {
+            if let sender = receivingFrom { forgeries.failed(sender) }
             stats.dropped["forged_announcement", default: 0] += 1
             return false
         }
@@ -816,7 +830,12 @@ public struct GossipCore: Sendable {
             stats.dropped["future_generation", default: 0] += 1
             return
         }
+        if let sender = receivingFrom, !forgeries.allows(sender, now: now, limit: settings.maxForgeriesPerSecond) {
+            stats.dropped["forgery_budget", default: 0] += 1
+            return
+        }
         if let rejection = store.offer(status) {
+            if rejection == .tampered, let sender = receivingFrom { forgeries.failed(sender) }
             if rejection == .replayed {
                 rumours.noteDuplicate(
                     .init(key: subject, isStatus: true), limit: settings.duplicatesBeforeSilence,
@@ -1136,4 +1155,21 @@ public struct GossipCore: Sendable {
             rumours.remove(.init(key: memberKey, isStatus: true))
         }
     }
+}
+
+/// Forged signatures per sender within the current second (see ``GossipCore/verify(_:now:)``).
+struct ForgeryBudget: Sendable {
+    var windowStart: Duration?
+    var failures: [PublicKey: Int] = [:]
+
+    /// Whether `sender` may still cause a signature verification this second.
+    mutating func allows(_ sender: PublicKey, now: Duration, limit: Int) -> Bool {
+        if windowStart.map({ now - $0 >= .seconds(1) }) ?? true {
+            windowStart = now
+            failures.removeAll(keepingCapacity: true)
+        }
+        return failures[sender, default: 0] < limit
+    }
+
+    mutating func failed(_ sender: PublicKey) { failures[sender, default: 0] += 1 }
 }
