@@ -21,7 +21,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
-        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         .target(
@@ -113,15 +112,6 @@ let package = Package(
             dependencies: ["Gossip"],
             path: "Benchmarks/auth-bench"
         ),
-        .executableTarget(
-            name: "GossipBenchmarks",
-            dependencies: [
-                "Gossip", "NodeHealth",
-                .product(name: "Benchmark", package: "benchmark"),
-            ],
-            path: "Benchmarks/GossipBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
         // Child processes for the tests (posix_spawn; Foundation's Process.run crashes now and then on Linux).
         .target(name: "ChildProcesses", path: "Tests/ChildProcesses"),
         .testTarget(
@@ -151,3 +141,21 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The ordo-one micro-benchmarks build only when asked for (`CHORUS_BENCHMARKS=1 swift package
+// --disable-sandbox benchmark --target GossipBenchmarks`): a plain build, `make test` and CI never
+// build the benchmark package, its plugins and its malloc interposer.
+if Context.environment["CHORUS_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]))
+    package.targets.append(
+        .executableTarget(
+            name: "GossipBenchmarks",
+            dependencies: [
+                "Gossip", "NodeHealth",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/GossipBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ))
+}
