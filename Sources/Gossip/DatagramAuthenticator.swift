@@ -202,10 +202,7 @@ public struct DatagramAuthenticator: Sendable {
         let end = bytes.count - trailer
         let covered = Array(bytes[..<end])
         let proof = Array(bytes[end...])
-        if tagged {
-            guard let known = peer(sender, at: wallMicros) else { throw .invalidSenderKey }
-            guard Sodium.constantTimeEqual(Sodium.mac(covered, key: known.keys.receiving), proof) else { throw .badTag }
-        } else {
+        if !tagged {
             if wallMicros >= failureWindow &+ 1_000_000 || wallMicros < failureWindow {
                 failureWindow = wallMicros
                 failedSignatures = 0
@@ -217,6 +214,9 @@ public struct DatagramAuthenticator: Sendable {
             }
         }
         guard var current = peer(sender, at: wallMicros) else { throw .invalidSenderKey }
+        if tagged {
+            guard Sodium.constantTimeEqual(Sodium.mac(covered, key: current.keys.receiving), proof) else { throw .badTag }
+        }
         guard Self.admit(counter, highest: &current.highest, window: &current.window) else { throw .replayed }
         // A tagged datagram (either form) was made with our key: its sender can resolve our
         // prefix. A signed one says the sender does not know our key (it restarted, say).
