@@ -176,7 +176,7 @@ struct GossipCoreTests {
         let stale = Datagram.encode([.alive(Announcement.sign(h.keys[3], life: oldLife, address: Harness.address(3)))])
         _ = h.cores[0].receive(stale, from: Harness.address(1), sender: h.key(1), now: h.now)
         #expect(h.cores[0].members[h.key(3)] == nil)
-        #expect(h.cores[0].stats.dropped["remembered_dead"] == 1)
+        #expect(h.cores[0].stats.dropped[.rememberedDead] == 1)
         h.advance(.seconds(15), skip: [3])
         #expect((0..<3).allSatisfy { h.cores[$0].rememberedKeys.contains(h.key(3)) }, "remembered until the reconnect timeout")
         h.advance(.seconds(12), skip: [3])
@@ -184,7 +184,7 @@ struct GossipCoreTests {
         // Forgotten means no memory at all: the old life is news again, as from a new member.
         _ = h.cores[0].receive(stale, from: Harness.address(1), sender: h.key(1), now: h.now)
         #expect(h.cores[0].members[h.key(3)]?.state == .alive)
-        #expect(h.cores[0].stats.dropped["remembered_dead"] == 1)
+        #expect(h.cores[0].stats.dropped[.rememberedDead] == 1)
     }
 
     @Test("a restarted node (new generation) replaces its old self and its old status")
@@ -228,7 +228,7 @@ struct GossipCoreTests {
             #expect(h.cores[i].members[h.key(outsider)] == nil)
             #expect(h.cores[i].store.statuses[h.key(outsider)] == nil)
         }
-        #expect((h.cores[0].stats.dropped["untrusted_member"] ?? 0) > 0)
+        #expect((h.cores[0].stats.dropped[.untrustedMember] ?? 0) > 0)
     }
 
     @Test("malformed and misdirected datagrams are dropped and counted")
@@ -238,10 +238,10 @@ struct GossipCoreTests {
         var core = h.cores[0]
         let garbage: [[UInt8]] = [[], [1], [9, 9, 9], [1, 1, 0, 50, 0], Array(repeating: 0xff, count: 1500)]
         for bytes in garbage { #expect(core.receive(bytes, from: Harness.address(1), sender: h.key(1), now: .zero).isEmpty) }
-        #expect(core.stats.dropped["malformed"] == garbage.count)
+        #expect(core.stats.dropped[.malformed] == garbage.count)
         let misdirected = Datagram.encode([.ping(sequence: 1, target: 12345)])
         #expect(core.receive(misdirected, from: Harness.address(1), sender: h.key(1), now: .zero).isEmpty)
-        #expect(core.stats.dropped["misdirected"] == 1)
+        #expect(core.stats.dropped[.misdirected] == 1)
         var generator = SplitMix64(seed: 5)
         for _ in 0..<2000 {
             let bytes = (0..<Int(generator.next() % 300)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }

@@ -77,8 +77,8 @@ struct HostileCoreTests {
             }
         }
         let drops = h.cores[0].stats.dropped
-        #expect(drops["unannounced_life", default: 0] > 0, "\(drops)")
-        #expect(drops["future_generation", default: 0] > 0, "\(drops)")
+        #expect(drops[.unannouncedLife, default: 0] > 0, "\(drops)")
+        #expect(drops[.futureGeneration, default: 0] > 0, "\(drops)")
         // The cluster carries on: the forged claims left nothing to refute.
         h.advance(.seconds(10))
         for i in 0..<3 { for j in 0..<3 where i != j { #expect(h.state(of: j, at: i) == .alive) } }
@@ -98,7 +98,7 @@ struct HostileCoreTests {
             let forged = Self.replacing(h.key(1), with: h.key(2), in: Datagram.encode([part]))
             h.collect(h.cores[0].receive(forged, from: Harness.address(1), sender: h.key(1), now: h.now), from: 0)
         }
-        #expect(h.cores[0].stats.dropped["forged_announcement"] == 2)
+        #expect(h.cores[0].stats.dropped[.forgedAnnouncement] == 2)
         #expect(h.cores[0].members[h.key(2)]?.life == held.life)
         #expect(h.cores[0].members[h.key(2)]?.address == held.address)
         #expect(h.state(of: 2, at: 0) == .alive)
@@ -120,7 +120,7 @@ struct HostileCoreTests {
         for life in ahead {
             Self.attack(&h, [.suspect(key: h.key(2), life: life, from: h.key(1).prefix), .dead(key: h.key(2), life: life)], from: h.key(1))
         }
-        #expect(h.cores[0].stats.dropped["unannounced_life"] == ahead.count * 2)
+        #expect(h.cores[0].stats.dropped[.unannouncedLife] == ahead.count * 2)
         #expect(h.state(of: 2, at: 0) == .alive)
         #expect(h.cores[0].members[h.key(2)]?.life == held)
         // About the receiver itself: refused, and no refutation (its life does not move).
@@ -135,7 +135,7 @@ struct HostileCoreTests {
         let wall = Harness.wallClock + UInt64(h.now.components.seconds)
         let far = Announcement.sign(h.keys[1], life: Life(generation: wall + 3600, incarnation: 0), address: Harness.address(1))
         Self.attack(&h, [.alive(far)], from: h.key(1))
-        #expect(h.cores[0].stats.dropped["future_generation"] == 1)
+        #expect(h.cores[0].stats.dropped[.futureGeneration] == 1)
         #expect(h.cores[0].members[h.key(1)]?.life.generation == 1)
         // Within the skew a restart is a restart: it supersedes.
         let restart = Announcement.sign(h.keys[1], life: Life(generation: wall + 10, incarnation: 0), address: Harness.address(1))
@@ -165,8 +165,8 @@ struct HostileCoreTests {
             #expect(!out.contains { if case .send(_, let target) = $0 { target.address.host == "192.0.2.99" && !(target.address == victim) } else { false } })
         }
         let drops = h.cores[0].stats.dropped
-        #expect(drops["reply_to_stranger", default: 0] >= 1, "\(drops)")
-        #expect(drops["request_from_stranger", default: 0] >= 5, "\(drops)")
+        #expect(drops[.replyToStranger, default: 0] >= 1, "\(drops)")
+        #expect(drops[.requestFromStranger, default: 0] >= 5, "\(drops)")
         // A member's ping request probes the target at the address this node knows for it.
         let out = h.cores[0].receive(
             Datagram.encode([.pingRequest(sequence: 9, target: h.key(2), address: victim)]), from: Harness.address(1), sender: h.key(1),
@@ -184,15 +184,15 @@ struct HostileCoreTests {
         let stranger = SigningKeyPair().publicKey
         Self.attack(&h, [.publish(PubSubMessage(id: 1, origin: stranger.prefix, hops: 0, topic: "t", payload: [1]))], from: stranger)
         Self.attack(&h, [.dhtRequest(DHTRequest(id: 1, operation: .put, key: "s", value: [1], version: 1, ttlSeconds: 60))], from: stranger)
-        #expect(h.cores[0].stats.dropped["publish_from_stranger"] == 1)
+        #expect(h.cores[0].stats.dropped[.publishFromStranger] == 1)
         #expect(h.cores[0].replicationFigures(now: h.now).stored == 0)
         for n in 0..<30 {
             Self.attack(&h, [.dhtRequest(DHTRequest(id: UInt32(n), operation: .put, key: "k\(n)", value: [1], version: 1, ttlSeconds: .max))], from: h.key(1))
             Self.attack(&h, [.publish(PubSubMessage(id: UInt64(100 + n), origin: h.key(1).prefix, hops: 0, topic: "t", payload: [1]))], from: h.key(1))
         }
         #expect(h.cores[0].replicationFigures(now: h.now).stored == 10)
-        #expect(h.cores[0].stats.dropped["dht_writer_limit"] == 20)
-        #expect(h.cores[0].stats.dropped["pubsub_publisher_limit"] == 25)
+        #expect(h.cores[0].stats.dropped[.dhtWriterLimit] == 20)
+        #expect(h.cores[0].stats.dropped[.pubsubPublisherLimit] == 25)
         #expect(h.cores[0].pubSubStats.delivered == 5)
         // Another publisher is not silenced by the flood.
         Self.attack(&h, [.publish(PubSubMessage(id: 999, origin: h.key(2).prefix, hops: 0, topic: "t", payload: [1]))], from: h.key(2))
@@ -212,8 +212,8 @@ extension HostileCoreTests {
             _ = h.cores[0].receive(forged, from: Harness.address(1), sender: h.key(1), now: h.now)
         }
         let limit = GossipSettings().maxForgeriesPerSecond
-        #expect(h.cores[0].stats.dropped["forged_announcement"] == limit)
-        #expect(h.cores[0].stats.dropped["forgery_budget"] == 100 - limit)
+        #expect(h.cores[0].stats.dropped[.forgedAnnouncement] == limit)
+        #expect(h.cores[0].stats.dropped[.forgeryBudget] == 100 - limit)
         // Another member's genuine news is still checked and taken.
         let genuine = Announcement.sign(h.keys[2], life: Life(generation: held.life.generation, incarnation: held.life.incarnation + 1), address: held.address)
         Self.attack(&h, [.alive(genuine)], from: h.key(2))
@@ -222,7 +222,7 @@ extension HostileCoreTests {
         h.now += .seconds(1)
         let late = Self.replacing(h.key(1), with: h.key(2), in: Datagram.encode([.alive(Announcement.sign(h.keys[1], life: Life(generation: held.life.generation, incarnation: 500), address: held.address))]))
         _ = h.cores[0].receive(late, from: Harness.address(1), sender: h.key(1), now: h.now)
-        #expect(h.cores[0].stats.dropped["forged_announcement"] == limit + 1)
+        #expect(h.cores[0].stats.dropped[.forgedAnnouncement] == limit + 1)
     }
 }
 

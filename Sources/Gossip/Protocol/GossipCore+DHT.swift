@@ -268,11 +268,11 @@ extension GossipCore {
         case .put, .replicate:
             if dht.entries[request.key] == nil {
                 guard dht.entries.count < settings.dhtMaxKeys else {
-                    stats.dropped["dht_full", default: 0] += 1
+                    stats.dropped[.dhtFull, default: 0] += 1
                     return DHTResponse(id: request.id, status: .rejected)
                 }
                 guard dht.keysPerWriter[sender, default: 0] < settings.dhtMaxKeysPerWriter else {
-                    stats.dropped["dht_writer_limit", default: 0] += 1
+                    stats.dropped[.dhtWriterLimit, default: 0] += 1
                     return DHTResponse(id: request.id, status: .rejected)
                 }
             }
@@ -291,7 +291,7 @@ extension GossipCore {
             let records = dht.providers[request.key] ?? [:]
             if records[request.version] == nil {
                 guard records.count < settings.dhtMaxProvidersPerKey, dht.providerRecords < settings.dhtMaxProviders else {
-                    stats.dropped["dht_provider_limit", default: 0] += 1
+                    stats.dropped[.dhtProviderLimit, default: 0] += 1
                     return DHTResponse(id: request.id, status: .rejected)
                 }
                 dht.providerRecords += 1
@@ -339,7 +339,7 @@ extension GossipCore {
     mutating func receiveDHT(_ response: DHTResponse, from sender: Peer, now: Duration, into out: inout [Directive]) {
         guard let attempt = dht.attempts[response.id], attempt.target == sender.key else {
             // Unknown, or answered by another member than the one asked (not an answer).
-            stats.dropped["unexpected_dht_response", default: 0] += 1
+            stats.dropped[.unexpectedDhtResponse, default: 0] += 1
             return
         }
         dht.attempts[response.id] = nil

@@ -100,11 +100,11 @@ extension GossipCore {
         // Memory is bounded in all and per publisher, so a flood costs a bounded amount and
         // never silences the other publishers.
         guard pubsub.seen.count < settings.pubSubMaxMessages else {
-            stats.dropped["pubsub_memory_full", default: 0] += 1
+            stats.dropped[.pubsubMemoryFull, default: 0] += 1
             return
         }
         guard pubsub.perPublisher[message.origin, default: 0] < settings.pubSubMaxPerPublisher else {
-            stats.dropped["pubsub_publisher_limit", default: 0] += 1
+            stats.dropped[.pubsubPublisherLimit, default: 0] += 1
             return
         }
         pubsub.seen[message.id] = (now + settings.pubSubMemory, message.origin)

@@ -65,7 +65,7 @@ public struct GossipCore: Sendable {
         /// Parts sent, by ``GossipPart/kind``.
         public var partsSent: [String: Int] = [:]
         /// Datagrams and parts dropped, by reason.
-        public var dropped: [String: Int] = [:]
+        public var dropped: [DropReason: Int] = [:]
         /// Rumours queued for dissemination, by ``GossipPart/kind``.
         public var rumoursQueued: [String: Int] = [:]
     }
@@ -282,14 +282,14 @@ public struct GossipCore: Sendable {
         stats.datagramsReceived += 1
         guard !hasLeft else { return [] }
         guard sender != key else {
-            stats.dropped["own_key", default: 0] += 1
+            stats.dropped[.ownKey, default: 0] += 1
             return []
         }
         let parts: [GossipPart]
         do {
             parts = try Datagram.decode(bytes)
         } catch {
-            stats.dropped["malformed", default: 0] += 1
+            stats.dropped[.malformed, default: 0] += 1
             return []
         }
         var out: [Directive] = []
@@ -313,7 +313,7 @@ public struct GossipCore: Sendable {
                 // when members answer each other before they know each other).
                 sendWithPiggyback(replies, to: origin, budget: bytes.count, into: &out)
             } else {
-                stats.dropped["reply_to_stranger", default: 0] += 1
+                stats.dropped[.replyToStranger, default: 0] += 1
             }
         }
         gossipIfDue(now: now, into: &out)
@@ -481,7 +481,7 @@ public struct GossipCore: Sendable {
         switch part {
         case .ping(let sequence, let target):
             guard target == key.prefix else {
-                stats.dropped["misdirected", default: 0] += 1
+                stats.dropped[.misdirected, default: 0] += 1
                 return
             }
             replies.append(.ack(sequence: sequence))
@@ -489,15 +489,15 @@ public struct GossipCore: Sendable {
             // Probe only a live member, at the address this node knows for it (never an address
             // the request names: that made any sender able to point this node at a third party).
             guard isLiveMember(sender) else {
-                stats.dropped["request_from_stranger", default: 0] += 1
+                stats.dropped[.requestFromStranger, default: 0] += 1
                 return
             }
             guard let member = members[target], !member.state.isGone else {
-                stats.dropped["ping_request_unknown_target", default: 0] += 1
+                stats.dropped[.pingRequestUnknownTarget, default: 0] += 1
                 return
             }
             guard forwards.count < settings.maxPendingForwards else {
-                stats.dropped["forward_limit", default: 0] += 1
+                stats.dropped[.forwardLimit, default: 0] += 1
                 return
             }
             sequence &+= 1
@@ -527,7 +527,7 @@ public struct GossipCore: Sendable {
             // the sender holds an older life it missed a refutation, and nobody else holds that
             // suspicion, so its timer would run out.
             guard claimed <= life else {
-                stats.dropped["unannounced_life", default: 0] += 1
+                stats.dropped[.unannouncedLife, default: 0] += 1
                 return
             }
             let current = claimed == life
@@ -560,19 +560,19 @@ public struct GossipCore: Sendable {
             break
         case .publish(let message):
             guard let senderKey = sender.key, liveIndex[senderKey] != nil else {
-                stats.dropped["publish_from_stranger", default: 0] += 1
+                stats.dropped[.publishFromStranger, default: 0] += 1
                 return
             }
             receiveMessage(message, now: now, catchingUp: catchingUp, into: &out)
         case .messageIDs(let reply, let ids):
             guard isLiveMember(sender) else {
-                stats.dropped["request_from_stranger", default: 0] += 1
+                stats.dropped[.requestFromStranger, default: 0] += 1
                 return
             }
             answerMessageIDs(ids, reply: reply, from: sender, now: now, replies: &replies, into: &out)
         case .dhtRequest(let request):
             guard let senderKey = sender.key, isLiveMember(sender) else {
-                stats.dropped["request_from_stranger", default: 0] += 1
+                stats.dropped[.requestFromStranger, default: 0] += 1
                 return
             }
             if let response = answerDHT(request, from: senderKey, now: now) { replies.append(.dhtResponse(response)) }
@@ -583,7 +583,7 @@ public struct GossipCore: Sendable {
             if hash != ownHash || count != ownCount { replies.append(.buckets(bucketHashes())) }
         case .buckets(let hashes):
             guard isLiveMember(sender) else {
-                stats.dropped["request_from_stranger", default: 0] += 1
+                stats.dropped[.requestFromStranger, default: 0] += 1
                 return
             }
             let own = bucketHashes()
@@ -592,7 +592,7 @@ public struct GossipCore: Sendable {
             if mask != 0 { sendDigest(mask: mask, reply: false, to: sender, into: &out) }
         case .digest(let mask, let low, let high, let reply, let entries):
             guard isLiveMember(sender) else {
-                stats.dropped["request_from_stranger", default: 0] += 1
+                stats.dropped[.requestFromStranger, default: 0] += 1
                 return
             }
             answerDigest(mask: mask, low: low, high: high, entries: entries, to: sender, now: now, into: &out)
@@ -621,7 +621,7 @@ public struct GossipCore: Sendable {
             return
         }
         guard store.trust.trusts(subject) else {
-            stats.dropped["untrusted_member", default: 0] += 1
+            stats.dropped[.untrustedMember, default: 0] += 1
             return
         }
         let held = members[subject].map { ($0.life, $0.state) } ?? remembered[subject].map { ($0.life, $0.state) }
@@ -629,17 +629,17 @@ public struct GossipCore: Sendable {
             // An accusation: about a member this node knows, in a life the member announced.
             guard let (heldLife, _) = held else { return }
             guard incomingLife <= heldLife else {
-                stats.dropped["unannounced_life", default: 0] += 1
+                stats.dropped[.unannouncedLife, default: 0] += 1
                 return
             }
         } else if incomingLife.generation > wallSeconds(now) &+ UInt64(settings.maxClockSkew.components.seconds) {
             // Generations are start times (Unix seconds); one from the future is forged or broken.
-            stats.dropped["future_generation", default: 0] += 1
+            stats.dropped[.futureGeneration, default: 0] += 1
             return
         }
         if let gone = remembered[subject] {
             guard Self.overrides(incomingLife, incomingState, gone.life, gone.state) else {
-                stats.dropped["remembered_dead", default: 0] += 1
+                stats.dropped[.rememberedDead, default: 0] += 1
                 return
             }
         }
@@ -647,7 +647,7 @@ public struct GossipCore: Sendable {
             // Unknown member: only an alive announcement (which carries the address) adds it.
             guard let announcement, let address = announcement.address else { return }
             guard members.count < settings.maxMembers else {
-                stats.dropped["member_limit", default: 0] += 1
+                stats.dropped[.memberLimit, default: 0] += 1
                 return
             }
             guard verify(announcement, now: now) else { return }
@@ -726,12 +726,12 @@ public struct GossipCore: Sendable {
     /// forger is slowed.
     mutating func verify(_ announcement: Announcement, now: Duration) -> Bool {
         if let sender = receivingFrom, !forgeries.allows(sender, now: now, limit: settings.maxForgeriesPerSecond) {
-            stats.dropped["forgery_budget", default: 0] += 1
+            stats.dropped[.forgeryBudget, default: 0] += 1
             return false
         }
         guard announcement.verify() else {
             if let sender = receivingFrom { forgeries.failed(sender) }
-            stats.dropped["forged_announcement", default: 0] += 1
+            stats.dropped[.forgedAnnouncement, default: 0] += 1
             return false
         }
         return true
@@ -823,15 +823,15 @@ public struct GossipCore: Sendable {
         let subject = status.projection.publicKey
         guard subject != key else { return }
         if remembered[subject] != nil {
-            stats.dropped["remembered_dead", default: 0] += 1
+            stats.dropped[.rememberedDead, default: 0] += 1
             return
         }
         if status.projection.generation > wallSeconds(now) &+ UInt64(settings.maxClockSkew.components.seconds) {
-            stats.dropped["future_generation", default: 0] += 1
+            stats.dropped[.futureGeneration, default: 0] += 1
             return
         }
         if let sender = receivingFrom, !forgeries.allows(sender, now: now, limit: settings.maxForgeriesPerSecond) {
-            stats.dropped["forgery_budget", default: 0] += 1
+            stats.dropped[.forgeryBudget, default: 0] += 1
             return
         }
         if let rejection = store.offer(status) {
@@ -863,7 +863,7 @@ public struct GossipCore: Sendable {
         projection.generation = life.generation
         projection.version = previous.map { $0.generation == life.generation ? $0.version &+ 1 : 1 } ?? 1
         guard let signed = try? SignedStatus.sign(projection, with: keyPair) else {
-            stats.dropped["unsignable_status", default: 0] += 1
+            stats.dropped[.unsignableStatus, default: 0] += 1
             return []
         }
         store.storeOwn(signed)
@@ -1064,7 +1064,7 @@ public struct GossipCore: Sendable {
         let theirs = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         if let aboutMe = theirs[key] {
             // ``refute(_:_:now:into:)`` answers only a claim about the current life.
-            if aboutMe.life > life { stats.dropped["unannounced_life", default: 0] += 1 }
+            if aboutMe.life > life { stats.dropped[.unannouncedLife, default: 0] += 1 }
             refute(aboutMe.life, aboutMe.state, now: now, into: &out)
         }
         var deltas: [GossipPart] = []

@@ -99,7 +99,7 @@ public actor GossipNode: Service {
     private var writer: NIOAsyncChannelOutboundWriter<AddressedEnvelope<ByteBuffer>>?
     private var resolved: [NodeAddress: SocketAddress] = [:]
     private var acceptedAt: [PublicKey: Duration] = [:]
-    private var lastDropped: [String: Int] = [:]
+    private var lastDropped: [DropReason: Int] = [:]
     private var lastRejections: [StatusRejection: Int] = [:]
     private var nextJoinAt: Duration = .seconds(1)
     private var joinBackoff: Duration = .milliseconds(500)
@@ -524,7 +524,7 @@ public actor GossipNode: Service {
         let dropped = core.stats.dropped
         if dropped != lastDropped {
             for (reason, count) in dropped where count > lastDropped[reason, default: 0] {
-                metrics.dropped(reason, count: count - lastDropped[reason, default: 0])
+                metrics.dropped(reason.rawValue, count: count - lastDropped[reason, default: 0])
             }
             lastDropped = dropped
         }
