@@ -9,40 +9,6 @@ import Testing
 import Glibc
 #endif
 
-/// TCP connections to 127.0.0.1 that send nothing (what an idle-connection flood holds open).
-final class IdleConnections {
-    private(set) var descriptors: [Int32] = []
-
-    init(port: Int, count: Int) throws {
-        for _ in 0..<count {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw POSIXError(.EMFILE) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard connected == 0 else {
-                close(fd)
-                throw POSIXError(.ECONNREFUSED)
-            }
-            descriptors.append(fd)
-        }
-    }
-
-    /// How many of them the server has closed (a read returns end of file at once).
-    func closedByServer() -> Int {
-        descriptors.filter { fd in
-            var byte: UInt8 = 0
-            return recv(fd, &byte, 1, Int32(MSG_DONTWAIT)) == 0
-        }.count
-    }
-
-    deinit { for fd in descriptors { close(fd) } }
-}
-
 /// The node's HTTP edge under hostile clients: the real binary on 127.0.0.1.
 @Suite("The HTTP edge: connection cap, idle timeout, body limits", .serialized)
 struct HTTPEdgeTests {

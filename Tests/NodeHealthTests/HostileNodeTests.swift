@@ -7,58 +7,6 @@ import Testing
 import Glibc
 #endif
 
-/// A UDP socket on 127.0.0.1 that sends what a test forges and counts what comes back.
-final class UDPSocket {
-    let fd: Int32
-    let port: UInt16
-
-    init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = Self.loopback(port: 0)
-        var size = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) == 0 && getsockname(fd, $0, &size) == 0 }
-        }
-        guard fd >= 0, bound else { throw POSIXError(.EADDRNOTAVAIL) }
-        self.fd = fd
-        port = UInt16(bigEndian: address.sin_port)
-        var buffer: Int32 = 4 << 20
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, socklen_t(MemoryLayout<Int32>.size))
-    }
-
-    static func loopback(port: UInt16) -> sockaddr_in {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(port.bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return address
-    }
-
-    var address: NodeAddress { NodeAddress(host: "127.0.0.1", port: port) }
-
-    func send(_ bytes: [UInt8], to port: UInt16) {
-        var target = Self.loopback(port: port)
-        _ = withUnsafePointer(to: &target) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                sendto(fd, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-    }
-
-    /// Bytes of every datagram waiting, read without blocking.
-    func drain() -> Int {
-        var total = 0
-        var buffer = [UInt8](repeating: 0, count: 2048)
-        while true {
-            let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-            guard count >= 0 else { return total }
-            total += count
-        }
-    }
-
-    deinit { close(fd) }
-}
-
 /// Three node processes with a trust list, and a key holder and an outsider who attack node 0.
 struct AttackedCluster {
     let directory = temporaryDirectory()

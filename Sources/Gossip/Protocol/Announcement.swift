@@ -57,23 +57,14 @@ public struct Announcement: Sendable, Hashable {
 
     private func writeBody(into writer: inout WireWriter) {
         writer.raw(key.bytes)
-        writer.u64(life.generation)
-        writer.u64(life.incarnation)
-        if let address {
-            writer.bytes8(Array(address.host.utf8.prefix(255)))
-            writer.u16(address.port)
-        }
+        GossipPart.encode(life, into: &writer)
+        if let address { GossipPart.encode(address, into: &writer) }
     }
 
     static func decode(from reader: inout WireReader, alive: Bool) throws(WireError) -> Announcement {
-        let key = PublicKey(bytes: try reader.raw(PublicKey.byteCount, "key"))!
-        let life = Life(generation: try reader.u64("generation"), incarnation: try reader.u64("incarnation"))
-        var address: NodeAddress?
-        if alive {
-            let host = try reader.string8("host")
-            guard !host.isEmpty else { throw .invalidValue(field: "host", value: 0) }
-            address = NodeAddress(host: host, port: try reader.u16("port"))
-        }
+        let key = try GossipPart.key(&reader)
+        let life = try GossipPart.life(&reader)
+        let address = alive ? try GossipPart.address(&reader) : nil
         let signature = try reader.raw(SigningKeyPair.signatureByteCount, "signature")
         return Announcement(key: key, life: life, address: address, signature: signature)
     }

@@ -335,25 +335,25 @@ public enum GossipPart: Sendable, Hashable {
         return part
     }
 
-    private static func encode(_ address: NodeAddress, into w: inout WireWriter) {
+    static func encode(_ address: NodeAddress, into w: inout WireWriter) {
         w.bytes8(Array(address.host.utf8.prefix(255)))
         w.u16(address.port)
     }
 
-    private static func encode(_ life: Life, into w: inout WireWriter) {
+    static func encode(_ life: Life, into w: inout WireWriter) {
         w.u64(life.generation)
         w.u64(life.incarnation)
     }
 
-    private static func key(_ r: inout WireReader) throws(WireError) -> PublicKey {
+    static func key(_ r: inout WireReader) throws(WireError) -> PublicKey {
         PublicKey(bytes: try r.raw(PublicKey.byteCount, "key"))!
     }
 
-    private static func life(_ r: inout WireReader) throws(WireError) -> Life {
+    static func life(_ r: inout WireReader) throws(WireError) -> Life {
         Life(generation: try r.u64("generation"), incarnation: try r.u64("incarnation"))
     }
 
-    private static func address(_ r: inout WireReader) throws(WireError) -> NodeAddress {
+    static func address(_ r: inout WireReader) throws(WireError) -> NodeAddress {
         let host = try r.string8("host")
         guard !host.isEmpty else { throw .invalidValue(field: "host", value: 0) }
         return NodeAddress(host: host, port: try r.u16("port"))
