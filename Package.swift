@@ -5,9 +5,11 @@ let package = Package(
     name: "chorus-cluster-health",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "NodeHealth", targets: ["NodeHealth"]),
+        .library(name: "GossipCore", targets: ["GossipCore"]),
         .library(name: "Gossip", targets: ["Gossip"]),
+        .library(name: "NodeHealth", targets: ["NodeHealth", "NodeHealthHTTP"]),
         .library(name: "ClusterView", targets: ["ClusterView"]),
+        .library(name: "ChorusNode", targets: ["ChorusNode"]),
         .executable(name: "chorus-cluster-health", targets: ["chorus-cluster-health"]),
     ],
     dependencies: [
@@ -21,76 +23,129 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
-        .target(
-            name: "NodeHealth",
-            dependencies: [
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-            ]
-        ),
+        // MARK: The gossip protocol
         .systemLibrary(
             name: "CSodium",
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"])]
         ),
+        // The pure protocol: state machines that take `now` and return directives, the codec,
+        // signed statuses and announcements, the libsodium wrapper. No I/O, no clock, no NIO: the
+        // simulator, the fuzzer and the tests drive it exactly as the shell does.
+        .target(
+            name: "GossipCore",
+            dependencies: ["CSodium"],
+            path: "Sources/Gossip/Core"
+        ),
+        // The NIO shell that runs the core on a UDP socket: key files, address resolution, metrics.
         .target(
             name: "Gossip",
             dependencies: [
-                "CSodium", "NodeHealth",
+                "GossipCore", "NodeHealth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
-            // The protocol core is exercised at 1000 nodes in the simulation tests: optimise it
-            // in debug builds too, so those tests take seconds.
-            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+            path: "Sources/Gossip/Shell"
         ),
+
+        // MARK: Node health
+        // The health manager, its checks and the adapters the enhanced checks probe.
+        .target(
+            name: "NodeHealth",
+            dependencies: [
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            path: "Sources/NodeHealth/Manager"
+        ),
+        // The node's HTTP: the probe and admin route collections, JSON errors, connection limits,
+        // and the plain HTTP client the CLI talks to nodes with.
+        .target(
+            name: "NodeHealthHTTP",
+            dependencies: [
+                "NodeHealth",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            ],
+            path: "Sources/NodeHealth/HTTP"
+        ),
+        // Test kit (not a product): in-memory adapters and an in-process router client.
+        .target(
+            name: "NodeHealthTesting",
+            dependencies: [
+                "NodeHealth", "NodeHealthHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/NodeHealth/Testing"
+        ),
+
+        // MARK: The cluster view
         .target(
             name: "ClusterView",
             dependencies: [
-                "Gossip", "NodeHealth",
+                "GossipCore", "Gossip", "NodeHealth", "NodeHealthHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+
+        // MARK: The node and the command line
+        // One whole node (manager, gossip, cluster monitor, routes, services) from a configuration value.
         .target(
-            name: "Simulations",
+            name: "ChorusNode",
             dependencies: [
-                "Gossip", "NodeHealth",
-                .product(name: "HeapModule", package: "swift-collections"),
-            ],
-            path: "Simulations",
-            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
-        ),
-        .executableTarget(
-            name: "chorus-cluster-health",
-            dependencies: [
-                "NodeHealth", "Gossip", "ClusterView", "Simulations",
+                "NodeHealth", "NodeHealthHTTP", "GossipCore", "Gossip", "ClusterView",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ]
+            ],
+            path: "Sources/chorus-cluster-health/Node"
         ),
+        .executableTarget(
+            name: "chorus-cluster-health",
+            dependencies: [
+                "ChorusNode", "NodeHealth", "NodeHealthHTTP", "GossipCore", "Gossip", "ClusterView", "Simulations",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/chorus-cluster-health/CLI"
+        ),
+
+        // MARK: The simulator
+        .target(
+            name: "Simulations",
+            dependencies: [
+                "GossipCore",
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            path: "Simulations"
+        ),
+
+        // MARK: Benchmarks (release builds, see BENCHMARKS.md)
         .executableTarget(
             name: "probe-bench-server",
             dependencies: [
-                "NodeHealth",
+                "NodeHealth", "NodeHealthHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -99,43 +154,68 @@ let package = Package(
         ),
         .executableTarget(
             name: "cluster-view-bench",
-            dependencies: ["ClusterView", "Gossip", "NodeHealth", "Simulations", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["ClusterView", "GossipCore", "NodeHealthHTTP", "Simulations"],
             path: "Benchmarks/cluster-view-bench"
         ),
         .executableTarget(
             name: "services-bench",
-            dependencies: ["Gossip", "NodeHealth", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GossipCore", "Gossip", "NodeHealth", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/services-bench"
         ),
         .executableTarget(
             name: "auth-bench",
-            dependencies: ["Gossip"],
+            dependencies: ["GossipCore"],
             path: "Benchmarks/auth-bench"
         ),
-        // Child processes for the tests (posix_spawn; Foundation's Process.run crashes now and then on Linux).
-        .target(name: "ChildProcesses", path: "Tests/ChildProcesses"),
+
+        // MARK: Tests: one target per module, and the system tests
+        // Helpers the test targets share: child processes (posix_spawn; Foundation's Process.run
+        // crashes now and then on Linux), polling, raw sockets.
+        .target(name: "TestSupport", dependencies: ["GossipCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "GossipCoreTests", dependencies: ["GossipCore", "TestSupport"]),
         .testTarget(
             name: "GossipTests",
             dependencies: [
-                "Gossip", "NodeHealth", "ClusterView", "ChildProcesses",
+                "GossipCore", "Gossip", "NodeHealth", "NodeHealthTesting", "TestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
-        ),
-        .testTarget(
-            name: "SimulationTests",
-            dependencies: ["Simulations", "Gossip", "NodeHealth"]
         ),
         .testTarget(
             name: "NodeHealthTests",
             dependencies: [
-                "NodeHealth", "Gossip", "ChildProcesses",
-                "chorus-cluster-health",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "NodeHealth", "NodeHealthTesting", "TestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "NodeHealthHTTPTests",
+            dependencies: [
+                "NodeHealth", "NodeHealthHTTP", "NodeHealthTesting", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "ClusterViewTests",
+            dependencies: ["ClusterView", "GossipCore", "Gossip", "NodeHealth", "NodeHealthTesting", "TestSupport"]
+        ),
+        .testTarget(
+            name: "ChorusNodeTests",
+            dependencies: [
+                "ChorusNode", "NodeHealth", "NodeHealthHTTP", "NodeHealthTesting", "GossipCore", "Gossip", "ClusterView",
+                "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulations", "GossipCore"]),
+        // Whole processes, network namespaces, the browser, Kubernetes manifests and the CLI.
+        .testTarget(
+            name: "SystemTests",
+            dependencies: [
+                "chorus-cluster-health", "GossipCore", "Gossip", "NodeHealth", "NodeHealthHTTP", "NodeHealthTesting",
+                "ClusterView", "TestSupport",
             ]
         ),
     ],
@@ -152,7 +232,7 @@ if Context.environment["CHORUS_BENCHMARKS"] != nil {
         .executableTarget(
             name: "GossipBenchmarks",
             dependencies: [
-                "Gossip", "NodeHealth",
+                "GossipCore",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/GossipBenchmarks",

@@ -1,5 +1,4 @@
-import Gossip
-import NodeHealth
+import GossipCore
 
 /// The standard scenario behind `chorus-cluster-health simulate` and BENCHMARKS.md:
 ///
@@ -97,9 +96,9 @@ public struct Scenario: Sendable {
     }
 }
 
-/// `duration` in seconds, to the millisecond (NodeHealth's `Duration.seconds`).
+/// `duration` in seconds, to the millisecond.
 func seconds(_ duration: Duration) -> Double {
-    duration.seconds.rounded(toPlaces: 3)
+    (duration / .seconds(1)).rounded(toPlaces: 3)
 }
 
 extension Double {

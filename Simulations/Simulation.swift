@@ -1,6 +1,5 @@
-import Gossip
+import GossipCore
 import HeapModule
-import NodeHealth
 
 /// Runs the real ``Gossip/GossipCore`` (real codec, real Ed25519 signing) for many nodes under a
 /// virtual clock and a seeded, lossy, partitionable in-memory network. Nothing here touches a
@@ -126,10 +125,10 @@ public final class Simulation {
     }
 
     /// Publishes a new status draft for node `i` (a different message each call, so it is a meaningful change).
-    public func publish(_ i: Int, status: HealthStatus) {
+    public func publish(_ i: Int, status: StatusLevel) {
         nodes[i].statusCounter += 1
         let draft = StatusProjection(
-            publicKey: nodes[i].keyPair.publicKey, generation: 0, version: 0, issuedAtMillis: UInt64(now.nanoseconds / 1_000_000),
+            publicKey: nodes[i].keyPair.publicKey, generation: 0, version: 0, issuedAtMillis: UInt64(now / .milliseconds(1)),
             nodeID: "node-\(i)", status: status, message: "change \(nodes[i].statusCounter)", uptimeSeconds: 0,
             softwareVersion: "sim",
             checks: [
@@ -230,7 +229,7 @@ public final class Simulation {
     @discardableResult
     public func dhtPut(_ i: Int, key: String, value: [UInt8], ttl: Duration = .seconds(3600)) -> UInt32 {
         let (id, directives) = nodes[i].core.dhtPut(
-            key: key, value: value, version: UInt64(now.nanoseconds / 1_000_000), ttl: ttl, now: now)
+            key: key, value: value, version: UInt64(now / .milliseconds(1)), ttl: ttl, now: now)
         carryOut(directives, from: i)
         return id
     }

@@ -1,8 +1,7 @@
 // Costs per status of signing, verifying, encoding and decoding (see BENCHMARKS.md).
 //   swift package --disable-sandbox benchmark --target GossipBenchmarks
 import Benchmark
-import Gossip
-import NodeHealth
+import GossipCore
 
 /// A realistic status: the node's 9 checks (disk, memory and the seed's 7 enhanced checks).
 func sampleStatus(_ keys: SigningKeyPair) -> StatusProjection {

@@ -1,6 +1,6 @@
 // The cost of authenticating a datagram: sealing and opening each envelope form, and deriving a
 // pair's keys. `make bench-auth` (release build); figures in BENCHMARKS.md.
-import Gossip
+import GossipCore
 
 let sender = SigningKeyPair()
 let recipient = SigningKeyPair()

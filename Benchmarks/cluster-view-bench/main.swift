@@ -11,8 +11,10 @@
 // encoding of the answer (and the ?verbose text). Reports median, p90, p99 and max.
 import ClusterView
 import Gossip
+import GossipCore
 import Hummingbird
 import NodeHealth
+import NodeHealthHTTP
 import Simulations
 
 #if canImport(Glibc)
@@ -104,8 +106,7 @@ report("GET /cluster/health's serve() at ~1000 requests/s (snapshot, remade ever
 
 // The same view over HTTP, through the node's own routes, for wrk.
 if let servePort {
-    let router = Router()
-    ClusterHTTP.addViewRoutes(to: router, monitor: monitor)
+    let router = NodeRoutes.router(serving: [ClusterHTTP.viewRoutes(monitor: monitor)])
     let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: servePort)))
     await withTaskGroup(of: Void.self) { group in
         group.addTask { try? await monitor.run() }

@@ -15,6 +15,7 @@ import Glibc
 import Hummingbird
 import Logging
 import NodeHealth
+import NodeHealthHTTP
 import ServiceLifecycle
 
 let arguments = CommandLine.arguments

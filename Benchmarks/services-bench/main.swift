@@ -12,6 +12,7 @@
 //     rate at rest over the same time. A node probes once per interval, so one probe's
 //     cluster-wide bytes divided by the interval is the cost per node per second.
 import Gossip
+import GossipCore
 import Logging
 import NodeHealth
 import Synchronization

@@ -4,16 +4,13 @@ import FoundationEssentials
 import Foundation
 #endif
 import Gossip
+import GossipCore
 import Hummingbird
 import NodeHealth
+import NodeHealthHTTP
 
 /// The cluster endpoints: `GET /cluster/members` and `GET /cluster/nodes/{id}/status`.
 public enum ClusterHTTP {
-    /// The paths this module serves, in router syntax.
-    public static let paths = [
-        "/cluster/members", "/cluster/nodes/:id/status", "/cluster/health", "/cluster/nodes/:id", "/cluster", "/cluster/history",
-    ]
-
     /// One member in `/cluster/members`.
     public struct Member: Codable, Sendable, Hashable {
         public var nodeID: String?
@@ -113,23 +110,10 @@ public enum ClusterHTTP {
         }
     }
 
-    /// The cluster as `node` sees it, merged under `policy` (stale after twice the refresh
-    /// interval for the cluster's size unless `policy` says otherwise).
-    public static func clusterHealth(of node: GossipNode, minPeers: Int = 2) async -> ClusterHealth {
-        let views = await node.memberViews()
-        var policy = ClusterHealthPolicy(staleAfter: await node.refreshInterval() * 2)
-        policy.minPeers = minPeers
-        let reports = views.map {
-            MemberReport(key: $0.key, state: $0.state, life: $0.life, isSelf: $0.isSelf, status: $0.projection, statusAge: $0.statusAge)
-        }
-        return ClusterHealth.merge(reports, policy: policy)
-    }
-
-    /// Adds the cluster endpoints to `router`.
-    public static func addRoutes<Context: RequestContext>(
-        to router: Router<Context>, node: GossipNode, minPeers: Int = 2, monitor: ClusterMonitor? = nil
-    ) {
-        addViewRoutes(to: router, monitor: monitor ?? ClusterMonitor(node: node, minPeers: minPeers))
+    /// The cluster endpoints: the merged view from `monitor` (``viewRoutes(monitor:)``), and the
+    /// membership and signed statuses straight from `node`.
+    public static func routes(node: GossipNode, monitor: ClusterMonitor) -> NodeRoutes<BasicRequestContext> {
+        let router = viewRoutes(monitor: monitor)
         router.get("/cluster/members") { _, _ in
             let views = await node.memberViews()
             return try HealthHTTP.jsonResponse(members(views), status: .ok)
@@ -141,11 +125,13 @@ public enum ClusterHTTP {
             }
             return try HealthHTTP.jsonResponse(SignedStatusBody(signed), status: .ok)
         }
+        return router
     }
 
-    /// Adds the endpoints served from `monitor`'s merged view: `/cluster`, `/cluster/history`,
+    /// The endpoints served from `monitor`'s merged view: `/cluster`, `/cluster/history`,
     /// `/cluster/health` and `/cluster/nodes/{id}` (a benchmark serves a simulated view this way).
-    public static func addViewRoutes<Context: RequestContext>(to router: Router<Context>, monitor: ClusterMonitor) {
+    public static func viewRoutes(monitor: ClusterMonitor) -> NodeRoutes<BasicRequestContext> {
+        let router = NodeRoutes(context: BasicRequestContext.self)
         router.get("/cluster") { _, _ in
             let page = Dashboard.page(health: await monitor.serve().health, history: await monitor.history())
             return Response(
@@ -174,6 +160,7 @@ public enum ClusterHTTP {
             }
             return try HealthHTTP.jsonResponse(found, status: .ok)
         }
+        return router
     }
 
     /// The `/cluster/members` answer for `views`.

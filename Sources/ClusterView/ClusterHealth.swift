@@ -1,4 +1,5 @@
 import Gossip
+import GossipCore
 import NodeHealth
 
 /// What one node knows of one member: its membership state and life, and the verified

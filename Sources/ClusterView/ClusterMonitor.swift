@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Gossip
+import GossipCore
 import Metrics
 import NodeHealth
 import ServiceLifecycle
@@ -64,7 +65,19 @@ public actor ClusterMonitor: Service {
 
     /// Watches the cluster as `node` sees it.
     public init(node: GossipNode, minPeers: Int = 2, interval: Duration = .seconds(2), limit: Int = 300, factory: (any MetricsFactory)? = nil) {
-        self.init(interval: interval, limit: limit, factory: factory) { await ClusterHTTP.clusterHealth(of: node, minPeers: minPeers) }
+        self.init(interval: interval, limit: limit, factory: factory) { await Self.clusterHealth(of: node, minPeers: minPeers) }
+    }
+
+    /// The cluster as `node` sees it, merged under `policy` (stale after twice the refresh
+    /// interval for the cluster's size unless `policy` says otherwise).
+    static func clusterHealth(of node: GossipNode, minPeers: Int = 2) async -> ClusterHealth {
+        let views = await node.memberViews()
+        var policy = ClusterHealthPolicy(staleAfter: await node.refreshInterval() * 2)
+        policy.minPeers = minPeers
+        let reports = views.map {
+            MemberReport(key: $0.key, state: $0.state, life: $0.life, isSelf: $0.isSelf, status: $0.projection, statusAge: $0.statusAge)
+        }
+        return ClusterHealth.merge(reports, policy: policy)
     }
 
     /// Watches the view `source` merges.

@@ -2,8 +2,7 @@
 // datagram codec and the protocol core's `receive`, then a tick that runs every timer over the
 // state the datagram left. Built and run by `scripts/fuzz.sh` (`make fuzz`, part of `make test`).
 // Any trap (an overflow, an out-of-range index, a force unwrap) or sanitizer report is a crash.
-import Gossip
-import NodeHealth
+import GossipCore
 
 #if canImport(Glibc)
 import Glibc

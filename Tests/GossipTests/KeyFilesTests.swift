@@ -1,6 +1,7 @@
 import Foundation
 import Gossip
 import Testing
+import GossipCore
 
 @Suite("Key files, trust lists, cluster keys and join addresses")
 struct KeyFilesTests {

@@ -2,11 +2,12 @@ import ClusterView
 import Foundation
 import Gossip
 import Hummingbird
-import HummingbirdTesting
 import NIOCore
 import NIOPosix
 import NodeHealth
 import Testing
+import GossipCore
+import NodeHealthTesting
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
 /// The timeout is a safety net for a loaded CI machine, not a performance target (those are
@@ -205,43 +206,6 @@ struct ShellTests {
             try await Task.sleep(for: .seconds(2))
             #expect(await cluster.sees(1, alive: [target.key]))
             #expect(await cluster.sees(0, alive: [cluster.nodes[1].key]))
-        }
-    }
-
-    @Test("a status fetched from /cluster/nodes/{id}/status verifies with PyNaCl")
-    func statusOverHTTPVerifies() async throws {
-        try await ShellCluster.run(2) { cluster in
-            let peer = cluster.nodes[1]
-            await within(.seconds(15), "node 0 holds node 1's status") { await cluster.nodes[0].signedStatus(of: "node-1") != nil }
-            let router = Router()
-            ClusterHTTP.addRoutes(to: router, node: cluster.nodes[0])
-            let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-            try await app.test(.live) { client in
-                let body = try await client.execute(uri: "/cluster/nodes/node-1/status", method: .get) { response in
-                    #expect(response.status == .ok)
-                    return response.body
-                }
-                let json = try #require(try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any])
-                #expect(json["public_key"] as? String == peer.key.hex)
-                let (status, output) = try verifyWithPyNaCl([
-                    "public_key": json["public_key"] as? String ?? "", "payload": json["payload"] as? String ?? "",
-                    "signature": json["signature"] as? String ?? "",
-                ])
-                #expect(status == 0, "\(output)")
-                let fields = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
-                #expect(fields?["node_id"] as? String == "node-1")
-                #expect(fields?["version"] as? Int == json["version"] as? Int)
-
-                try await client.execute(uri: "/cluster/nodes/nobody/status", method: .get) { response in
-                    #expect(response.status == .notFound)
-                }
-                let members = try await client.execute(uri: "/cluster/members", method: .get) { $0.body }
-                let decoded = try JSONDecoder().decode(ClusterHTTP.Members.self, from: Data(buffer: members))
-                #expect(decoded.members.count == 2)
-                #expect(decoded.members.first?.isSelf == true)
-                #expect(decoded.counts["alive"] == 2)
-                #expect(decoded.members.allSatisfy { $0.status?.status == "healthy" })
-            }
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import NodeHealth
 import Testing
+import NodeHealthTesting
 
 /// A fake proc + cgroup tree in a temporary directory.
 struct FakeSystem {

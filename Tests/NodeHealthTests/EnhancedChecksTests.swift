@@ -1,30 +1,11 @@
 import Foundation
 import Hummingbird
-import HummingbirdTesting
 import Synchronization
 import Testing
 
 @testable import NodeHealth
-
-/// Stand-ins for the subsystems the figure checks read, set by the tests.
-final class FakeSubsystems: ElectionInterface, ReplicationInterface, PeerConnectivityInterface, Sendable {
-    struct State {
-        var election = ElectionSnapshot(
-            leader: "node-1", term: 3, isLeader: false, heartbeatLatency: .milliseconds(2),
-            lastHeartbeatAge: .milliseconds(500), leadershipChanges: 1, lastLeadershipChange: Date(),
-            adminUptime: .seconds(9015))
-        var replication = ReplicationSnapshot(
-            storedKeys: 10, primaryKeys: 4, targetFactor: 3, averageFactor: 3, underReplicatedKeys: 0,
-            providerRecords: 2, failures: 0, attempts: 40, repairedKeys: 0, peakUnderReplicated: 0)
-        var peers = 4
-    }
-
-    let state = Mutex(State())
-
-    func electionSnapshot() async -> ElectionSnapshot { state.withLock { $0.election } }
-    func replicationSnapshot(resetPeak: Bool) async -> ReplicationSnapshot { state.withLock { $0.replication } }
-    func connectedPeers() async -> Int { state.withLock { $0.peers } }
-}
+import NodeHealthHTTP
+import NodeHealthTesting
 
 @Suite("Active probes, adapters and the enhanced checks")
 struct EnhancedChecksTests {
@@ -287,39 +268,5 @@ struct EnhancedChecksTests {
         #expect(enhanced.history(of: "p2p").count == 5)
         enhanced.cleanupHistory(now: Date().addingTimeInterval(120))
         #expect(enhanced.history(of: "p2p").isEmpty)
-    }
-
-    @Test("GET /health/summary has the seed's shape with the figures")
-    func summaryEndpoint() async throws {
-        let manager = makeManager()
-        let fakes = FakeSubsystems()
-        let enhanced = try await EnhancedHealthChecks(
-            manager: manager, election: fakes, dht: MockDHTAdapter(), pubsub: MockPubSubAdapter(), replication: fakes,
-            connectivity: fakes, tasks: WorkTracker())
-        _ = await enhanced.runElection()
-        _ = await enhanced.runConnectivity()
-        _ = enhanced.runResources()
-        let router = HealthHTTP.makeRouter(manager: manager, additionalPaths: [HealthHTTP.summaryPath])
-        HealthHTTP.addSummaryRoute(to: router, enhanced: enhanced)
-        let app = Application(router: router)
-        try await app.test(.router) { client in
-            try await client.execute(uri: "/health/summary", method: .get) { response in
-                #expect(response.status == .ok)
-                let json = try JSONDecoder().decode(JSONValue.self, from: Data(buffer: response.body))
-                guard case .object(let summary) = json else { Issue.record("not an object"); return }
-                for key in ["status", "overall_score", "last_check", "total_checks", "component_scores", "key_metrics"] {
-                    #expect(summary[key] != nil, "\(key)")
-                }
-                guard case .object(let metrics) = summary["key_metrics"], case .object(let scores) = summary["component_scores"]
-                else { Issue.record("missing objects"); return }
-                #expect(metrics["connected_peers"] == 4)
-                #expect(metrics["admin_uptime"] == "2h30m15s")
-                #expect(metrics["leadership_changes"] == 1)
-                guard case .object(let utilization) = metrics["resource_utilization"] else { Issue.record("no utilization"); return }
-                #expect(Set(utilization.keys) == ["cpu", "memory", "disk"])
-                // JSON numbers decode as integers when whole.
-                #expect(scores["election"] == 1 && scores["p2p"] == 1)
-            }
-        }
     }
 }

@@ -4,6 +4,7 @@ import NodeHealth
 import ServiceLifecycle
 import Synchronization
 import Testing
+import NodeHealthTesting
 
 @Suite("HealthManager with real time")
 struct HealthManagerTests {

@@ -1,6 +1,7 @@
 import MetricsTestKit
 import NodeHealth
 import Testing
+import NodeHealthTesting
 
 @Suite("Metrics with the seed's names")
 struct MetricsTests {

@@ -1,5 +1,4 @@
-import Gossip
-import NodeHealth
+import GossipCore
 import Simulations
 import Testing
 

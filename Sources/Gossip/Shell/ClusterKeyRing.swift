@@ -1,3 +1,5 @@
+import GossipCore
+
 /// The optional cluster key: every datagram sealed with XChaCha20-Poly1305, so that only holders
 /// of a cluster key can speak to the cluster at all (signed statuses are unforgeable either way).
 ///

@@ -1,3 +1,4 @@
+import GossipCore
 import Metrics
 import Synchronization
 

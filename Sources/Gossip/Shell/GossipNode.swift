@@ -1,4 +1,5 @@
 #if canImport(FoundationEssentials)
+import GossipCore
 import FoundationEssentials
 #else
 import Foundation
@@ -62,7 +63,7 @@ public actor GossipNode: Service {
         /// Generation and version of the latest status held, if any.
         public var statusGeneration: UInt64?
         public var statusVersion: UInt64?
-        public var status: HealthStatus?
+        public var status: StatusLevel?
         /// The verified projection of that status.
         public var projection: StatusProjection?
         /// Time since this node accepted that status (for itself: since it signed it).

@@ -1,4 +1,5 @@
 #if canImport(FoundationEssentials)
+import GossipCore
 import FoundationEssentials
 #else
 import Foundation

@@ -1,3 +1,4 @@
+import GossipCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -3,15 +3,12 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import NodeHealth
 import Hummingbird
 
 /// The admin endpoints, behind a bearer token: `GET` and `POST /admin/maintenance`, and, when
 /// the node has a DHT, `GET` and `PUT /admin/dht?key=K` to read and write the cluster's DHT by hand.
 public enum AdminHTTP {
-    /// The paths this module serves.
-    public static let paths = ["/admin/maintenance", "/admin/dht"]
-    /// The methods each path answers (for 405's `Allow`).
-    public static let allow = ["/admin/maintenance": "GET, HEAD, POST", "/admin/dht": "GET, HEAD, PUT"]
     /// Largest accepted `PUT /admin/dht` body, in bytes (the DHT itself may accept less).
     public static let maxDHTValueBytes = 4096
 
@@ -39,11 +36,12 @@ public enum AdminHTTP {
     /// Longest accepted reason, in bytes.
     public static let maxReasonBytes = 160
 
-    /// Adds the admin endpoints to `router`; every request must carry `Authorization: Bearer <token>`.
-    /// Without `dht` no `/admin/dht` routes are added.
-    public static func addRoutes<Context: RequestContext>(
-        to router: Router<Context>, manager: HealthManager, token: String, dht: (any DHTInterface)? = nil
-    ) {
+    /// The admin endpoints; every request must carry `Authorization: Bearer <token>`.
+    /// Without `dht` there are no `/admin/dht` routes.
+    public static func routes(
+        manager: HealthManager, token: String, dht: (any DHTInterface)? = nil
+    ) -> NodeRoutes<BasicRequestContext> {
+        let router = NodeRoutes(context: BasicRequestContext.self)
         let expected = Array(token.utf8)
         @Sendable func authorize(_ request: Request) throws {
             let header = request.headers[.authorization] ?? ""
@@ -75,7 +73,7 @@ public enum AdminHTTP {
                 "maintenance set over HTTP", metadata: ["enabled": "\(update.enabled)", "reason": "\(update.reason ?? "")"])
             return try HealthHTTP.jsonResponse(state(manager), status: .ok)
         }
-        guard let dht else { return }
+        guard let dht else { return router }
         @Sendable func key(of request: Request) throws -> String {
             guard let key = request.uri.queryParameters.get("key"), !key.isEmpty else {
                 throw HTTPError(.badRequest, message: "name the key: /admin/dht?key=K")
@@ -119,6 +117,7 @@ public enum AdminHTTP {
             context.logger.info("DHT value stored over HTTP", metadata: ["key": "\(name)", "bytes": "\(body.readableBytes)"])
             return try HealthHTTP.jsonResponse(DHTStored(key: name, bytes: body.readableBytes), status: .ok)
         }
+        return router
     }
 
     /// The answer of `PUT /admin/dht`.

@@ -1,4 +1,5 @@
 import Metrics
+import NodeHealth
 import NIOCore
 import NIOHTTPTypes
 import Synchronization

@@ -3,9 +3,10 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import NodeHealth
 import Hummingbird
 
-/// The seed's HTTP endpoints on a Hummingbird router.
+/// The node's health endpoints, the answers Kubernetes probes and load balancers read.
 ///
 /// | path | answer |
 /// |---|---|
@@ -14,30 +15,22 @@ import Hummingbird
 /// | `GET /health/live` | `{"live","status","uptime"}` (uptime as a Go duration); 503 only when stopping |
 /// | `GET /health/checks` | `{"checks","total","timestamp"}`; always 200 |
 /// | `GET /health/checks/{name}` | that check's latest ``CheckResult``; 200 when it passes, 503 when it fails or has no result, 404 when unknown |
+/// | `GET /health/summary` | the enhanced checks' summary (with the enhanced checks only); always 200 |
 ///
 /// Every path also answers HEAD. Probes never run a check: they serve the latest published results.
 public enum HealthHTTP {
-    /// The paths this module serves, in router syntax.
-    public static let paths = ["/health", "/health/ready", "/health/live", "/health/checks", "/health/checks/:name"]
-
-    /// A router with the health endpoints, JSON errors (404 for unknown paths, 405 with `Allow`
-    /// for other methods on known paths) and HEAD on every GET. `additionalPaths` names routes
-    /// the caller will add itself (such as `/metrics`) so that they get 405s too.
-    public static func makeRouter(
-        manager: HealthManager, additionalPaths: [String] = [], allow: [String: String] = [:]
-    ) -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
-        router.add(middleware: JSONErrorMiddleware(knownPaths: paths + additionalPaths, allow: allow))
-        addRoutes(to: router, manager: manager)
-        return router
+    /// A router with the health endpoints alone (see ``NodeRoutes/router(serving:)``).
+    public static func makeRouter(manager: HealthManager) -> Router<BasicRequestContext> {
+        NodeRoutes.router(serving: [routes(manager: manager)])
     }
 
-    /// Adds the health endpoints to `router`.
+    /// The health endpoints, and `GET /health/summary` when the node runs the enhanced checks.
     ///
     /// The four probes assemble their answers from JSON fragments the manager encodes once per
     /// change (the same encoding as ``SystemStatus`` and ``CheckResult``), so a probe costs a lock
     /// and a copy, however many checks there are.
-    public static func addRoutes<Context: RequestContext>(to router: Router<Context>, manager: HealthManager) {
+    public static func routes(manager: HealthManager, enhanced: EnhancedHealthChecks? = nil) -> NodeRoutes<BasicRequestContext> {
+        let router = NodeRoutes(context: BasicRequestContext.self)
         let startTime = TimeFormatting.rfc3339(manager.startTime)
         router.get("/health") { _, _ in
             let snapshot = manager.probeSnapshot()
@@ -113,17 +106,11 @@ public enum HealthHTTP {
                 return try jsonResponse(result, status: result.healthy ? .ok : .serviceUnavailable)
             }
         }
-    }
-
-    /// The path of the enhanced checks' summary.
-    public static let summaryPath = "/health/summary"
-
-    /// Adds `GET /health/summary`: the enhanced checks' summary in the seed's shape
-    /// (``EnhancedHealthChecks/healthSummary()``), always 200.
-    public static func addSummaryRoute<Context: RequestContext>(to router: Router<Context>, enhanced: EnhancedHealthChecks) {
-        router.get(RouterPath(summaryPath)) { _, _ in
-            try jsonResponse(enhanced.healthSummary(), status: .ok)
+        if let enhanced {
+            // The enhanced checks' summary in its documented shape (``EnhancedHealthChecks/healthSummary()``), always 200.
+            router.get("/health/summary") { _, _ in try jsonResponse(enhanced.healthSummary(), status: .ok) }
         }
+        return router
     }
 
     /// The body of every error answer: `{"error": "...", "status": 404, "path": "/x"}`.
@@ -163,11 +150,19 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let patterns: [[Substring]]
     let allow: [[Substring]: String]
 
-    /// `knownPaths` are every route the router serves, in router syntax (`:name` or `{name}` for a
-    /// segment); `allow` gives the `Allow` header of paths that answer more than GET and HEAD.
-    public init(knownPaths: [String], allow: [String: String] = [:]) {
-        self.patterns = knownPaths.map { $0.split(separator: "/") }
-        self.allow = Dictionary(allow.map { ($0.key.split(separator: "/"), $0.value) }, uniquingKeysWith: { a, _ in a })
+    /// `methods` are the methods each path answers, in router syntax (`{name}` or `:name` for a
+    /// segment), as ``NodeRoutes/methods`` records them.
+    public init(methods: [String: [HTTPRequest.Method]]) {
+        let order: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
+        var allow: [[Substring]: String] = [:]
+        for (path, answered) in methods {
+            let all = Set(answered + (answered.contains(.get) ? [.head] : []))
+            let listed = order.filter(all.contains) + all.filter { !order.contains($0) }.sorted { $0.rawValue < $1.rawValue }
+            allow[path.split(separator: "/")] = listed.map(\.rawValue).joined(separator: ", ")
+        }
+        // Literal segments first, so a literal path is never taken for another's parameter.
+        self.patterns = allow.keys.sorted { $0.filter(Self.isParameter).count < $1.filter(Self.isParameter).count }
+        self.allow = allow
     }
 
     public func handle(
@@ -202,14 +197,14 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    func isKnown(_ path: String) -> Bool { knownPattern(path) != nil }
+    static func isParameter(_ segment: Substring) -> Bool { segment.hasPrefix(":") || segment.hasPrefix("{") }
 
     func knownPattern(_ path: String) -> [Substring]? {
         let components = path.split(separator: "/")
         return patterns.first { pattern in
             pattern.count == components.count
                 && zip(pattern, components).allSatisfy { pattern, component in
-                    pattern.hasPrefix(":") || pattern.hasPrefix("{") || pattern == component
+                    Self.isParameter(pattern) || pattern == component
                 }
         }
     }

@@ -1,0 +1,238 @@
+/// Election state: whom this node follows, the claims it has seen, and heartbeats to the leader.
+struct ElectionState: Sendable {
+    var leader: PublicKey?
+    var term: UInt64 = 0
+    var claiming = false
+    /// Members whose latest status claims leadership, with the claim's term.
+    var claims: [PublicKey: UInt64] = [:]
+    var maxTermSeen: UInt64 = 0
+    var changes = 0
+    var lastLeader: PublicKey?
+    var lastChangeAt: Duration?
+    var leaderSince: Duration?
+    var heartbeatSequence: UInt32?
+    var heartbeatSentAt: Duration = .zero
+    var lastHeartbeatAt: Duration?
+    var heartbeatRTT: Duration?
+    var nextHeartbeatAt: Duration = .zero
+    var dirty = true
+    var nextExtensionCheckAt: Duration = .zero
+    /// No election before this time (set at start).
+    var notBefore: Duration = .zero
+    /// Whether this node saw a majority of the cluster at the last evaluation.
+    var hadQuorum = true
+}
+
+/// The election as this node sees it.
+public struct ElectionView: Sendable, Hashable {
+    /// The leader this node follows; `nil` before any.
+    public var leader: PublicKey?
+    public var term: UInt64
+    public var isLeader: Bool
+    /// Leadership changes seen (from one claiming leader to another; the first election is not a change).
+    public var leadershipChanges: Int
+    /// When leadership last changed and since when the current leader leads, on the core's time line.
+    public var lastChangeAt: Duration?
+    public var leaderSince: Duration?
+    /// The latest heartbeat round trip to the leader and when it was.
+    public var heartbeatRTT: Duration?
+    public var lastHeartbeatAt: Duration?
+}
+
+extension GossipCore {
+    /// The election as this node sees it.
+    ///
+    /// The rule (documented in `docs/wire-format.md`): a node follows the live member (alive or
+    /// suspect) whose latest signed status claims leadership with the highest term, the older
+    /// life (smaller generation, then key prefix) winning ties; while no live member claims, the
+    /// candidate is the oldest alive, non-suspect member (this node included), and a node that is
+    /// the candidate claims with a term one above any term it has seen. An incumbent keeps its
+    /// leadership while it is suspect; only its death, departure, or a higher claim ends it.
+    /// Only a node that sees a majority of the cluster (``hasQuorum(now:)``) claims or keeps a
+    /// claim; without one and without a live claimant, it follows nobody (a node cut off the
+    /// network neither leads nor unseats the leader when it comes back).
+    public var electionView: ElectionView {
+        ElectionView(
+            leader: election.leader, term: election.term, isLeader: election.leader == key && election.claiming,
+            leadershipChanges: election.changes, lastChangeAt: election.lastChangeAt, leaderSince: election.leaderSince,
+            heartbeatRTT: election.leader == key ? .zero : election.heartbeatRTT,
+            lastHeartbeatAt: election.leader == key ? nil : election.lastHeartbeatAt)
+    }
+
+    /// Notes a member's claim (or its absence) from its newly accepted status.
+    mutating func noteClaim(of member: PublicKey, in projection: StatusProjection) {
+        let view = ElectionExtension(projection)
+        if let view { election.maxTermSeen = max(election.maxTermSeen, view.term) }
+        let claim = view.flatMap { $0.claiming && $0.leaderPrefix == member.prefix ? $0.term : nil }
+        if election.claims[member] != claim {
+            election.claims[member] = claim
+            election.dirty = true
+        }
+    }
+
+    func lifeOf(_ member: PublicKey) -> Life? {
+        member == key ? life : members[member]?.life
+    }
+
+    /// Whether `a` wins over `b` as leader: higher term, then older life, then smaller key prefix.
+    func outranks(_ a: (PublicKey, UInt64), _ b: (PublicKey, UInt64)) -> Bool {
+        if a.1 != b.1 { return a.1 > b.1 }
+        let ga = lifeOf(a.0)?.generation ?? .max
+        let gb = lifeOf(b.0)?.generation ?? .max
+        if ga != gb { return ga < gb }
+        return a.0.prefix < b.0.prefix
+    }
+
+    /// Whether this node sees a majority of the cluster: itself and its live members (alive or
+    /// suspect) against those plus the members that died within
+    /// ``GossipSettings/electionQuorumMemory`` (members that left do not count).
+    func hasQuorum(now: Duration) -> Bool {
+        let memory = settings.electionQuorumMemory
+        let recentlyDead = goneKeys.filter { member in
+            members[member].map { $0.state == .dead && now - $0.since < memory } ?? false
+        }.count + remembered.values.filter { $0.state == .dead && now - $0.since < memory }.count
+        let seen = 1 + liveKeys.count
+        return 2 * seen > seen + recentlyDead
+    }
+
+    mutating func evaluateElection(now: Duration, into out: inout [Directive]) {
+        guard now >= election.notBefore else { return }
+        let quorum = hasQuorum(now: now)
+        let incumbentValid = election.leader.map { leader in
+            leader == key ? election.claiming && quorum : (liveIndex[leader] != nil && election.claims[leader] != nil)
+        } ?? false
+        guard election.dirty || !incumbentValid || election.hadQuorum != quorum else { return }
+        election.dirty = false
+        election.hadQuorum = quorum
+        var best: (PublicKey, UInt64)?
+        for (member, term) in election.claims where liveIndex[member] != nil {
+            if best == nil || outranks((member, term), best!) { best = (member, term) }
+        }
+        if election.claiming && !quorum { election.claiming = false }  // cut off from most of the cluster: step down
+        if election.claiming, best == nil || outranks((key, election.term), best!) { best = (key, election.term) }
+        var next: PublicKey?
+        var term: UInt64
+        if let best {
+            (next, term) = best
+            if election.claiming && next != key { election.claiming = false }  // a stronger claim: step down
+        } else if !quorum {
+            // No live claimant and no majority in sight: follow nobody, claim nothing.
+            next = nil
+            term = election.maxTermSeen
+        } else {
+            // No live claimant: the oldest alive, non-suspect member is the candidate.
+            var candidate = key
+            for member in liveKeys where members[member]?.state == .alive {
+                if outranks((member, 0), (candidate, 0)) { candidate = member }
+            }
+            next = candidate
+            if candidate == key {
+                election.claiming = true
+                // Terms come from other members' statuses: saturate rather than trap at 2⁶⁴−1.
+                let highest = max(election.maxTermSeen, election.term)
+                term = highest < UInt64.max ? highest + 1 : highest
+                election.maxTermSeen = term
+            } else {
+                term = election.maxTermSeen
+            }
+        }
+        election.term = term
+        if next != election.leader {
+            election.leader = next
+            election.heartbeatSequence = nil
+            election.heartbeatRTT = nil
+            election.lastHeartbeatAt = nil
+            election.nextHeartbeatAt = now
+            election.nextExtensionCheckAt = now  // a leader change is meaningful: re-sign at once
+            out.append(.leaderChanged(next))
+        }
+        // A change of leadership is counted between claimants: a candidate followed before its
+        // claim arrives, or no leader while cut off, is not a change of its own.
+        guard let next, next != election.lastLeader, next == key ? election.claiming : election.claims[next] != nil else { return }
+        if election.lastLeader != nil { election.changes += 1 }
+        election.lastLeader = next
+        election.lastChangeAt = now
+        election.leaderSince = now
+    }
+
+    /// Pings the leader now and then; its ack is the heartbeat.
+    mutating func heartbeat(now: Duration, into out: inout [Directive]) {
+        guard let leader = election.leader, leader != key, now >= election.nextHeartbeatAt,
+            let member = members[leader], !member.state.isGone
+        else { return }
+        election.nextHeartbeatAt = now + max(settings.leaderHeartbeatInterval, settings.leaderHeartbeatPerMember * liveKeys.count)
+        sequence &+= 1
+        election.heartbeatSequence = sequence
+        election.heartbeatSentAt = now
+        send([.ping(sequence: sequence, target: leader.prefix)], to: member.peer, into: &out)
+    }
+
+    mutating func noteHeartbeat(_ ackSequence: UInt32, now: Duration) {
+        guard election.heartbeatSequence == ackSequence else { return }
+        election.heartbeatSequence = nil
+        election.heartbeatRTT = now - election.heartbeatSentAt
+        election.lastHeartbeatAt = now
+    }
+
+    // MARK: Status extensions
+
+    /// The extensions this layer adds to the node's status: election view, peers, replication.
+    func coreExtensions(now: Duration, figures: ReplicationFigures? = nil) -> [StatusProjection.Extension] {
+        let view = electionView
+        let rttMillis = view.heartbeatRTT.map { UInt16(min(max(0, $0 / .milliseconds(1)), 65_535)) } ?? 0
+        let leaderAge = view.leaderSince.map { UInt32(clamping: (now - $0).components.seconds) } ?? 0
+        let election = ElectionExtension(
+            leaderPrefix: view.leader?.prefix ?? 0, term: view.term, claiming: view.isLeader, heartbeatMillis: rttMillis,
+            leadershipChanges: UInt32(clamping: view.leadershipChanges), leaderAgeSeconds: leaderAge)
+        let peers = PeersExtension(
+            belowMinimum: liveKeys.count < settings.minPeers, connectedPeers: UInt16(clamping: liveKeys.count))
+        let figures = figures ?? replicationFigures(now: now)
+        let lasting = dht.underSince.map { now - $0 >= settings.underReplicationGrace } ?? false
+        let replication = ReplicationExtension(
+            underReplicated: lasting, storedKeys: UInt32(clamping: figures.stored), primaryKeys: UInt32(clamping: figures.primary),
+            underReplicatedKeys: UInt32(clamping: figures.underReplicated),
+            averageFactorHundredths: UInt16(clamping: Int((figures.averageFactor * 100).rounded())),
+            providerRecords: UInt32(clamping: figures.providers), repairedKeys: UInt32(clamping: dht.stats.repairedKeys),
+            failures: UInt32(clamping: dht.stats.requestsFailed))
+        return [election.encoded, peers.encoded, replication.encoded]
+    }
+
+    /// `projection`'s own extensions (other types) merged with ``coreExtensions(now:)``.
+    func withCoreExtensions(_ projection: StatusProjection, now: Duration, figures: ReplicationFigures? = nil) -> StatusProjection {
+        var merged = projection
+        let core = coreExtensions(now: now, figures: figures)
+        let types = Set(core.map(\.type))
+        merged.extensions = (projection.extensions.filter { !types.contains($0.type) } + core).sorted { $0.type < $1.type }
+        return merged
+    }
+
+    /// Everything the services need each tick: pub/sub memory, DHT timers and repair, the
+    /// election and its heartbeat, and a re-sign when the extensions changed meaningfully.
+    mutating func servicesTick(now: Duration, into out: inout [Directive]) {
+        sweepMessages(now: now)
+        dhtTimers(now: now, into: &out)
+        evaluateElection(now: now, into: &out)
+        heartbeat(now: now, into: &out)
+        guard now >= election.nextExtensionCheckAt else { return }
+        // Once a second, from one computation of the replication figures (O(keys × members)):
+        // the DHT's under-replication bookkeeping, then a re-sign if the extensions changed meaningfully.
+        election.nextExtensionCheckAt = now + .seconds(1)
+        let figures = replicationFigures(now: now)
+        noteReplication(figures, now: now)
+        guard let draft, let current = store.statuses[key]?.projection else { return }
+        var candidate = withCoreExtensions(draft, now: now, figures: figures)
+        candidate.publicKey = key
+        if candidate.differsMeaningfully(from: current) || Self.clearsUnderReplication(signed: current, next: candidate) {
+            out += sign(now: now)
+        }
+    }
+
+    /// Whether the signed status shows under-replicated keys that are all replicated again. The
+    /// figure is not meaningful by itself (a repair after a membership change would re-sign every
+    /// primary twice), but a status signed during the repair for another reason would otherwise
+    /// tell the cluster of keys under-replicated until the slow refresh, minutes after the repair.
+    static func clearsUnderReplication(signed: StatusProjection, next: StatusProjection) -> Bool {
+        guard let shown = ReplicationExtension(signed), shown.underReplicatedKeys > 0 else { return false }
+        return ReplicationExtension(next).map { $0.underReplicatedKeys == 0 } ?? false
+    }
+}

@@ -1,0 +1,177 @@
+/// Why a message could not be published.
+public enum PubSubError: Error, Sendable, Hashable, CustomStringConvertible {
+    case invalidTopic(String)
+    case payloadTooLarge(size: Int, limit: Int)
+    case notRunning
+
+    public var description: String {
+        switch self {
+        case .invalidTopic(let topic):
+            "invalid topic '\(topic)': it must be 1 to \(PubSubMessage.maxTopicBytes) bytes of UTF-8"
+        case .payloadTooLarge(let size, let limit):
+            "pub/sub payload of \(size) bytes exceeds the limit of \(limit) bytes"
+        case .notRunning:
+            "the gossip node is not running"
+        }
+    }
+}
+
+/// Pub/sub state: the message ids seen recently (for de-duplication) and this node's own
+/// messages not yet echoed back by the network.
+struct PubSubState: Sendable {
+    /// Message id → when it may be forgotten, and its publisher's key prefix.
+    var seen: [UInt64: (expires: Duration, publisher: UInt64)] = [:]
+    /// Messages remembered in ``seen`` per publisher (bounded by ``GossipSettings/pubSubMaxPerPublisher``).
+    var perPublisher: [UInt64: Int] = [:]
+    /// Own messages awaiting their first copy from the network.
+    var awaitingEcho: Set<UInt64> = []
+    var nextSweepAt: Duration = .zero
+    /// Messages seen within ``GossipSettings/pubSubRepairWindow``, for the pull repair: id → (message, when seen).
+    var recent: [UInt64: (message: PubSubMessage, at: Duration)] = [:]
+    var stats = PubSubStats()
+}
+
+/// Pub/sub counters.
+public struct PubSubStats: Sendable, Hashable {
+    public init() {}
+    public var published = 0
+    /// Messages handed to local subscribers (own messages included, once echoed).
+    public var delivered = 0
+    /// Copies of messages already seen.
+    public var duplicates = 0
+    /// Messages relayed onwards (queued as rumours).
+    public var relayed = 0
+    /// Messages not relayed further because they reached the hop limit.
+    public var hopLimited = 0
+    /// Messages this node missed and got through the pull repair, and those it sent to others.
+    public var repairedIn = 0
+    public var repairedOut = 0
+}
+
+extension GossipCore {
+    /// Pub/sub counters.
+    public var pubSubStats: PubSubStats { pubsub.stats }
+
+    /// Publishes `payload` on `topic` to every node of the cluster: the message spreads as a
+    /// rumour (same fanout, retransmit budget and eager rounds as statuses), each node relays it
+    /// once per copy budget and drops copies it has seen (by id), and relays stop at
+    /// ``GossipSettings/pubSubHopLimit``. This node's own subscribers receive it when the first copy
+    /// comes back from the network (``Directive/delivered(_:)``), never by a local shortcut.
+    public mutating func publishMessage(topic: String, payload: [UInt8], now: Duration) throws(PubSubError)
+        -> (id: UInt64, directives: [Directive])
+    {
+        guard !hasLeft else { throw .notRunning }
+        guard !topic.isEmpty, topic.utf8.count <= PubSubMessage.maxTopicBytes else { throw .invalidTopic(topic) }
+        let limit = min(PubSubMessage.maxPayloadBytes, settings.maxDatagramBytes - 64 - topic.utf8.count)
+        guard payload.count <= limit else { throw .payloadTooLarge(size: payload.count, limit: limit) }
+        var id = rng.next()
+        while id == 0 || pubsub.seen[id] != nil { id = rng.next() }
+        pubsub.seen[id] = (now + settings.pubSubMemory, key.prefix)
+        pubsub.perPublisher[key.prefix, default: 0] += 1
+        pubsub.awaitingEcho.insert(id)
+        pubsub.stats.published += 1
+        let message = PubSubMessage(id: id, origin: key.prefix, hops: 0, topic: topic, payload: payload)
+        remember(message, now: now)
+        queueRumour(.publish(message), about: .init(key: key, isStatus: false, message: id))
+        var out: [Directive] = []
+        gossipIfDue(now: now, into: &out)
+        return (id, out)
+    }
+
+    /// Handles a message; one that came as a pull-repair delta (`catchingUp`) is delivered but
+    /// not relayed (the others have it).
+    mutating func receiveMessage(_ message: PubSubMessage, now: Duration, catchingUp: Bool = false, into out: inout [Directive]) {
+        let subject = RumourQueue.Subject(key: key, isStatus: false, message: message.id)
+        if pubsub.seen[message.id] != nil {
+            if pubsub.awaitingEcho.remove(message.id) != nil {
+                // Our own message came back from the network: now our subscribers get it.
+                pubsub.stats.delivered += 1
+                out.append(.delivered(message))
+                return
+            }
+            pubsub.stats.duplicates += 1
+            rumours.noteDuplicate(subject, limit: settings.duplicatesBeforeSilence, minimumTransmits: retransmitLimit / 2)
+            return
+        }
+        if message.origin == key.prefix {
+            // Our own message, from before a restart or older than our memory: not news.
+            pubsub.stats.duplicates += 1
+            return
+        }
+        // Memory is bounded in all and per publisher, so a flood costs a bounded amount and
+        // never silences the other publishers.
+        guard pubsub.seen.count < settings.pubSubMaxMessages else {
+            stats.dropped[.pubsubMemoryFull, default: 0] += 1
+            return
+        }
+        guard pubsub.perPublisher[message.origin, default: 0] < settings.pubSubMaxPerPublisher else {
+            stats.dropped[.pubsubPublisherLimit, default: 0] += 1
+            return
+        }
+        pubsub.seen[message.id] = (now + settings.pubSubMemory, message.origin)
+        pubsub.perPublisher[message.origin, default: 0] += 1
+        pubsub.stats.delivered += 1
+        out.append(.delivered(message))
+        remember(message, now: now)
+        if catchingUp {
+            pubsub.stats.repairedIn += 1
+            return
+        }
+        guard Int(message.hops) + 1 < settings.pubSubHopLimit else {
+            pubsub.stats.hopLimited += 1
+            return
+        }
+        var relayed = message
+        relayed.hops += 1
+        pubsub.stats.relayed += 1
+        queueRumour(.publish(relayed), about: subject)
+    }
+
+    /// Forgets message ids older than ``GossipSettings/pubSubMemory`` (once a second).
+    mutating func sweepMessages(now: Duration) {
+        guard now >= pubsub.nextSweepAt else { return }
+        pubsub.nextSweepAt = now + .seconds(1)
+        guard !pubsub.seen.isEmpty else { return }
+        pubsub.seen = pubsub.seen.filter { $0.value.expires > now }
+        pubsub.perPublisher = [:]
+        for entry in pubsub.seen.values { pubsub.perPublisher[entry.publisher, default: 0] += 1 }
+        pubsub.awaitingEcho = pubsub.awaitingEcho.filter { pubsub.seen[$0] != nil }
+        pubsub.recent = pubsub.recent.filter { now - $0.value.at < settings.pubSubRepairWindow }
+    }
+
+    // MARK: Pull repair
+
+    /// Keeps `message` for the pull repair (the newest ``GossipPart/maxMessageIDs`` within the window).
+    mutating func remember(_ message: PubSubMessage, now: Duration) {
+        pubsub.recent[message.id] = (message, now)
+        if pubsub.recent.count > GossipPart.maxMessageIDs {
+            let oldest = pubsub.recent.min { ($0.value.at, $0.key) < ($1.value.at, $1.key) }!.key
+            pubsub.recent[oldest] = nil
+        }
+    }
+
+    /// The ids of the messages seen within the repair window, or `nil` when there are none.
+    func messageIDsPart(reply: Bool, now: Duration) -> GossipPart? {
+        let ids = pubsub.recent.filter { now - $0.value.at < settings.pubSubRepairWindow }
+            .sorted { ($0.value.at, $0.key) > ($1.value.at, $1.key) }.map(\.key)
+        return ids.isEmpty && !reply ? nil : .messageIDs(reply: reply, ids: ids)
+    }
+
+    /// Answers a peer's list of recent message ids: sends it the recent messages it lacks, and,
+    /// when this node lacks some of its, its own list (unless the peer's was itself a reply).
+    mutating func answerMessageIDs(
+        _ ids: [UInt64], reply: Bool, from sender: Peer, now: Duration, replies: inout [GossipPart],
+        into out: inout [Directive]
+    ) {
+        let theirs = Set(ids)
+        let missing = pubsub.recent.filter { !theirs.contains($0.key) && now - $0.value.at < settings.pubSubRepairWindow }
+            .sorted { $0.value.at < $1.value.at }.map { GossipPart.publish($0.value.message) }
+        if !missing.isEmpty {
+            pubsub.stats.repairedOut += missing.count
+            sendPacked(missing, to: sender, catchUp: true, into: &out)
+        }
+        if !reply, ids.contains(where: { pubsub.seen[$0] == nil }), let own = messageIDsPart(reply: true, now: now) {
+            replies.append(own)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import NodeHealth
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A plain HTTP/1.1 client over SwiftNIO's HTTP codec, for talking to nodes from the CLI
+/// (`status`, `verify URL`, `maint`, `demo`) and from live tests: one request per connection,
+/// `http://` only.
+public enum HTTPClient {
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: [(name: String, value: String)]
+        public var body: [UInt8]
+        public var text: String { String(decoding: body, as: UTF8.self) }
+
+        /// The first value of the header `name` (case-insensitive).
+        public func header(_ name: String) -> String? {
+            headers.first { $0.name.lowercased() == name.lowercased() }?.value
+        }
+    }
+
+    /// A URL that cannot be fetched, or an answer that did not come; `description` says which.
+    public struct URLError: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
+    }
+
+    /// Host, port and path-with-query of an `http://host[:port][/path]` URL.
+    public static func split(_ url: String) throws(URLError) -> (host: String, port: Int, path: String) {
+        guard url.hasPrefix("http://") else { throw URLError(description: "\(url): only http:// URLs are supported") }
+        let rest = url.dropFirst("http://".count)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let authority = rest[..<slash]
+        let path = slash == rest.endIndex ? "/" : String(rest[slash...])
+        var host = String(authority)
+        var port = 80
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {  // [::1]:8080
+            host = String(authority[authority.index(after: authority.startIndex)..<close])
+            if let colon = authority[close...].lastIndex(of: ":"), let value = Int(authority[authority.index(after: colon)...]) { port = value }
+        } else if let colon = authority.lastIndex(of: ":") {
+            guard let value = Int(authority[authority.index(after: colon)...]) else { throw URLError(description: "\(url): bad port") }
+            host = String(authority[..<colon])
+            port = value
+        }
+        guard !host.isEmpty, (1...65535).contains(port) else { throw URLError(description: "\(url): bad host or port") }
+        return (host, port, path)
+    }
+
+    /// Sends one request to `url` and waits at most `timeout` for the whole answer.
+    public static func request(
+        _ url: String, method: HTTPMethod = .GET, headers: [(String, String)] = [], body: [UInt8]? = nil,
+        timeout: Duration = .seconds(5), userAgent: String = "chorus-cluster-health"
+    ) async throws -> Response {
+        let (host, port, path) = try split(url)
+        return try await withThrowingTaskGroup(of: Response?.self) { group in
+            group.addTask {
+                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .connectTimeout(.seconds(Int64(timeout.components.seconds) + 1))
+                    .connect(host: host, port: port) { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                            return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                        }
+                    }
+                return try await channel.executeThenClose { inbound, outbound in
+                    var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
+                    head.headers.add(name: "Host", value: port == 80 ? host : "\(host):\(port)")
+                    head.headers.add(name: "Connection", value: "close")
+                    head.headers.add(name: "User-Agent", value: userAgent)
+                    for (name, value) in headers { head.headers.add(name: name, value: value) }
+                    if let body { head.headers.add(name: "Content-Length", value: "\(body.count)") }
+                    try await outbound.write(.head(head))
+                    if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+                    try await outbound.write(.end(nil))
+                    var status = 0
+                    var fields: [(name: String, value: String)] = []
+                    var bytes: [UInt8] = []
+                    for try await part in inbound {
+                        switch part {
+                        case .head(let response):
+                            status = Int(response.status.code)
+                            fields = response.headers.map { ($0.name, $0.value) }
+                        case .body(let buffer): bytes += buffer.readableBytesView
+                        case .end: return Response(status: status, headers: fields, body: bytes)
+                        }
+                    }
+                    throw URLError(description: "\(url): the connection closed before the response ended")
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            guard let first = try await group.next(), let response = first else {
+                group.cancelAll()
+                throw URLError(description: "\(url): no answer within \(timeout)")
+            }
+            group.cancelAll()
+            return response
+        }
+    }
+}

@@ -1,0 +1,301 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import ChorusNode
+import ClusterView
+import Gossip
+import GossipCore
+import Logging
+import Metrics
+import NodeHealth
+import NodeHealthHTTP
+import Prometheus
+
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node",
+        abstract: "Run one node: health checks, the /health probes, gossip with the cluster, and /metrics.",
+        discussion: """
+            The node signs its status with its Ed25519 key (--key-file, or DATA_DIR/node.key, created \
+            on first start) and gossips it over UDP. It accepts the statuses of the keys listed in \
+            --trust, or of any key with --trust-any; without either it trusts only itself.
+            Stops gracefully on SIGINT or SIGTERM: the probes answer 503 at once, the node tells the \
+            cluster it leaves, then the server closes after --drain-delay seconds.
+            """
+    )
+
+    @Option(help: "HTTP port for the probes and /metrics (0 picks a free port).")
+    var httpPort: Int = 8081
+
+    @Option(help: "Address the HTTP server listens on.")
+    var httpHost: String = "0.0.0.0"
+
+    @Option(help: "Most HTTP connections held at once; at the cap the longest-idle one is closed for a newcomer, so probes keep answering.")
+    var httpMaxConnections: Int = 512
+
+    @Option(help: ArgumentHelp("Seconds an HTTP connection may stay idle before the server closes it.", valueName: "seconds"))
+    var httpIdleTimeout: Double = 30
+
+    @Option(help: "This node's identifier (default: the host name).")
+    var nodeId: String?
+
+    @Option(help: "Path whose file system the disk-space check watches.")
+    var diskPath: String = "/"
+
+    @Option(help: "Disk usage ratio (0-1) above which disk-space fails.")
+    var diskThreshold: Double = 0.90
+
+    @Option(help: "Memory usage ratio (0-1) above which memory-usage fails.")
+    var memoryThreshold: Double = 0.85
+
+    @Option(help: "CPU usage ratio (0-1, the machine's, between two runs) at or above which resource-health is degraded.")
+    var cpuThreshold: Double = 0.90
+
+    @Option(help: "Seconds the probes answer 503 before the server closes on shutdown.")
+    var drainDelay: Double = 0
+
+    @Flag(inversion: .prefixedNo, help: "Shut the node down gracefully when a critical check fails.")
+    var shutdownOnCritical: Bool = true
+
+    @Option(help: "Address the gossip UDP socket listens on.")
+    var gossipHost: String = "0.0.0.0"
+
+    @Option(help: "Gossip UDP port (0 picks a free one).")
+    var gossipPort: Int = 7946
+
+    @Option(help: ArgumentHelp("Address other nodes reach this one at (default: the gossip address; for 0.0.0.0 the first non-loopback IPv4).", valueName: "host:port"))
+    var advertise: String?
+
+    @Option(help: ArgumentHelp("Nodes to join through, comma-separated or repeated; a host name may resolve to several addresses.", valueName: "host:port[,host:port]"))
+    var join: [String] = []
+
+    @Option(help: "Private key file (64 hex digits, mode 0600; see keygen). Default DATA_DIR/node.key.")
+    var keyFile: String?
+
+    @Option(help: "Directory for the node's key (if no --key-file) and its generation.")
+    var dataDir: String = "chorus-data"
+
+    @Option(help: "File of trusted public keys, one per line (64 hex digits, then an optional name).")
+    var trust: String?
+
+    @Flag(help: "Accept statuses signed by any key (open mode).")
+    var trustAny = false
+
+    @Option(help: "File of cluster keys (64 hex digits per line, the first seals): every datagram is sealed.")
+    var clusterKeyFile: String?
+
+    @Option(help: "File holding the admin token (at least 16 characters) that enables POST /admin/maintenance.")
+    var adminTokenFile: String?
+
+    @Option(help: "Fewest connected peers for p2p-connectivity to pass (and below which the status says so).")
+    var minPeers: Int = 2
+
+    @Flag(inversion: .prefixedNo, help: "Register the seven enhanced checks (pub/sub and DHT probes, election, replication, connectivity, resources, tasks).")
+    var enhancedChecks: Bool = true
+
+    @Option(help: ArgumentHelp("Run a check at another interval than its default, e.g. pubsub-enhanced=5 (seconds); repeatable.", valueName: "name=seconds"))
+    var checkInterval: [String] = []
+
+    @Option(help: ArgumentHelp("task-manager judges the success rate of the tasks finished within this window.", valueName: "seconds"))
+    var taskSuccessWindow: Int = 300
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be 0 to 65535") }
+        guard (0...1).contains(diskThreshold) else { throw ValidationError("--disk-threshold must be 0 to 1") }
+        guard taskSuccessWindow > 0 else { throw ValidationError("--task-success-window must be a positive number of seconds") }
+        guard (0...1).contains(memoryThreshold) else { throw ValidationError("--memory-threshold must be 0 to 1") }
+        guard (0...1).contains(cpuThreshold) else { throw ValidationError("--cpu-threshold must be 0 to 1") }
+        guard drainDelay >= 0 else { throw ValidationError("--drain-delay must not be negative") }
+        guard httpMaxConnections >= 1 else { throw ValidationError("--http-max-connections must be at least 1") }
+        guard httpIdleTimeout > 0, httpIdleTimeout <= 86_400 else {
+            throw ValidationError("--http-idle-timeout must be more than 0 and at most 86400 seconds")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        if let nodeId, nodeId.isEmpty { throw ValidationError("--node-id must not be empty") }
+        guard resolvedDiskPath != nil else { throw ValidationError("--disk-path \(diskPath): no such file or directory") }
+        guard (0...65535).contains(gossipPort) else { throw ValidationError("--gossip-port must be 0 to 65535") }
+        if let advertise {
+            guard let (host, _) = AddressResolution.split(advertise), AddressResolution.isIPLiteral(host) else {
+                throw ValidationError("--advertise must be IP:PORT (for IPv6: [IP]:PORT), not \(advertise)")
+            }
+        }
+        for entry in joinAddresses where AddressResolution.split(entry) == nil {
+            throw ValidationError("--join: \(entry) is not HOST:PORT")
+        }
+        if trust != nil && trustAny { throw ValidationError("give --trust FILE or --trust-any, not both") }
+        if !joinAddresses.isEmpty && trust == nil && !trustAny {
+            throw ValidationError("--join needs --trust FILE (the keys to accept) or --trust-any")
+        }
+        guard minPeers >= 0 else { throw ValidationError("--min-peers must not be negative") }
+        for entry in checkInterval where Self.parseInterval(entry) == nil {
+            throw ValidationError("--check-interval: \(entry) is not NAME=SECONDS with positive seconds")
+        }
+    }
+
+    static func parseInterval(_ entry: String) -> (name: String, interval: Duration)? {
+        let parts = entry.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2, !parts[0].isEmpty, let seconds = Double(parts[1]), seconds > 0, seconds <= 86_400 else {
+            return nil
+        }
+        return (String(parts[0]), .milliseconds(Int64(seconds * 1000)))
+    }
+
+    /// `--join` split at commas.
+    var joinAddresses: [String] {
+        join.flatMap { $0.split(separator: ",").map { String($0.filter { $0 != " " }) } }.filter { !$0.isEmpty }
+    }
+
+    /// `--disk-path` as an absolute path without symbolic links, or `nil` when it does not exist.
+    var resolvedDiskPath: String? {
+        guard let resolved = realpath(diskPath, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "chorus.node")
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(
+            HelpfulPrometheusFactory(
+                registry: registry,
+                help: HealthMetricNames.help.merging(GossipMetricNames.help) { a, _ in a }.merging(ClusterMetricNames.help) { a, _ in a }))
+
+        let node: ChorusNode
+        do {
+            node = try await ChorusNode(configuration: try nodeConfiguration(logger: logger), metrics: registry)
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode.failure
+        }
+        let host = httpHost
+        do {
+            try await node.run { port in
+                let shown = host == "0.0.0.0" ? "127.0.0.1" : host
+                logger.notice(
+                    "node ready",
+                    metadata: ["health": "http://\(shown):\(port)/health", "metrics": "http://\(shown):\(port)/metrics"])
+            }
+        } catch let failure as HealthManager.CriticalCheckFailure {
+            logger.critical("stopped: \(failure)")
+            throw ExitCode(2)
+        } catch {
+            logger.critical("stopped: \(describe(error, host: host, port: httpPort))")
+            throw ExitCode.failure
+        }
+    }
+
+    /// The node's configuration from the flags (keys, trust and tokens read from their files).
+    func nodeConfiguration(logger: Logger) throws -> NodeConfiguration {
+        var configuration = NodeConfiguration(
+            nodeID: nodeId ?? ProcessInfo.processInfo.hostName, gossip: try gossipConfiguration())
+        configuration.shutdownOnCriticalFailure = shutdownOnCritical
+        configuration.drainDelay = .milliseconds(Int64(drainDelay * 1000))
+        configuration.http.host = httpHost
+        configuration.http.port = httpPort
+        configuration.http.maxConnections = httpConnectionCap(logger: logger)
+        configuration.http.idleTimeout = .milliseconds(Int64(httpIdleTimeout * 1000))
+        configuration.checks.minPeers = minPeers
+        configuration.checks.diskPath = resolvedDiskPath ?? diskPath
+        configuration.checks.diskThreshold = diskThreshold
+        configuration.checks.memoryThreshold = memoryThreshold
+        configuration.checks.cpuThreshold = cpuThreshold
+        configuration.checks.taskSuccessWindow = .seconds(taskSuccessWindow)
+        configuration.enhancedChecks = enhancedChecks
+        for entry in checkInterval {
+            if let (name, interval) = Self.parseInterval(entry) { configuration.checkIntervals[name] = interval }
+        }
+        configuration.adminToken = try adminTokenFile.map(readAdminToken)
+        return configuration
+    }
+
+    private func describe(_ error: any Error, host: String, port: Int) -> String {
+        if let bind = error as? GossipNode.BindError { return bind.description }
+        let text = String(describing: error)
+        if text.contains("Address already in use") || text.contains("errno: 98") {
+            return "cannot listen on \(host):\(port): the address is already in use"
+        }
+        return text
+    }
+
+    /// The admin token in `path`: its first line, trimmed; at least 16 characters.
+    private func readAdminToken(_ path: String) throws -> String {
+        let line = KeyFiles.meaningfulLines(try KeyFiles.read(path)).first?.1 ?? ""
+        guard line.count >= 16 else { throw KeyFileError.io(path: path, reason: "the admin token must be at least 16 characters") }
+        return line
+    }
+
+    /// The HTTP connection cap: `--http-max-connections`, lowered to leave room for the node's
+    /// other descriptors (64) within the process's descriptor limit, which is raised to its hard
+    /// limit first and logged.
+    func httpConnectionCap(logger: Logger) -> Int {
+        guard let limit = DescriptorLimit.raise() else { return httpMaxConnections }
+        let room = Int(clamping: limit.soft) - 64
+        let cap = max(1, min(httpMaxConnections, room))
+        logger.info(
+            "file descriptors", metadata: ["soft_limit": "\(limit.soft)", "hard_limit": "\(limit.hard)", "http_max_connections": "\(cap)"])
+        if cap < httpMaxConnections {
+            logger.warning(
+                "the descriptor limit leaves room for fewer HTTP connections than --http-max-connections",
+                metadata: ["limit": "\(limit.soft)", "http_max_connections": "\(cap)"])
+        }
+        return cap
+    }
+
+    /// The gossip settings from the flags: key, generation, trust and cluster keys from their files.
+    private func gossipConfiguration() throws -> GossipNode.Configuration {
+        try KeyFiles.ensureDirectory(dataDir)
+        let keyPair = try keyFile.map { path throws(KeyFileError) in try KeyFiles.readKeyPair(path) }
+            ?? KeyFiles.keyPair(inDataDirectory: dataDir)
+        let generation = try KeyFiles.nextGeneration(inDataDirectory: dataDir)
+        let trustPolicy: TrustPolicy
+        if trustAny {
+            trustPolicy = .any
+        } else if let trust {
+            do {
+                trustPolicy = .keys(try KeyFiles.trustedKeys(fileContents: try KeyFiles.read(trust)))
+            } catch {
+                throw KeyFileError.io(path: trust, reason: "\(error)")
+            }
+        } else {
+            trustPolicy = .keys([keyPair.publicKey])
+        }
+        var configuration = GossipNode.Configuration(keyPair: keyPair, generation: generation, trust: trustPolicy)
+        configuration.settings.minPeers = minPeers
+        if let clusterKeyFile {
+            do {
+                configuration.clusterKeys = try ClusterKeyRing(fileContents: try KeyFiles.read(clusterKeyFile))
+            } catch {
+                throw KeyFileError.io(path: clusterKeyFile, reason: "\(error)")
+            }
+        }
+        configuration.bindHost = gossipHost
+        configuration.bindPort = gossipPort
+        configuration.advertise = advertise.flatMap(AddressResolution.split).map { NodeAddress(host: $0.host, port: $0.port) }
+        configuration.join = joinAddresses
+        let directory = dataDir
+        configuration.onGenerationChange = { generation in
+            try? KeyFiles.storeGeneration(generation, inDataDirectory: directory)
+        }
+        if trust == nil && !trustAny {
+            Logger(label: "chorus.gossip").warning("no --trust file and no --trust-any: this node accepts no other node's status")
+        }
+        return configuration
+    }
+}

@@ -1,0 +1,152 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import ClusterView
+import Gossip
+import GossipCore
+import Hummingbird
+import Logging
+import NodeHealth
+import NodeHealthHTTP
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// The version this build reports as `version` in `/health`.
+public enum ProductVersion {
+    public static let current = "0.1.0"
+}
+
+/// One whole node: the health manager with its checks, gossip, the cluster monitor, the HTTP
+/// routes of every module and the services that run them, built from a ``NodeConfiguration``.
+///
+/// `chorus-cluster-health node` turns its flags into a configuration and calls ``run()``; tests
+/// build nodes in process on port 0 and reach the same wiring through ``router`` or over HTTP.
+public struct ChorusNode: Sendable {
+    public let configuration: NodeConfiguration
+    public let manager: HealthManager
+    public let gossip: GossipNode
+    public let monitor: ClusterMonitor
+    /// The enhanced checks, when ``NodeConfiguration/enhancedChecks`` is on.
+    public let enhanced: EnhancedHealthChecks?
+    /// Every route the node serves (health, cluster, admin with a token, `/metrics`), as the
+    /// responder the HTTP server hands requests to; tests call it in process.
+    public let responder: RouterResponder<BasicRequestContext>
+    private let logger: Logger
+
+    /// A configuration that names a check that does not exist.
+    public struct UnknownCheck: Error, CustomStringConvertible {
+        public var name: String
+        public var description: String { "--check-interval \(name)=...: no check of that name" }
+    }
+
+    /// Builds the node: registers the checks, opens nothing yet (``run()`` binds the sockets).
+    /// - Parameter metrics: the registry `/metrics` exposes; the caller bootstraps `MetricsSystem`
+    ///   into it (once per process), or leaves it empty in tests.
+    public init(configuration: NodeConfiguration, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) async throws {
+        self.configuration = configuration
+        self.logger = configuration.makeLogger("chorus.node")
+        let manager = HealthManager(
+            settings: .init(
+                nodeID: configuration.nodeID, version: configuration.version,
+                shutdownOnCriticalFailure: configuration.shutdownOnCriticalFailure, drainDelay: configuration.drainDelay,
+                logger: configuration.makeLogger("chorus.health")))
+        try await manager.register(.createDiskSpaceCheck(path: configuration.checks.diskPath, threshold: configuration.checks.diskThreshold))
+        try await manager.register(.createMemoryCheck(threshold: configuration.checks.memoryThreshold))
+        var gossipConfiguration = configuration.gossip
+        gossipConfiguration.logger = configuration.makeLogger("chorus.gossip")
+        let gossip = GossipNode(configuration: gossipConfiguration, health: manager)
+
+        var enhanced: EnhancedHealthChecks?
+        if configuration.enhancedChecks {
+            let adapters = GossipHealthAdapters(node: gossip)
+            enhanced = try await EnhancedHealthChecks(
+                manager: manager, election: adapters, dht: GossipDHTAdapter(node: gossip),
+                pubsub: GossipPubSubAdapter(node: gossip), replication: adapters, connectivity: adapters,
+                tasks: GossipTaskManager(node: gossip), config: configuration.checks)
+        }
+        for (name, interval) in configuration.checkIntervals.sorted(by: { $0.key < $1.key }) {
+            guard var check = await manager.check(named: name) else { throw UnknownCheck(name: name) }
+            check.interval = interval
+            try await manager.register(check)
+        }
+
+        let monitor = ClusterMonitor(node: gossip, minPeers: configuration.checks.minPeers)
+        var groups = [
+            HealthHTTP.routes(manager: manager, enhanced: enhanced),
+            ClusterHTTP.routes(node: gossip, monitor: monitor),
+            Self.metricsRoutes(metrics),
+        ]
+        if let token = configuration.adminToken {
+            groups.append(AdminHTTP.routes(manager: manager, token: token, dht: GossipDHTAdapter(node: gossip)))
+        }
+        self.manager = manager
+        self.gossip = gossip
+        self.monitor = monitor
+        self.enhanced = enhanced
+        self.responder = NodeRoutes.router(serving: groups).buildResponder()
+    }
+
+    /// `GET /metrics`: the Prometheus text exposition of `registry`.
+    static func metricsRoutes(_ registry: PrometheusCollectorRegistry) -> NodeRoutes<BasicRequestContext> {
+        let routes = NodeRoutes(context: BasicRequestContext.self)
+        routes.get("/metrics") { _, _ in
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(16 * 1024)
+            registry.emit(into: &bytes)
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        return routes
+    }
+
+    /// The HTTP server on ``NodeConfiguration/HTTP``, with the connection limit and idle timeout.
+    /// `onRunning` gets the port it listens on (useful with port 0).
+    public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+        -> Application<RouterResponder<BasicRequestContext>>
+    {
+        let http = configuration.http
+        let limiter = ConnectionLimiter(limit: http.maxConnections)
+        return Application(
+            responder: responder,
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [limiter.handler()],
+                    idleTimeout: .milliseconds(Int64(http.idleTimeout / .milliseconds(1))))),
+            configuration: .init(address: .hostname(http.host, port: http.port), serverName: nil),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: configuration.makeLogger("chorus.http"))
+    }
+
+    /// The node's services in the order they start: HTTP first (probes answer `starting` at
+    /// once), then gossip, the manager and the cluster monitor. Gossip and the manager take the
+    /// whole group down when they fail (a critical check with shutdown-on-critical, a bind error).
+    public func services(onHTTPRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+        -> [ServiceGroupConfiguration.ServiceConfiguration]
+    {
+        [
+            .init(service: application(onRunning: onHTTPRunning)),
+            .init(service: gossip, failureTerminationBehavior: .gracefullyShutdownGroup),
+            .init(service: manager, failureTerminationBehavior: .gracefullyShutdownGroup),
+            .init(service: monitor),
+        ]
+    }
+
+    /// Runs the node until SIGTERM or SIGINT (or `gracefulShutdownSignals`), then shuts it down
+    /// gracefully: the probes answer 503, the node tells the cluster it leaves, the server closes
+    /// after the drain delay. Throws ``HealthManager/CriticalCheckFailure`` when a critical check
+    /// stopped it, a bind error when a port is taken.
+    public func run(
+        gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
+        onHTTPRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services(onHTTPRunning: onHTTPRunning), gracefulShutdownSignals: gracefulShutdownSignals,
+                logger: logger))
+        try await group.run()
+    }
+}

@@ -1,0 +1,50 @@
+import Gossip
+import GossipCore
+import Logging
+import NodeHealth
+
+/// Everything that makes one node: what `chorus-cluster-health node`'s flags say, as a value.
+public struct NodeConfiguration: Sendable {
+    /// The HTTP server.
+    public struct HTTP: Sendable {
+        /// Address to listen on. Default 0.0.0.0.
+        public var host = "0.0.0.0"
+        /// Port; 0 picks a free one. Default 8081.
+        public var port = 8081
+        /// Most connections held at once; at the cap the longest-idle one is closed for a newcomer.
+        public var maxConnections = 512
+        /// An idle connection is closed after this long. Default 30 s.
+        public var idleTimeout: Duration = .seconds(30)
+
+        public init() {}
+    }
+
+    /// The node's id in its status (default: the host name).
+    public var nodeID: String
+    /// The software version the status reports.
+    public var version = ProductVersion.current
+    public var http = HTTP()
+    /// The gossip layer: key, generation, trust, addresses.
+    public var gossip: GossipNode.Configuration
+    /// Thresholds and intervals of the checks: disk and memory for the two basic checks (the
+    /// enhanced `resource-health` uses the same), `minPeers` for connectivity and the cluster view.
+    public var checks = HealthConfig()
+    /// Register the seven enhanced checks (pub/sub and DHT probes, election, replication,
+    /// connectivity, resources, tasks). Default on.
+    public var enhancedChecks = true
+    /// Checks to run at other intervals than their defaults, by name.
+    public var checkIntervals: [String: Duration] = [:]
+    /// Shut the node down when a critical check fails. Default on.
+    public var shutdownOnCriticalFailure = true
+    /// How long the probes answer 503 before the server closes on shutdown. Default 0.
+    public var drainDelay: Duration = .zero
+    /// The bearer token of the admin endpoints; without one they are not served.
+    public var adminToken: String?
+    /// Makes the logger of each part (`chorus.node`, `chorus.health`, `chorus.gossip`, `chorus.http`).
+    public var makeLogger: @Sendable (String) -> Logger = { Logger(label: $0) }
+
+    public init(nodeID: String, gossip: GossipNode.Configuration) {
+        self.nodeID = nodeID
+        self.gossip = gossip
+    }
+}

@@ -1,0 +1,80 @@
+import TestSupport
+import Foundation
+import Testing
+import GossipCore
+
+@Suite("Independent verification with PyNaCl")
+struct PyNaClTests {
+    @Test("PyNaCl verifies a signed status and decodes it from the documented layout")
+    func verifies() throws {
+        let keys = SigningKeyPair()
+        let signed = try SignedStatus.sign(sampleProjection(keys, generation: 4, version: 17), with: keys)
+        let document = [
+            "public_key": keys.publicKey.hex,
+            "payload": Data(signed.payload).base64EncodedString(),
+            "signature": Hex.encode(signed.signature),
+        ]
+        let (status, output) = try verifyWithPyNaCl(document)
+        #expect(status == 0, "\(output)")
+        let fields = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
+        #expect(fields?["valid"] as? Bool == true)
+        #expect(fields?["generation"] as? Int == 4)
+        #expect(fields?["version"] as? Int == 17)
+        #expect(fields?["node_id"] as? String == "node-7")
+        #expect(fields?["status"] as? String == "degraded")
+        #expect(fields?["uptime_s"] as? Int == 86_400)
+        let checks = fields?["checks"] as? [[String: Any]]
+        #expect(checks?.map { $0["name"] as? String } == ["db", "disk-space", "memory-usage"])
+        #expect(checks?.first?["critical"] as? Bool == true)
+        #expect(checks?[1]["healthy"] as? Bool == false)
+    }
+
+    @Test("PyNaCl rejects a tampered status")
+    func rejectsTampered() throws {
+        let keys = SigningKeyPair()
+        let signed = try SignedStatus.sign(sampleProjection(keys), with: keys)
+        var payload = signed.payload
+        payload[payload.count / 2] ^= 1
+        let (status, output) = try verifyWithPyNaCl([
+            "public_key": keys.publicKey.hex, "payload": Data(payload).base64EncodedString(),
+            "signature": Hex.encode(signed.signature),
+        ])
+        #expect(status == 1)
+        #expect(output.contains("bad signature"))
+    }
+
+    @Test("PyNaCl checks every envelope form and the announcement inside, from the documented layout", arguments: [0, 1, 2])
+    func envelopes(form: Int) throws {
+        let python = try #require(pythonWithNaCl(), "no python3 with PyNaCl: apt-get install python3-nacl (make test does)")
+        let sender = SigningKeyPair()
+        let recipient = SigningKeyPair()
+        var authenticator = DatagramAuthenticator(keyPair: sender, trust: form == 0 ? .keys([recipient.publicKey]) : .any)
+        let announcement = Announcement.sign(sender, life: Life(generation: 1_800_000_000, incarnation: 3), address: NodeAddress(host: "10.1.2.3", port: 7946))
+        let datagram = Datagram.encode([.alive(announcement), .summary(hash: 9, count: 2)])
+        // 0: tagged (trust list), 1: tagged with the whole key (open mode), 2: signed (recipient unknown)
+        let envelope = authenticator.seal(datagram, to: form == 2 ? nil : recipient.publicKey, wallMicros: 1_800_000_000_000_000)
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        func check(_ bytes: [UInt8]) throws -> (Int32, [String: Any]?) {
+            let document = [
+                "recipient_seed": Hex.encode(recipient.seed), "sender_public_key": sender.publicKey.hex,
+                "envelope": Data(bytes).base64EncodedString(),
+            ]
+            let child = try ChildProcess(
+                "/usr/bin/env", [python, root.appendingPathComponent("scripts/verify_envelope.py").path],
+                input: Array(try JSONEncoder().encode(document)))
+            let status = child.waitUntilExit()
+            return (status, try? JSONSerialization.jsonObject(with: Data(child.output.utf8)) as? [String: Any])
+        }
+        let (status, fields) = try check(envelope)
+        #expect(status == 0, "\(String(describing: fields))")
+        #expect(fields?["form"] as? String == ["tagged", "tagged with key", "signed"][form])
+        #expect(fields?["counter"] as? Int == 1_800_000_000_000_000)
+        #expect(fields?["datagram"] as? String == Data(datagram).base64EncodedString())
+        let member = fields?["announcement"] as? [String: Any]
+        #expect(member?["valid"] as? Bool == true)
+        #expect(member?["incarnation"] as? Int == 3)
+        var altered = envelope
+        altered[altered.count / 2] ^= 1
+        #expect(try check(altered).0 == 1, "an altered envelope fails")
+    }
+}

@@ -1,0 +1,187 @@
+import Testing
+import GossipCore
+
+/// Pub/sub, DHT and election in the pure core, driven by hand (no sockets, no clock).
+@Suite("Gossip services in the core: pub/sub, DHT, election")
+struct ServicesCoreTests {
+    static func converged(_ count: Int) -> Harness {
+        var h = Harness(count: count)
+        h.start()
+        h.advance(.seconds(3))
+        for i in 0..<count { h.collect(h.cores[i].publish(Harness.draft("ok"), now: h.now), from: i) }
+        h.advance(.seconds(3))
+        return h
+    }
+
+    /// Node 0 puts `k1` = [1, 2, 3] (version 7, 10 minutes) and the network settles; the put's id.
+    @discardableResult
+    static func putK1(_ h: inout Harness) -> UInt32 {
+        let (id, out) = h.cores[0].dhtPut(key: "k1", value: [1, 2, 3], version: 7, ttl: .seconds(600), now: h.now)
+        h.collect(out, from: 0)
+        h.settle()
+        return id
+    }
+
+    func completion(_ h: Harness, node: Int, id: UInt32) -> DHTOutcome? {
+        for (i, directive) in h.events where i == node {
+            if case .dhtCompleted(let done, let outcome) = directive, done == id { return outcome }
+        }
+        return nil
+    }
+
+    @Test("a message reaches every node once; the publisher gets it back from the network, not locally")
+    func pubSubDelivery() throws {
+        var h = Self.converged(10)
+        h.events = []
+        let (id, out) = try h.cores[0].publishMessage(topic: "news", payload: Array("hello".utf8), now: h.now)
+        #expect(!out.contains { if case .delivered = $0 { true } else { false } }, "no local shortcut")
+        h.collect(out, from: 0)
+        h.settle()
+        h.advance(.seconds(2))
+        var deliveries = [Int](repeating: 0, count: 10)
+        for (i, directive) in h.events {
+            if case .delivered(let message) = directive, message.id == id {
+                #expect(message.payload == Array("hello".utf8) && message.topic == "news")
+                deliveries[i] += 1
+            }
+        }
+        #expect(deliveries == [Int](repeating: 1, count: 10), "\(deliveries)")
+        #expect(h.cores.map(\.pubSubStats.duplicates).reduce(0, +) > 0, "copies were dropped by id")
+
+        #expect(throws: PubSubError.payloadTooLarge(size: 5000, limit: 1024)) {
+            _ = try h.cores[0].publishMessage(topic: "news", payload: [UInt8](repeating: 0, count: 5000), now: h.now)
+        }
+        #expect(throws: PubSubError.invalidTopic("")) {
+            _ = try h.cores[0].publishMessage(topic: "", payload: [], now: h.now)
+        }
+    }
+
+    @Test("message ids (part 17) round-trip; a count over the limit or a bad reply flag is refused")
+    func messageIDsCodec() throws {
+        let part = GossipPart.messageIDs(reply: true, ids: [1, 2, .max])
+        let bytes = Datagram.encode([part])
+        #expect(bytes == [1, 17, 0, 26, 1, 3] + [0, 0, 0, 0, 0, 0, 0, 1] + [0, 0, 0, 0, 0, 0, 0, 2] + [UInt8](repeating: 255, count: 8))
+        #expect(try Datagram.decode(bytes) == [part])
+        #expect(throws: WireError.self) { try Datagram.decode([1, 17, 0, 2, 2, 0]) }  // reply flag 2
+        #expect(throws: WireError.self) { try Datagram.decode([1, 17, 0, 2, 0, 65]) }  // 65 ids > 64
+        #expect(throws: WireError.self) { try Datagram.decode([1, 17, 0, 10, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]) }  // one id short
+    }
+
+    @Test("a message stops at the hop limit")
+    func hopLimit() throws {
+        var settings = GossipSettings()
+        settings.pubSubHopLimit = 1
+        var h = Harness(count: 12, settings: settings)
+        h.start()
+        h.advance(.seconds(3))
+        h.events = []
+        let (id, out) = try h.cores[0].publishMessage(topic: "t", payload: [1], now: h.now)
+        h.collect(out, from: 0)
+        h.settle()
+        h.advance(.seconds(3))
+        let reached = Set(h.events.compactMap { event -> Int? in
+            if case .delivered(let message) = event.1, message.id == id { return event.0 }
+            return nil
+        })
+        #expect(reached.count < 12, "with hop limit 1 only the publisher's own sends carry it")
+        #expect(h.cores.map(\.pubSubStats.hopLimited).reduce(0, +) > 0)
+    }
+
+    @Test("DHT: put on R replicas, get from a remote replica; after a replica dies the repair restores R copies")
+    func dhtPutGetRepair() throws {
+        var h = Self.converged(6)
+        let putID = Self.putK1(&h)
+        #expect(completion(h, node: 0, id: putID) == .stored(replicas: 2), "done at a majority of the 3 replicas")
+        let replicas = h.cores[0].replicas(of: "k1")
+        #expect(replicas.count == 3)
+        let holders = { (h: Harness) in h.cores.indices.filter { h.cores[$0].holds("k1", now: h.now) } }
+        #expect(holders(h).count == 3)
+
+        let reader = h.cores.indices.first { !replicas.contains(h.key($0)) }!
+        let (getID, getOut) = h.cores[reader].dhtGet(key: "k1", remoteOnly: true, now: h.now)
+        h.collect(getOut, from: reader)
+        h.settle()
+        #expect(completion(h, node: reader, id: getID) == .value([1, 2, 3]))
+
+        h.advance(.seconds(3))
+        let primary = h.cores.indices.first { h.key($0) == replicas[0] }!
+        #expect(h.cores[primary].replicationFigures(now: h.now).underReplicated == 0)
+        // A replica other than the primary dies.
+        let victim = h.cores.indices.first { h.key($0) == replicas[1] }!
+        h.deaf.insert(victim)
+        h.advance(.seconds(12), skip: [victim])
+        let alive = Set(h.cores.indices).subtracting([victim])
+        #expect(alive.allSatisfy { h.state(of: victim, at: $0) == .dead })
+        let after = holders(h).filter { $0 != victim }
+        #expect(after.count == 3, "repair restored three live copies: \(after)")
+        #expect(h.cores[primary].replicationFigures(now: h.now).underReplicated == 0)
+        #expect(h.cores.map(\.dhtStats.repairedKeys).reduce(0, +) >= 1)
+        #expect(h.cores.map(\.dhtStats.repairsSucceeded).reduce(0, +) >= 1, "repair copies count as the node's work")
+        #expect(h.cores.allSatisfy { $0.dhtRepairsInFlight == 0 })
+        // The primary saw one episode of under-replication, of the one key, and its end.
+        let stats = h.cores[primary].dhtStats
+        #expect(stats.underReplicationEpisodes == 1, "one episode: \(stats)")
+        #expect(stats.lastEpisode?.peakKeys == 1)
+        let episode = try #require(stats.lastEpisode)
+        #expect(episode.ended.map { $0 > episode.began } == true, "the episode ended after it began: \(episode)")
+
+        let (missID, missOut) = h.cores[reader].dhtGet(key: "nope", remoteOnly: true, now: h.now)
+        h.collect(missOut, from: reader)
+        h.settle()
+        #expect(completion(h, node: reader, id: missID) == .notFound)
+    }
+
+    @Test("a status signed while keys were under-replicated is re-signed once they are replicated again, not at the slow refresh")
+    func underReplicationClears() throws {
+        var h = Self.converged(6)
+        Self.putK1(&h)
+        h.advance(.seconds(3))
+        let replicas = h.cores[0].replicas(of: "k1")
+        let primary = h.cores.indices.first { h.key($0) == replicas[0] }!
+        let leader = h.cores[primary].electionView.leader
+        let victim = h.cores.indices.first { replicas[1...].contains(h.key($0)) && h.key($0) != leader }!
+        h.deaf.insert(victim)
+        // Until the primary counts the key under-replicated (the victim is dead, the repair not yet done)...
+        var waited = 0
+        while h.cores[primary].replicationFigures(now: h.now).underReplicated == 0 && waited < 200 {
+            h.advance(.milliseconds(100), skip: [victim])
+            waited += 1
+        }
+        #expect(h.cores[primary].replicationFigures(now: h.now).underReplicated == 1)
+        // ...then a meaningful change of its own signs a status that shows it.
+        h.collect(h.cores[primary].publish(Harness.draft("disk full", healthy: false), now: h.now), from: primary)
+        let during = try #require(h.cores[primary].ownStatus?.projection)
+        #expect(ReplicationExtension(during)?.underReplicatedKeys == 1, "signed during the repair")
+        // The repair and the next once-a-second look at the extensions (no election moves: the
+        // victim does not lead, so nothing else is meaningful meanwhile).
+        h.advance(.milliseconds(1500), skip: [victim])
+        #expect(h.cores[primary].replicationFigures(now: h.now).underReplicated == 0, "repaired")
+        let after = try #require(h.cores[primary].ownStatus?.projection)
+        #expect(after.version > during.version, "re-signed once repaired")
+        #expect(ReplicationExtension(after)?.underReplicatedKeys == 0)
+        let seen = h.cores.indices.filter { $0 != victim && $0 != primary }.map { h.cores[$0].store.statuses[h.key(primary)]?.projection }
+        #expect(seen.allSatisfy { $0.flatMap(ReplicationExtension.init)?.underReplicatedKeys == 0 }, "and the others hold the new one")
+    }
+
+    @Test("election: one leader everyone follows; after it dies, exactly one change to one new leader")
+    func election() {
+        var h = Self.converged(5)
+        let leaders = Set(h.cores.map(\.electionView.leader))
+        #expect(leaders.count == 1 && leaders.first! != nil)
+        let leader = h.cores.indices.first { h.cores[$0].electionView.isLeader }!
+        #expect(h.cores.filter(\.electionView.isLeader).count == 1)
+        let claim = ElectionExtension(h.cores[1].store.statuses[h.key(leader)]!.projection)
+        #expect(claim?.claiming == true && claim?.leaderPrefix == h.key(leader).prefix, "the claim is in the signed status")
+        #expect(h.cores.allSatisfy { $0.electionView.leadershipChanges == 0 })
+
+        h.deaf.insert(leader)
+        h.advance(.seconds(15), skip: [leader])
+        let rest = h.cores.indices.filter { $0 != leader }
+        let next = Set(rest.map { h.cores[$0].electionView.leader })
+        #expect(next.count == 1 && next.first! != h.key(leader))
+        #expect(rest.filter { h.cores[$0].electionView.isLeader }.count == 1)
+        #expect(rest.allSatisfy { h.cores[$0].electionView.leadershipChanges == 1 })
+        #expect(rest.allSatisfy { h.cores[$0].electionView.term > h.cores[leader].electionView.term })
+        #expect(rest.allSatisfy { h.cores[$0].electionView.isLeader || h.cores[$0].electionView.heartbeatRTT != nil })
+    }
+}

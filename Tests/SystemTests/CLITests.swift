@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+import NodeHealthTesting
+
+/// The admin CLI against a real demo cluster: demo, status, verify, maint.
+@Suite("The CLI: demo, status, verify, maint", .serialized)
+struct CLITests {
+    @Test("demo starts three healthy nodes; status prints them; verify accepts a status and refuses a tampered one; maint takes a node out and back")
+    func demoAndAdminCommands() async throws {
+        let dir = temporaryDirectory()
+        let offset = Int(getpid() % 500) * 8
+        let httpPort = 30000 + offset
+        let demo = try NodeProcess(arguments: [
+            "demo", "--nodes", "3", "--http-port", "\(httpPort)", "--gossip-port", "\(36000 + offset)", "--dir", dir,
+        ])
+        defer { demo.terminate() }
+        await eventually(timeout: .seconds(40), "the demo reports its cluster ready") {
+            demo.log.contains("healthy with one leader") || !demo.isRunning
+        }
+        #expect(demo.log.contains("dashboard   http://127.0.0.1:\(httpPort)/cluster"), "\(demo.log)")
+        let base = "http://127.0.0.1:\(httpPort)"
+
+        let status = try await ClusterProcessTests.run(["status", base])
+        #expect(status.status == 0, "\(status.log)")
+        #expect(status.log.contains("cluster HEALTHY") && status.log.contains("demo-3") && status.log.contains("leader"), "\(status.log)")
+
+        let verify = try await ClusterProcessTests.run(["verify", "\(base)/cluster/nodes/demo-2/status", "--trust", "\(dir)/trust"])
+        #expect(verify.status == 0 && verify.log.contains("signature valid"), "\(verify.log)")
+        // Tamper with one signed byte: the same tool must refuse it.
+        let (_, body) = try await httpGet("\(base)/cluster/nodes/demo-2/status")
+        var json = try JSONSerialization.jsonObject(with: body) as! [String: Any]
+        var payload = Data(base64Encoded: json["payload"] as! String)!
+        payload[payload.count - 1] ^= 1
+        json["payload"] = payload.base64EncodedString()
+        let tampered = "\(dir)/tampered.json"
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: tampered))
+        let refused = try await ClusterProcessTests.run(["verify", tampered])
+        #expect(refused.status == 1 && refused.log.contains("INVALID signature"), "\(refused.log)")
+
+        let on = try await ClusterProcessTests.run([
+            "maint", "on", "http://127.0.0.1:\(httpPort + 2)", "--reason", "disk swap", "--token-file", "\(dir)/admin-token",
+        ])
+        #expect(on.status == 0, "\(on.log)")
+        await eventually(timeout: .seconds(5), "node 1's view shows demo-3 out of service with the reason") {
+            let view = try? await ClusterProcessTests.run(["status", base])
+            return view?.log.contains("disk swap") == true && view?.log.contains("cluster DEGRADED") == true
+        }
+        let off = try await ClusterProcessTests.run(["maint", "off", "http://127.0.0.1:\(httpPort + 2)", "--token-file", "\(dir)/admin-token"])
+        #expect(off.status == 0)
+        await eventually(timeout: .seconds(5), "healthy again") {
+            (try? await ClusterProcessTests.run(["status", base]))?.log.contains("cluster HEALTHY") == true
+        }
+        let wrongToken = temporaryDirectory() + "/token"
+        try "not-the-admin-token-at-all".write(toFile: wrongToken, atomically: true, encoding: .utf8)
+        let denied = try await ClusterProcessTests.run(["maint", "on", base, "--token-file", wrongToken])
+        #expect(denied.status == 1 && denied.log.contains("401"), "\(denied.log)")
+
+        // Ctrl-C: every node leaves and the demo exits cleanly.
+        demo.signal(SIGINT)
+        #expect(await demo.waitForExit() == 0)
+        #expect(demo.log.contains("stopping the demo cluster"))
+        let gone = try? await httpGet("\(base)/health")
+        #expect(gone == nil, "the nodes stopped")
+    }
+}

@@ -1,0 +1,230 @@
+import Foundation
+import Gossip
+import NodeHealth
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+import GossipCore
+import NodeHealthTesting
+import TestSupport
+#endif
+
+/// Three node processes with a trust list, and a key holder and an outsider who attack node 0.
+struct AttackedCluster {
+    let directory = temporaryDirectory()
+    let nodeKeys = (0..<3).map { _ in SigningKeyPair() }
+    /// Trusted (its key is in everyone's trust list) but not running a node: a key holder gone bad.
+    let holder = SigningKeyPair()
+    let outsider = SigningKeyPair()
+    let ring: ClusterKeyRing?
+    var nodes: [NodeProcess] = []
+    var bases: [String] = []
+    var gossipPorts: [UInt16] = []
+
+    init(sealed: Bool, count: Int = 3) async throws {
+        ring = sealed ? ClusterKeyRing(primary: SymmetricKey()) : nil
+        let trust = directory + "/trust"
+        try (nodeKeys.map(\.publicKey) + [holder.publicKey]).map { $0.hex }.joined(separator: "\n").write(toFile: trust, atomically: true, encoding: .utf8)
+        var extra: [String] = []
+        if let ring {
+            try (Hex.encode(ring.primary.bytes) + "\n").write(toFile: directory + "/cluster.key", atomically: true, encoding: .utf8)
+            chmod(directory + "/cluster.key", 0o600)
+            extra = ["--cluster-key-file", directory + "/cluster.key"]
+        }
+        var seed: String?
+        for i in 0..<count {
+            let keyFile = directory + "/node\(i).key"
+            try (Hex.encode(nodeKeys[i].seed) + "\n").write(toFile: keyFile, atomically: true, encoding: .utf8)
+            chmod(keyFile, 0o600)
+            var arguments = [
+                "node", "--node-id", "h\(i)", "--http-host", "127.0.0.1", "--http-port", "0", "--disk-path", ".",
+                "--no-enhanced-checks", "--key-file", keyFile, "--trust", trust, "--data-dir", directory + "/data\(i)",
+            ] + extra
+            if let seed { arguments += ["--join", seed] }
+            let node = try NodeProcess(arguments: arguments)
+            nodes.append(node)
+            let gossip = try await node.waitForGossipAddress()
+            if seed == nil { seed = gossip }
+            gossipPorts.append(NodeAddress(gossip)?.port ?? 0)
+            bases.append("http://127.0.0.1:\(try await node.waitForPort())")
+        }
+    }
+
+    /// Each node's view: key → (state, generation, incarnation).
+    func views() async -> [[String: String]] {
+        var result: [[String: String]] = []
+        for base in bases {
+            guard let (_, body) = try? await httpGet("\(base)/cluster/members"),
+                let members = try? JSONDecoder().decode(ClusterHTTPMembers.self, from: body)
+            else {
+                result.append([:])
+                continue
+            }
+            result.append(Dictionary(uniqueKeysWithValues: members.members.map { ($0.public_key, "\($0.state) g\($0.generation).i\($0.incarnation)") }))
+        }
+        return result
+    }
+
+    /// `chorus_gossip_dropped_total` of node `i`, by reason.
+    func drops(_ i: Int) async -> [String: Double] {
+        guard let (_, body) = try? await httpGet("\(bases[i])/metrics") else { return [:] }
+        var drops: [String: Double] = [:]
+        for line in String(decoding: body, as: UTF8.self).split(separator: "\n") where line.hasPrefix("chorus_gossip_dropped_total{") {
+            guard let start = line.range(of: "reason=\""), let end = line[start.upperBound...].firstIndex(of: "\"") else { continue }
+            drops[String(line[start.upperBound..<end])] = Double(line.split(separator: " ").last ?? "") ?? 0
+        }
+        return drops
+    }
+
+    /// What goes on the wire from `sender` to node 0: its envelope, sealed with the cluster key if any.
+    func wire(_ datagram: [UInt8], from authenticator: inout DatagramAuthenticator) -> [UInt8] {
+        let enveloped = authenticator.seal(datagram, to: nodeKeys[0].publicKey, wallMicros: UInt64(Date().timeIntervalSince1970 * 1_000_000))
+        return ring.map { $0.seal(enveloped) } ?? enveloped
+    }
+
+    func stop() { for node in nodes { node.terminate() } }
+}
+
+/// The slice of `/cluster/members` these tests read.
+struct ClusterHTTPMembers: Decodable {
+    struct Member: Decodable {
+        var public_key: String
+        var state: String
+        var generation: UInt64
+        var incarnation: UInt64
+    }
+    var members: [Member]
+}
+
+func residentMegabytes(_ pid: pid_t) -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+    else { return 0 }
+    return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
+}
+
+@Suite("Forged datagrams against node processes", .serialized)
+struct HostileNodeTests {
+    @Test(
+        "from an outsider and from a key holder, with and without a cluster key: no crash, no member's view changes, each drop counted, nothing amplified",
+        arguments: [false, true])
+    func forgedDatagrams(sealed: Bool) async throws {
+        let cluster = try await AttackedCluster(sealed: sealed)
+        defer { cluster.stop() }
+        await eventually(timeout: .seconds(30), "three nodes see each other alive") {
+            await cluster.views().allSatisfy { view in view.count == 3 && view.values.allSatisfy { $0.hasPrefix("alive") } }
+        }
+        let before = await cluster.views()
+        let victim = cluster.nodeKeys[1].publicKey
+        guard let held = before[0][victim.hex]?.split(separator: " ").last,
+            let generation = UInt64(held.dropFirst().split(separator: ".").first ?? "")
+        else {
+            Issue.record("node 0 holds no life for node 1: \(before[0])")
+            return
+        }
+        let attacker = try UDPSocket()
+        let bystander = try UDPSocket()  // a third party nobody should send to
+        let life = Life(generation: generation, incarnation: UInt64.max)
+        func forged(_ part: GossipPart) -> [UInt8] {
+            // Signed by the attacker for its own key, then the victim's key swapped in.
+            var bytes = Datagram.encode([part])
+            let from = cluster.holder.publicKey.bytes
+            for index in 0...(bytes.count - 32) where Array(bytes[index..<index + 32]) == from {
+                bytes.replaceSubrange(index..<index + 32, with: victim.bytes)
+            }
+            return bytes
+        }
+        let datagrams: [[UInt8]] = [
+            Datagram.encode([.suspect(key: victim, life: life, from: 1)]),
+            Datagram.encode([.dead(key: victim, life: Life(generation: generation + 1, incarnation: 0))]),
+            Datagram.encode([.suspect(key: cluster.nodeKeys[0].publicKey, life: Life(generation: UInt64.max, incarnation: UInt64.max), from: 1)]),
+            forged(.alive(Announcement.sign(cluster.holder, life: Life(generation: generation + 1, incarnation: 0), address: attacker.address))),
+            forged(.left(Announcement.sign(cluster.holder, life: Life(generation: generation, incarnation: 0), address: nil))),
+            Datagram.encode([.pingRequest(sequence: 1, target: cluster.nodeKeys[2].publicKey, address: bystander.address)]),
+            Datagram.encode([.summary(hash: 1, count: 1)]),
+            Datagram.encode([.digest(buckets: 0xFFFF, low: 0, high: UInt64.max, reply: false, entries: [])]),
+            Datagram.encode([.dhtRequest(DHTRequest(id: 1, operation: .put, key: "x", value: [1], version: UInt64.max, ttlSeconds: .max))]),
+            Datagram.encode([.publish(PubSubMessage(id: 7, origin: victim.prefix, hops: 0, topic: "t", payload: [1]))]),
+        ]
+        var sent = 0
+        for attackerKey in [cluster.holder, cluster.outsider] {
+            var authenticator = DatagramAuthenticator(keyPair: attackerKey, trust: .any)
+            for datagram in datagrams {
+                let bytes = cluster.wire(datagram, from: &authenticator)
+                attacker.send(bytes, to: cluster.gossipPorts[0])
+                sent += bytes.count
+            }
+            // A replay of the last one, and bit-flipped copies of it.
+            let captured = cluster.wire(datagrams[0], from: &authenticator)
+            for copy in 0..<3 { attacker.send(captured, to: cluster.gossipPorts[0]); sent += copy == 0 ? 0 : captured.count }
+            for bit in stride(from: 8, to: captured.count * 8, by: 97) {
+                var flipped = captured
+                flipped[bit / 8] ^= 1 << (bit % 8)
+                attacker.send(flipped, to: cluster.gossipPorts[0])
+                sent += flipped.count
+            }
+        }
+        // What must have been counted: each kind of forgery has its own reason.
+        var expected = ["replayed_datagram", "unannounced_life", "forged_announcement", "request_from_stranger", "publish_from_stranger"]
+        expected.append(sealed ? "wrong_cluster_key" : "bad_tag")
+        expected.append("untrusted_sender")
+        var seen: [String: Double] = [:]
+        await eventually(timeout: .seconds(20), "node 0 counted every forgery: \(expected) in \(seen)") {
+            seen = await cluster.drops(0)
+            return expected.allSatisfy { seen[$0, default: 0] > 0 }
+        }
+        try await Task.sleep(for: .seconds(3))  // what a forgery would have started (a suspicion) would show by now
+        for node in cluster.nodes { #expect(node.isRunning, "no node crashed") }
+        let after = await cluster.views()
+        #expect(after == before, "no member's view changed: \(before) → \(after)")
+        #expect(bystander.drain() == 0, "nothing was sent to the third party")
+        let answered = attacker.drain()
+        #expect(answered <= sent, "answers (\(answered) bytes) are no larger than the requests (\(sent) bytes)")
+    }
+
+    @Test("a member's DHT and publish floods leave the node's memory flat, and the limits are counted")
+    func floodsStayBounded() async throws {
+        let cluster = try await AttackedCluster(sealed: false, count: 1)
+        defer { cluster.stop() }
+        let pid = cluster.nodes[0].child.pid
+        let attacker = try UDPSocket()
+        var authenticator = DatagramAuthenticator(keyPair: cluster.holder, trust: .any)
+        let generation = UInt64(Date().timeIntervalSince1970)
+        var incarnation: UInt64 = 0
+        let value = [UInt8](repeating: 0x5A, count: 1000)
+        var sequence: UInt64 = 0
+        /// Joins (again: unanswered probes declare the attacker dead within seconds), then floods.
+        func flood(_ count: Int) async {
+            let join = Announcement.sign(cluster.holder, life: Life(generation: generation, incarnation: incarnation), address: attacker.address)
+            incarnation += 1
+            attacker.send(cluster.wire(Datagram.encode([.alive(join)]), from: &authenticator), to: cluster.gossipPorts[0])
+            try? await Task.sleep(for: .milliseconds(100))
+            for _ in 0..<count {
+                sequence += 1
+                let put = DHTRequest(id: UInt32(truncatingIfNeeded: sequence), operation: .put, key: "flood-\(sequence)", value: value, version: sequence, ttlSeconds: .max)
+                let message = PubSubMessage(id: sequence, origin: cluster.holder.publicKey.prefix, hops: 0, topic: "flood", payload: value)
+                attacker.send(cluster.wire(Datagram.encode([.dhtRequest(put)]), from: &authenticator), to: cluster.gossipPorts[0])
+                attacker.send(cluster.wire(Datagram.encode([.publish(message)]), from: &authenticator), to: cluster.gossipPorts[0])
+                if sequence % 50 == 0 {
+                    _ = attacker.drain()
+                    try? await Task.sleep(for: .milliseconds(10))  // a flood the node absorbs, not one the kernel drops
+                }
+            }
+        }
+        await flood(3000)  // past both per-sender limits (2 500 keys, 1 024 messages)
+        try await Task.sleep(for: .seconds(1))
+        let warm = residentMegabytes(pid)
+        for _ in 0..<4 { await flood(3000) }
+        var drops: [String: Double] = [:]
+        await eventually("the node counted the flood beyond its limits: \(drops)") {
+            drops = await cluster.drops(0)
+            // Well below the ~12 000 each the flood goes past the limits by: a busy machine drops datagrams in the kernel.
+            return drops["dht_writer_limit", default: 0] > 1_000 && drops["pubsub_publisher_limit", default: 0] > 1_000
+        }
+        let after = residentMegabytes(pid)
+        print("flood: RSS \(warm) MB after the first flood, \(after) MB after four more; drops \(drops)")
+        #expect(after - warm < 16, "RSS \(warm) MB after the first flood, \(after) MB after four more")
+        #expect(cluster.nodes[0].isRunning)
+    }
+}
