@@ -3,7 +3,7 @@
 import Benchmark
 import GossipCore
 
-/// A realistic status: the node's 9 checks (disk, memory and the seed's 7 enhanced checks).
+/// A realistic status: the node's 9 checks (disk, memory and the 7 enhanced checks).
 func sampleStatus(_ keys: SigningKeyPair) -> StatusProjection {
     let names = [
         "disk-space", "memory-usage", "pubsub-enhanced", "dht-enhanced", "election-health", "replication-health",

@@ -49,17 +49,17 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         public var fingerprint: String
         public var isSelf: Bool
         /// Membership state in this node's view: alive, suspect, dead, left.
-        public var state: String
+        public var state: MemberState
         public var generation: UInt64
         /// Version of the latest status held, and its age.
         public var version: UInt64?
         public var statusAgeSeconds: Double?
         /// The status the member reported, and the one the cluster counts: `unknown` when the
         /// status is stale (refresh overdue, or the member is dead or gone), never a pass.
-        public var reportedStatus: String?
+        public var reportedStatus: StatusLevel?
         /// The member's own description of its status (the reason of a maintenance, for one).
         public var message: String?
-        public var status: String
+        public var status: NodeStatus
         public var stale: Bool
         public var failingChecks: [String]
         public var degradedChecks: [String]
@@ -124,6 +124,22 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         }
     }
 
+    /// A member's status as the merged view judges it: the level it signed, or `unknown` when
+    /// its status is missing or stale, or it is dead or left.
+    public enum NodeStatus: String, Codable, Sendable, Hashable, CaseIterable {
+        case healthy, degraded, unhealthy, starting, stopping, unknown
+
+        public init(_ level: StatusLevel) {
+            switch level {
+            case .healthy: self = .healthy
+            case .degraded: self = .degraded
+            case .unhealthy: self = .unhealthy
+            case .starting: self = .starting
+            case .stopping: self = .stopping
+            }
+        }
+    }
+
     public var status: HealthStatus
     /// Why the cluster is not healthy (empty when it is).
     public var reasons: [String]
@@ -180,20 +196,20 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
             let gone = member.state == .dead || member.state == .left
             let overdue = member.statusAge.map { $0 > policy.staleAfter } ?? true
             let stale = projection == nil || overdue || gone
-            let reported = projection?.status.rawValue
-            let effective = stale ? "unknown" : (reported ?? "unknown")
+            let reported = projection?.status
+            let effective = stale ? NodeStatus.unknown : reported.map(NodeStatus.init) ?? .unknown
             let checks = projection?.checks ?? []
             let failing = checks.filter { !$0.healthy }.map(\.name)
             let degraded = checks.filter { $0.healthy && $0.degraded }.map(\.name)
             let score = checks.isEmpty ? nil : Double(checks.filter { $0.healthy && !$0.degraded }.count) / Double(checks.count)
             let election = projection.flatMap(ElectionExtension.init)
             let peers = projection.flatMap(PeersExtension.init)
-            let unreachable = (member.state == .suspect || member.state == .dead) && reported == HealthStatus.healthy.rawValue
+            let unreachable = (member.state == .suspect || member.state == .dead) && reported == .healthy
                 && !member.isSelf
             nodes.append(
                 Node(
                     nodeID: memberName, fingerprint: member.key.fingerprint, isSelf: member.isSelf,
-                    state: member.state.description, generation: member.life.generation, version: projection?.version,
+                    state: member.state, generation: member.life.generation, version: projection?.version,
                     statusAgeSeconds: member.statusAge.map { ($0.milliseconds).rounded() / 1000 }, reportedStatus: reported,
                     message: projection?.message, status: effective, stale: stale, failingChecks: failing, degradedChecks: degraded,
                     score: score.map { ($0 * 1000).rounded() / 1000 }, leader: election.flatMap { name(ofPrefix: $0.leaderPrefix) },
@@ -242,8 +258,8 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
             max: peerCounts.max(), minimum: policy.minPeers, belowMinimum: belowMinimum)
 
         // The verdict.
-        let judged = nodes.filter { $0.state != MemberState.left.description }
-        let bad = judged.filter { $0.state == MemberState.dead.description || ["unhealthy", "unknown"].contains($0.status) }
+        let judged = nodes.filter { $0.state != .left }
+        let bad = judged.filter { $0.state == .dead || $0.status == .unhealthy || $0.status == .unknown }
         var status = HealthStatus.healthy
         if !judged.isEmpty && Double(bad.count) >= policy.criticalShare * Double(judged.count) {
             status = .unhealthy
@@ -255,11 +271,11 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         }
         var concerns: [String] = []
         for node in judged {
-            if node.state != MemberState.alive.description {
+            if node.state != .alive {
                 concerns.append("\(node.nodeID) is \(node.state)")
             } else if node.stale {
                 concerns.append("\(node.nodeID): status stale")
-            } else if node.status != HealthStatus.healthy.rawValue {
+            } else if node.status != .healthy {
                 let checks = node.failingChecks + node.degradedChecks
                 let why = checks.isEmpty ? (node.message.map { $0.isEmpty ? "" : ": \($0)" } ?? "") : " (\(checks.joined(separator: ", ")))"
                 concerns.append("\(node.nodeID) is \(node.status)" + why)
@@ -274,15 +290,15 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         }
         return ClusterHealth(
             status: status, reasons: reasons, observer: named.first(where: \.member.isSelf)?.name ?? "",
-            nodeCount: nodes.count, byStatus: Dictionary(grouping: nodes, by: \.status).mapValues(\.count),
-            byState: Dictionary(grouping: nodes, by: \.state).mapValues(\.count), election: election, peers: peers,
+            nodeCount: nodes.count, byStatus: Dictionary(grouping: nodes, by: \.status.rawValue).mapValues(\.count),
+            byState: Dictionary(grouping: nodes, by: \.state.description).mapValues(\.count), election: election, peers: peers,
             replication: replication, nodes: nodes)
     }
 
     /// The plain-text form (`?verbose`), in the style of kube-apiserver's `/readyz?verbose`.
     public var verboseText: String {
         var lines = nodes.map { node -> String in
-            let ok = node.status == HealthStatus.healthy.rawValue && node.state == MemberState.alive.description
+            let ok = node.status == .healthy && node.state == .alive
             var line = "[\(ok ? "+" : "-")]\(node.nodeID) \(node.state) \(node.status)"
             if node.stale { line += " (stale)" }
             let checks = node.failingChecks.map { "failing: \($0)" } + node.degradedChecks.map { "degraded: \($0)" }

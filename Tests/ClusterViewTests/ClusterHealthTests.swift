@@ -54,8 +54,8 @@ struct ClusterHealthTests {
         #expect(health.status == .degraded)
         let n3 = health.nodes.first { $0.nodeID == "n3" }!
         let n4 = health.nodes.first { $0.nodeID == "n4" }!
-        #expect(n3.status == "unknown" && n3.stale && n3.reportedStatus == "healthy" && n3.unreachable)
-        #expect(n4.status == "unknown" && n4.stale && n4.state == "alive")
+        #expect(n3.status == .unknown && n3.stale && n3.reportedStatus == .healthy && n3.unreachable)
+        #expect(n4.status == .unknown && n4.stale && n4.state == .alive)
         #expect(health.byStatus["unknown"] == 2 && health.byStatus["healthy"] == 3)
         #expect(health.reasons.contains("n3 is dead") && health.reasons.contains("n4: status stale"))
         #expect(health.reasons.contains("n3 reports healthy but is unreachable"))

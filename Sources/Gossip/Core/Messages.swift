@@ -65,6 +65,22 @@ public enum MemberState: UInt8, Sendable, Hashable, CaseIterable, CustomStringCo
     public var isGone: Bool { self == .dead || self == .left }
 }
 
+extension MemberState: Codable {
+    /// Encoded by name (`"alive"`, `"suspect"`, `"dead"`, `"left"`), as the HTTP API shows it.
+    public init(from decoder: any Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let state = Self.allCases.first(where: { $0.description == name }) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "no member state \(name)"))
+        }
+        self = state
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
 /// One anti-entropy digest entry: what a node knows about a member and its status.
 public struct DigestEntry: Sendable, Hashable {
     public var key: PublicKey

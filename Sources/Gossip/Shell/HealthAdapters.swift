@@ -6,7 +6,7 @@ import Foundation
 #endif
 import NodeHealth
 
-/// The seed's `NewPubSubAdapter` for the cluster's own pub/sub.
+/// The pub/sub adapter over the cluster's own gossip pub/sub.
 public struct GossipPubSubAdapter: PubSubInterface {
     public let node: GossipNode
 
@@ -28,7 +28,7 @@ public struct DHTError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String
 }
 
-/// The seed's `NewDHTAdapter` for the cluster's own DHT. Values live ``defaultTTL``; keys under
+/// The DHT adapter over the cluster's own DHT. Values live ``defaultTTL``; keys under
 /// `health-test/` (the active probe's) live ``probeTTL`` and are read from a remote replica, so
 /// the probe proves a round trip.
 public struct GossipDHTAdapter: DHTInterface {
@@ -130,7 +130,7 @@ public struct GossipHealthAdapters: ElectionInterface, ReplicationInterface, Pee
 
 }
 
-/// The node's own work queue as the seed's task manager: the probe runs counted by `tracker`
+/// The node's own work queue as the task manager the `task-manager` check reads: the probe runs counted by `tracker`
 /// plus the DHT repair copies `node` has in flight, completed and failed.
 public struct GossipTaskManager: WorkTracking {
     public let node: GossipNode

@@ -38,10 +38,10 @@ public struct ProbeOutcome: Sendable, Hashable {
     }
 }
 
-/// The active probes behind the seed's `CreateActivePubSubCheck`, `CreateActiveDHTCheck` and the
+/// The active probes behind the pub/sub and DHT checks and the
 /// enhanced pub/sub and DHT checks.
 public enum ActiveProbes {
-    /// The seed's test topic.
+    /// The topic the pub/sub probe publishes on.
     public static let pubSubTopic = "CHORUS/health-test/v1"
 
     /// A unique id: 16 random bytes in hex.
@@ -57,7 +57,7 @@ public enum ActiveProbes {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// The seed's pub/sub loopback: subscribe to ``pubSubTopic`` (once per inbox), publish a
+    /// The pub/sub loopback: subscribe to ``pubSubTopic`` (once per inbox), publish a
     /// unique message with a timestamp, wait up to `wait` for it to come back, compare it byte
     /// for byte. With the cluster's pub/sub, a node's own message reaches its own subscribers
     /// only after crossing the network, so this proves a round trip, not a local shortcut.
@@ -111,7 +111,7 @@ public enum ActiveProbes {
             message: "PubSub loopback succeeded in \(formatMillis(latency))", details: details)
     }
 
-    /// The seed's DHT probe: put a unique key and value, wait `propagation` (100 ms), get it
+    /// The DHT probe: put a unique key and value, wait `propagation` (100 ms), get it
     /// back, compare.
     public static func dhtPutGet(
         adapter: any DHTInterface, nodeID: String, propagation: Duration = .milliseconds(100)
@@ -285,7 +285,7 @@ public final class PubSubProbeInbox: Sendable {
 }
 
 extension HealthCheck {
-    /// The seed's `CreateActivePubSubCheck`: a pub/sub loopback on `CHORUS/health-test/v1`
+    /// A pub/sub loopback check on `CHORUS/health-test/v1`
     /// (unique message, up to 10 s wait, integrity check). Not critical, every 60 s, 15 s timeout.
     public static func createActivePubSubCheck(
         _ adapter: any PubSubInterface, nodeID: String = "node", name: String = "pubsub-active"
@@ -299,7 +299,7 @@ extension HealthCheck {
         }
     }
 
-    /// The seed's `CreateActiveDHTCheck`: put a unique key, wait 100 ms, get, compare; success,
+    /// A DHT round-trip check: put a unique key, wait 100 ms, get, compare; success,
     /// failure and integrity violation are reported distinctly (`details["outcome"]`).
     /// Not critical, every 90 s, 20 s timeout.
     public static func createActiveDHTCheck(

@@ -5,12 +5,12 @@ import Foundation
 #endif
 import Synchronization
 
-// The seed's adapter system: the health checks talk to the node's subsystems through these
+// The adapters: the health checks talk to the node's subsystems through these
 // interfaces, so an application can plug in its own pub/sub, DHT, election, replication,
 // connectivity and task manager. `Gossip` adapts its own implementations; the mocks below stand
 // in for them in tests.
 
-/// The seed's `PubSubInterface`: topic publish/subscribe.
+/// Topic publish/subscribe, as the pub/sub probe uses it.
 public protocol PubSubInterface: Sendable {
     /// Subscribes `handler` to `topic`; it receives each message's payload bytes.
     func subscribeToTopic(_ topic: String, handler: @escaping @Sendable ([UInt8]) -> Void) async throws
@@ -19,15 +19,15 @@ public protocol PubSubInterface: Sendable {
 }
 
 extension PubSubInterface {
-    /// Publishes `value` encoded as JSON (the seed's `PublishToTopic(topic, data interface{})`).
+    /// Publishes `value` encoded as JSON.
     public func publishToTopic(_ topic: String, json value: JSONValue) async throws {
         try await publishToTopic(topic, data: JSONBytes.encode(value))
     }
 }
 
-/// The seed's `DHTInterface`: a key-value store spread over the cluster.
+/// A key-value store spread over the cluster.
 public protocol DHTInterface: Sendable {
-    /// Stores `value` under `key`. Honours task cancellation (the seed's context).
+    /// Stores `value` under `key`. Honours task cancellation.
     func putValue(_ key: String, value: [UInt8]) async throws
     /// Reads the value under `key`; throws when it cannot be found (``DHTKeyNotFound`` when
     /// every replica answered that it holds no such key, another error when it could not ask).
@@ -47,9 +47,9 @@ public struct DHTKeyNotFound: Error, Sendable, Hashable, CustomStringConvertible
     public var description: String { "key not found on any replica: \(key)" }
 }
 
-/// What the election reports (the seed's election manager, as the election check reads it).
+/// What the election reports, as the election check reads it.
 public struct ElectionSnapshot: Sendable, Hashable {
-    /// The leader's node id (the seed's "admin"), `nil` while none is agreed.
+    /// The leader's node id, `nil` while none is agreed.
     public var leader: String?
     /// The leader's term: it grows with every change of leadership.
     public var term: UInt64
@@ -86,7 +86,7 @@ public protocol ElectionInterface: Sendable {
     func electionSnapshot() async -> ElectionSnapshot
 }
 
-/// Replication figures (the seed's replication manager metrics).
+/// Replication figures, as the replication check reads them.
 public struct ReplicationSnapshot: Sendable, Hashable {
     /// Keys this node holds a replica of.
     public var storedKeys: Int
@@ -166,7 +166,7 @@ public protocol PeerConnectivityInterface: Sendable {
     func connectedPeers() async -> Int
 }
 
-/// A task manager's counters (the seed's task manager check).
+/// A task manager's counters, as the task check reads them.
 public struct TaskSnapshot: Sendable, Hashable {
     public var active: Int
     public var queued: Int

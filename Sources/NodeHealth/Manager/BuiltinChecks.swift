@@ -5,7 +5,7 @@ import Foundation
 #endif
 
 extension HealthCheck {
-    /// The seed's `CreateDatabaseCheck`: calls `ping` and passes when it returns.
+    /// A database check: calls `ping` and passes when it returns.
     ///
     /// Critical, every 30 s, 10 s timeout. `ping` SHOULD honour task cancellation.
     public static func createDatabaseCheck(
@@ -24,7 +24,7 @@ extension HealthCheck {
         }
     }
 
-    /// The seed's `CreateDiskSpaceCheck`: fails when the file system holding `path` is fuller
+    /// A disk-space check: fails when the file system holding `path` is fuller
     /// than `threshold` (0.0 to 1.0, e.g. 0.90 for 90 %), measured as `df` does.
     ///
     /// Not critical, every 60 s, 5 s timeout. Details: `path`, `used_bytes`, `available_bytes`,
@@ -53,7 +53,7 @@ extension HealthCheck {
         }
     }
 
-    /// The seed's `CreateMemoryCheck`: fails when memory use exceeds `threshold` (0.0 to 1.0)
+    /// A memory check: fails when memory use exceeds `threshold` (0.0 to 1.0)
     /// of the cgroup v2 limit when one is set, else of the machine's memory (`/proc/meminfo`).
     ///
     /// Not critical, every 30 s, 5 s timeout. Details: `source`, `used_bytes`, `total_bytes`,

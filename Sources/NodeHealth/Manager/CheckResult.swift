@@ -4,9 +4,9 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// The outcome of one run of a ``HealthCheck`` (the seed's `CheckResult`).
+/// The outcome of one run of a ``HealthCheck``.
 ///
-/// JSON shape (as in the seed): `healthy`, `message`, `details` (omitted when empty),
+/// JSON shape: `healthy`, `message`, `details` (omitted when empty),
 /// `latency` in integer nanoseconds, `timestamp` as RFC 3339 UTC, `error` (omitted when empty).
 public struct CheckResult: Sendable, Hashable {
     /// Whether the check passed.

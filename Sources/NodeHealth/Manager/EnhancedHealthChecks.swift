@@ -6,7 +6,7 @@ import Foundation
 import Metrics
 import Synchronization
 
-/// The seed's `HealthConfig`, with every seed default, plus the thresholds the seed leaves to
+/// The enhanced checks' settings, with their documented defaults, plus the thresholds left to
 /// the implementation (documented here).
 public struct HealthConfig: Sendable, Hashable {
     /// Default 30 s.
@@ -38,14 +38,14 @@ public struct HealthConfig: Sendable, Hashable {
     public var enableElectionProbes = true
     public var enableReplicationProbes = true
 
-    // Beyond the seed:
-    /// `replication-health` interval. Default 120 s (the seed's).
+    // Settings of our own:
+    /// `replication-health` interval. Default 120 s.
     public var replicationInterval: Duration = .seconds(120)
-    /// `p2p-connectivity` interval. Default 30 s (the seed's).
+    /// `p2p-connectivity` interval. Default 30 s.
     public var connectivityInterval: Duration = .seconds(30)
-    /// `resource-health` interval. Default 60 s (the seed's).
+    /// `resource-health` interval. Default 60 s.
     public var resourceInterval: Duration = .seconds(60)
-    /// `task-manager` interval. Default 30 s (the seed's).
+    /// `task-manager` interval. Default 30 s.
     public var taskInterval: Duration = .seconds(30)
     /// `task-manager` judges the success rate of the tasks that finished within this window
     /// (since start while the node is younger), so a node that recovered from an outage is
@@ -71,11 +71,11 @@ public struct HealthConfig: Sendable, Hashable {
 
     public init() {}
 
-    /// The seed's `DefaultHealthConfig()`.
+    /// The documented defaults.
     public static func defaultHealthConfig() -> HealthConfig { HealthConfig() }
 }
 
-/// The seed's `HealthMetrics`: the enhanced checks' figures.
+/// The enhanced checks' figures.
 public struct HealthMetrics: Sendable, Hashable {
     public var systemHealthScore: Double = 1
     public var lastFullHealthCheck: Date?
@@ -127,7 +127,7 @@ public struct HealthHistoryEntry: Sendable, Hashable {
     public var message: String
 }
 
-/// The seed's `EnhancedHealthChecks`: seven checks with success rates, consecutive failures,
+/// The enhanced checks: seven checks with success rates, consecutive failures,
 /// latencies, component and system scores, bounded history and a summary.
 ///
 /// | check | component | critical | interval |
@@ -184,8 +184,7 @@ public final class EnhancedHealthChecks: Sendable {
     private let state: Mutex<State>
     private let gauges: [String: Gauge]
 
-    /// Creates the enhanced checks and registers them with `manager` (the seed's
-    /// `NewEnhancedHealthChecks`). A check whose subsystem is `nil`, or whose probes the config
+    /// Creates the enhanced checks and registers them with `manager`. A check whose subsystem is `nil`, or whose probes the config
     /// disables, is not registered; `resource-health` always is.
     public init(
         manager: HealthManager, election: (any ElectionInterface)?, dht: (any DHTInterface)?,
@@ -686,7 +685,7 @@ public final class EnhancedHealthChecks: Sendable {
         state.withLock { $0.components.mapValues(\.score) }
     }
 
-    /// The seed's `GetHealthMetrics()`.
+    /// The enhanced checks' figures now.
     public func healthMetrics() -> HealthMetrics {
         let (total, failed) = manager.runCounts
         let score = manager.systemScore
@@ -700,7 +699,7 @@ public final class EnhancedHealthChecks: Sendable {
         }
     }
 
-    /// The seed's `GetHealthSummary()`, in the seed's shape: `status`, `overall_score`,
+    /// The summary in its documented shape: `status`, `overall_score`,
     /// `last_check`, `total_checks`, `component_scores`, `key_metrics` (`connected_peers`,
     /// `active_tasks`, `admin_uptime` as a Go duration, `leadership_changes`,
     /// `resource_utilization` with `cpu`, `memory`, `disk`).

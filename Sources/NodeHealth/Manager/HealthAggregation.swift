@@ -3,7 +3,7 @@
 /// A check starts ``Verdict-swift.enum/pending``. It turns ``Verdict-swift.enum/failing`` after
 /// `failureThreshold` consecutive failed runs and ``Verdict-swift.enum/passing`` after
 /// `successThreshold` consecutive passed runs. With both thresholds 1 (the default) every run
-/// decides, which is the seed's behaviour.
+/// decides.
 public struct CheckState: Sendable, Hashable {
     /// What the check counts as in the overall status.
     public enum Verdict: Sendable, Hashable {
@@ -72,9 +72,9 @@ public enum HealthAggregator {
         }
     }
 
-    /// The seed's message when every check passes.
+    /// The message when every check passes.
     public static let allPassingMessage = "All health checks passing"
-    /// The seed's message while shutting down.
+    /// The message while shutting down.
     public static let shuttingDownMessage = "System is shutting down"
 
     /// The overall status and its message. Only enabled checks may be passed in.

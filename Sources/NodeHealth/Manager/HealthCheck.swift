@@ -4,7 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// One health check definition (the seed's `HealthCheck`).
+/// One health check definition.
 ///
 /// A check is a value: register it with ``HealthManager/register(_:)``. The manager keeps its
 /// run state; snapshots from ``HealthManager/check(named:)`` carry ``lastRun`` and ``lastResult``.
@@ -48,7 +48,7 @@ public struct HealthCheck: Sendable {
     /// settings) triggers graceful shutdown.
     public var critical: Bool
     /// Consecutive failing runs before a passing check counts as failing (Kubernetes'
-    /// `failureThreshold`). Default 1: the seed's behaviour, the first failure counts.
+    /// `failureThreshold`). Default 1: the first failure counts.
     public var failureThreshold: Int
     /// Consecutive passing runs before a failing check counts as passing again (Kubernetes'
     /// `successThreshold`). Default 1.

@@ -8,11 +8,11 @@ import Metrics
 import ServiceLifecycle
 import Synchronization
 
-/// The per-node health manager (the seed's `Manager`): runs every registered check on its own
+/// The per-node health manager: runs every registered check on its own
 /// interval under its own timeout, aggregates the results into a ``SystemStatus``, emits
 /// metrics, and optionally shuts the service group down when a critical check fails.
 ///
-/// It is a swift-service-lifecycle `Service`: ``run()`` is the seed's `Start()`, and graceful
+/// It is a swift-service-lifecycle `Service`: ``run()`` starts it, and graceful
 /// shutdown (or ``stop()``) is its `Stop()`. Readers (the HTTP probes) never wait on it: every
 /// change is published to a lock-protected snapshot that ``status()`` reads synchronously, so
 /// a slow or hung check can never delay a probe.
@@ -26,7 +26,7 @@ public actor HealthManager: Service {
         /// When `true`, a critical check turning failing begins shutdown: the status becomes
         /// `stopping` and ``run()`` throws ``CriticalCheckFailure``, so a `ServiceGroup` whose
         /// configuration for this service has `failureTerminationBehavior: .gracefullyShutdownGroup`
-        /// shuts every service down gracefully (the seed's `SetShutdownManager`). Default `false`.
+        /// shuts every service down gracefully. Default `false`.
         public var shutdownOnCriticalFailure: Bool
         /// How long ``run()`` keeps going after shutdown begins, with probes answering 503, before it
         /// returns, so load balancers stop sending traffic first. Default 0.
@@ -157,7 +157,7 @@ public actor HealthManager: Service {
     private var running = false
     private var hasRun = false
 
-    /// Creates a manager (the seed's `NewManager(nodeID, version, logger)`).
+    /// Creates a manager.
     public init(settings: Settings) {
         self.settings = settings
         let now = Date()
@@ -234,7 +234,7 @@ public actor HealthManager: Service {
 
     // MARK: Reading (never waits on a check)
 
-    /// The current aggregated status (the seed's `GetStatus()`). Synchronous and cheap: safe to
+    /// The current aggregated status. Synchronous and cheap: safe to
     /// call from any probe handler at any rate.
     public nonisolated func status() -> SystemStatus {
         let snapshot = published.withLock { $0 }
@@ -331,7 +331,7 @@ public actor HealthManager: Service {
 
     // MARK: Life cycle
 
-    /// Begins shutdown (the seed's `Stop()`): from this moment the status is `stopping` and the
+    /// Begins shutdown: from this moment the status is `stopping` and the
     /// probes answer 503; ``run()`` returns after ``Settings/drainDelay``. Calling it before
     /// ``run()`` makes `run()` return at once.
     public nonisolated func stop(reason: String = HealthAggregator.shuttingDownMessage) {

@@ -1,4 +1,4 @@
-/// The names of the metrics the health manager emits through swift-metrics (the seed's names),
+/// The names of the metrics the health manager emits through swift-metrics,
 /// with their help texts for exporters that publish them (Prometheus `# HELP`).
 public enum HealthMetricNames {
     /// Counter, labelled `check_name`: runs that passed.

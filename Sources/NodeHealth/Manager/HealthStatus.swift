@@ -1,4 +1,4 @@
-/// The five overall status levels of a node, with the seed's wire names.
+/// The five overall status levels of a node, with their JSON names.
 public enum HealthStatus: String, Sendable, Hashable, Codable, CaseIterable {
     /// All enabled checks are passing.
     case healthy
@@ -12,7 +12,7 @@ public enum HealthStatus: String, Sendable, Hashable, Codable, CaseIterable {
     case stopping
 
     /// Whether the node should receive traffic: `true` for ``healthy`` and ``degraded``
-    /// (the seed's `/health` and `/health/ready` answer 200 for exactly these).
+    /// (`/health` and `/health/ready` answer 200 for exactly these).
     public var isReady: Bool { self == .healthy || self == .degraded }
 
     /// Whether the process is alive in the liveness-probe sense: everything but ``stopping``.

@@ -4,7 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// The aggregated health of one node (the seed's `SystemStatus`), as served at `GET /health`.
+/// The aggregated health of one node, as served at `GET /health`.
 ///
 /// JSON: `status`, `message`, `checks` (name → ``CheckResult``), `uptime` in integer
 /// nanoseconds, `start_time` and `last_update` as RFC 3339 UTC, `version`, `node_id`.

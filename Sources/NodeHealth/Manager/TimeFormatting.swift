@@ -9,7 +9,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// Formatting of times and durations exactly as the Go seed's JSON shows them.
+/// Formatting of times and durations as the health JSON shows them (RFC 3339 times, Go-style duration strings).
 public enum TimeFormatting {
     /// Formats `date` as an RFC 3339 timestamp in UTC, the way Go's `time.RFC3339Nano` does:
     /// `2025-09-30T10:30:00Z`, with a fractional part (microsecond resolution, trailing zeros
@@ -119,7 +119,7 @@ public enum TimeFormatting {
 }
 
 extension Duration {
-    /// This duration in whole nanoseconds (the unit of the seed's JSON `latency` and `uptime`),
+    /// This duration in whole nanoseconds (the unit of the JSON `latency` and `uptime`),
     /// clamped to `Int64`.
     public var nanoseconds: Int64 {
         let (seconds, attoseconds) = components

@@ -77,9 +77,9 @@ struct StatusCommand: AsyncParsableCommand {
             if node.isSelf { notes.append("here") }
             if node.stale { notes.append("stale") }
             if node.unreachable { notes.append("unreachable") }
-            if node.status != "healthy", node.failingChecks.isEmpty, let message = node.message, !message.isEmpty { notes.append(message) }
+            if node.status != .healthy, node.failingChecks.isEmpty, let message = node.message, !message.isEmpty { notes.append(message) }
             notes += node.failingChecks.map { "failing \($0)" } + node.degradedChecks.map { "degraded \($0)" }
-            return [node.nodeID, node.state, node.status, age, peers, notes.joined(separator: ", ")]
+            return [node.nodeID, node.state.description, node.status.rawValue, age, peers, notes.joined(separator: ", ")]
         }
         let header = ["NODE", "STATE", "STATUS", "AGE", "PEERS", "NOTES"]
         let widths = (0..<header.count).map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
@@ -90,7 +90,7 @@ struct StatusCommand: AsyncParsableCommand {
             }.joined() + "\n"
         }
         out += Paint.bold(line(header, status: nil))
-        for (row, node) in zip(rows, health.nodes) { out += line(row, status: node.status) }
+        for (row, node) in zip(rows, health.nodes) { out += line(row, status: node.status.rawValue) }
         let p = health.peers
         if let min = p.min, let average = p.average, let max = p.max {
             out += "peers min/avg/max \(min)/\(average)/\(max) (required \(p.minimum))"
