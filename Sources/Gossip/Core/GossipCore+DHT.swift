@@ -125,8 +125,8 @@ extension GossipCore {
     /// The replica set of `key`: the ``GossipSettings/dhtReplicas`` live members (this node
     /// included) with the highest rendezvous score `mix(fnv1a64(key) ^ prefix)`, best first.
     public func replicas(of key: String) -> [PublicKey] {
-        let hash = Self.fnv1a(key)
-        var scored = (liveKeys + [self.key]).map { (Self.mix(hash ^ $0.prefix), $0) }
+        let hash = StableHash.fnv1a(key)
+        var scored = (liveKeys + [self.key]).map { (StableHash.mix(hash ^ $0.prefix), $0) }
         scored.sort { $0.0 != $1.0 ? $0.0 > $1.0 : $0.1.bytes.lexicographicallyPrecedes($1.1.bytes) }
         return scored.prefix(max(1, settings.dhtReplicas)).map(\.1)
     }
@@ -535,22 +535,5 @@ extension GossipCore {
     mutating func nextOperationID() -> UInt32 {
         dht.nextID &+= 1
         return dht.nextID
-    }
-
-
-    static func fnv1a(_ text: String) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
-        }
-        return hash
-    }
-
-    static func mix(_ value: UInt64) -> UInt64 {
-        var z = value &+ 0x9e37_79b9_7f4a_7c15
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }

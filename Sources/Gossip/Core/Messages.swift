@@ -8,15 +8,23 @@ public struct NodeAddress: Sendable, Hashable, Comparable, CustomStringConvertib
         self.port = port
     }
 
-    /// Parses `host:port` or `[v6]:port`; `nil` when malformed.
+    /// Parses `host:port` or `[v6]:port` (the one parser of both forms); `nil` when malformed,
+    /// when the host is empty or longer than 255 bytes.
     public init?(_ text: String) {
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
-            return nil
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
         }
-        var host = String(text[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty, host.utf8.count <= 255 else { return nil }
-        self.init(host: host, port: port)
+        guard !host.isEmpty, host.utf8.count <= 255, let port = UInt16(portText) else { return nil }
+        self.init(host: String(host), port: port)
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }

@@ -6,17 +6,29 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     public init(seed: UInt64) { state = seed }
 
     public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        state &+= StableHash.golden
+        return StableHash.finish(state)
     }
 }
 
 /// 64-bit FNV-1a folding finished with SplitMix's mixer: the same on every machine and run
 /// (Swift's `Hasher` is seeded per process, so it cannot be compared across nodes).
 enum StableHash {
+    /// FNV-1a's 64-bit offset basis: the state before anything is folded in.
+    static let start: UInt64 = 0xCBF2_9CE4_8422_2325
+    /// SplitMix's increment (2⁶⁴ / φ).
+    static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    /// FNV-1a over the UTF-8 bytes of `text`.
+    static func fnv1a(_ text: String) -> UInt64 {
+        var hash = start
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return hash
+    }
+
+    /// One SplitMix step from `value`: a well-spread 64-bit value (rendezvous scores).
+    static func mix(_ value: UInt64) -> UInt64 { finish(value &+ golden) }
+
     /// Folds a 64-bit value into an FNV-1a state, byte by byte.
     static func combine(_ state: UInt64, _ value: UInt64) -> UInt64 {
         var h = state

@@ -10,22 +10,10 @@ import NIOPosix
 /// Turns `host:port` strings into addresses, every address a host name resolves to (as a
 /// Kubernetes headless service resolves to every ready pod).
 public enum AddressResolution {
-    /// Splits `host:port` (`[v6]:port` for IPv6); `nil` when malformed.
+    /// Splits `host:port` (`[v6]:port` for IPv6); `nil` when malformed or the port is 0.
     public static func split(_ text: String) -> (host: String, port: UInt16)? {
-        let host: Substring
-        let portText: Substring
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-            host = text[text.index(after: text.startIndex)..<close]
-            let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":") else { return nil }
-            portText = rest.dropFirst()
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { return nil }
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
-        }
-        guard !host.isEmpty, let port = UInt16(portText), port > 0 else { return nil }
-        return (String(host), port)
+        guard let address = NodeAddress(text), address.port > 0 else { return nil }
+        return (address.host, address.port)
     }
 
     /// Whether `host` is an IPv4 or IPv6 address literal.
