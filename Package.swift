@@ -209,7 +209,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "SimulationTests", dependencies: ["Simulations", "GossipCore"]),
+        // The simulation suite, a Swift Testing runner of its own built in release (see its main.swift).
+        .executableTarget(name: "simulation-tests", dependencies: ["Simulations", "GossipCore"], path: "Tests/SimulationTests"),
         // Whole processes, network namespaces, the browser, Kubernetes manifests and the CLI.
         .testTarget(
             name: "SystemTests",
