@@ -127,8 +127,8 @@ public final class Simulation {
     /// Publishes a new status draft for node `i` (a different message each call, so it is a meaningful change).
     public func publish(_ i: Int, status: StatusLevel) {
         nodes[i].statusCounter += 1
-        let draft = StatusProjection(
-            publicKey: nodes[i].keyPair.publicKey, generation: 0, version: 0, issuedAtMillis: UInt64(now / .milliseconds(1)),
+        let draft = StatusDraft(
+            issuedAtMillis: UInt64(now / .milliseconds(1)),
             nodeID: "node-\(i)", status: status, message: "change \(nodes[i].statusCounter)", uptimeSeconds: 0,
             softwareVersion: "sim",
             checks: [

@@ -44,8 +44,8 @@ let cluster: (cores: [GossipCore], captured: [[UInt8]]) = {
     for i in 0..<3 { collect(cores[i].start(now: now), from: i) }
     settle(at: now)
     for i in 0..<3 {
-        let draft = StatusProjection(
-            publicKey: keys[i].publicKey, generation: 0, version: 0, issuedAtMillis: 1, nodeID: "n\(i)", status: .healthy,
+        let draft = StatusDraft(
+            issuedAtMillis: 1, nodeID: "n\(i)", status: .healthy,
             message: "ok", uptimeSeconds: 1, softwareVersion: "fuzz",
             checks: [.init(name: "disk", healthy: true, critical: true, latencyMicros: 5, message: "fine")])
         collect(cores[i].publish(draft, now: now), from: i)

@@ -75,10 +75,9 @@ struct Harness {
 
     func state(of j: Int, at i: Int) -> MemberState? { cores[i].members[key(j)]?.state }
 
-    static func draft(_ message: String, healthy: Bool = true) -> StatusProjection {
-        let placeholder = SigningKeyPair(seed: [UInt8](repeating: 99, count: 32))!.publicKey
-        return StatusProjection(
-            publicKey: placeholder, generation: 0, version: 0, issuedAtMillis: 0, nodeID: "n", status: healthy ? .healthy : .degraded,
+    static func draft(_ message: String, healthy: Bool = true) -> StatusDraft {
+        StatusDraft(
+            issuedAtMillis: 0, nodeID: "n", status: healthy ? .healthy : .degraded,
             message: message, uptimeSeconds: 1, softwareVersion: "t",
             checks: [.init(name: "disk", healthy: healthy, critical: false, latencyMicros: 5, message: "fine")])
     }

@@ -6,7 +6,7 @@ import Testing
 
 @Suite("A health manager's status as the shell signs it")
 struct HealthProjectionTests {
-    @Test("the projection of a SystemStatus carries level, checks, criticality and latency")
+    @Test("the draft of a SystemStatus carries level, checks, criticality and latency")
     func fromSystemStatus() throws {
         let keys = SigningKeyPair()
         let status = SystemStatus(
@@ -16,9 +16,8 @@ struct HealthProjectionTests {
                 "disk": CheckResult(healthy: true, message: "fine", latency: .microseconds(800)),
             ],
             uptime: .seconds(90), startTime: Date(), lastUpdate: Date(), version: "v1.0.0", nodeID: "n1")
-        let projection = StatusProjection(
-            status: status, critical: ["db"], publicKey: keys.publicKey, generation: 3, version: 9,
-            issuedAt: Date(timeIntervalSince1970: 1_764_000_000.5))
+        let projection = StatusDraft(status: status, critical: ["db"], issuedAt: Date(timeIntervalSince1970: 1_764_000_000.5))
+            .projection(publicKey: keys.publicKey, generation: 3, version: 9)
         #expect(projection.status == .unhealthy && projection.nodeID == "n1" && projection.softwareVersion == "v1.0.0")
         #expect(projection.uptimeSeconds == 90)
         #expect(projection.issuedAtMillis == 1_764_000_000_500)

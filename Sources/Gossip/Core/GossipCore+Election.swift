@@ -174,38 +174,6 @@ extension GossipCore {
         election.lastHeartbeatAt = now
     }
 
-    // MARK: Status extensions
-
-    /// The extensions this layer adds to the node's status: election view, peers, replication.
-    func coreExtensions(now: Duration, figures: ReplicationFigures? = nil) -> [StatusProjection.Extension] {
-        let view = electionView
-        let rttMillis = view.heartbeatRTT.map { UInt16(min(max(0, $0 / .milliseconds(1)), 65_535)) } ?? 0
-        let leaderAge = view.leaderSince.map { UInt32(clamping: (now - $0).components.seconds) } ?? 0
-        let election = ElectionExtension(
-            leaderPrefix: view.leader?.prefix ?? 0, term: view.term, claiming: view.isLeader, heartbeatMillis: rttMillis,
-            leadershipChanges: UInt32(clamping: view.leadershipChanges), leaderAgeSeconds: leaderAge)
-        let peers = PeersExtension(
-            belowMinimum: liveKeys.count < settings.minPeers, connectedPeers: UInt16(clamping: liveKeys.count))
-        let figures = figures ?? replicationFigures(now: now)
-        let lasting = dht.underSince.map { now - $0 >= settings.underReplicationGrace } ?? false
-        let replication = ReplicationExtension(
-            underReplicated: lasting, storedKeys: UInt32(clamping: figures.stored), primaryKeys: UInt32(clamping: figures.primary),
-            underReplicatedKeys: UInt32(clamping: figures.underReplicated),
-            averageFactorHundredths: UInt16(clamping: Int((figures.averageFactor * 100).rounded())),
-            providerRecords: UInt32(clamping: figures.providers), repairedKeys: UInt32(clamping: dht.stats.repairedKeys),
-            failures: UInt32(clamping: dht.stats.requestsFailed))
-        return [election.encoded, peers.encoded, replication.encoded]
-    }
-
-    /// `projection`'s own extensions (other types) merged with ``coreExtensions(now:)``.
-    func withCoreExtensions(_ projection: StatusProjection, now: Duration, figures: ReplicationFigures? = nil) -> StatusProjection {
-        var merged = projection
-        let core = coreExtensions(now: now, figures: figures)
-        let types = Set(core.map(\.type))
-        merged.extensions = (projection.extensions.filter { !types.contains($0.type) } + core).sorted { $0.type < $1.type }
-        return merged
-    }
-
     /// Everything the services need each tick: pub/sub memory, DHT timers and repair, the
     /// election and its heartbeat, and a re-sign when the extensions changed meaningfully.
     mutating func servicesTick(now: Duration, into out: inout [Directive]) {
@@ -219,20 +187,6 @@ extension GossipCore {
         election.nextExtensionCheckAt = now + .seconds(1)
         let figures = replicationFigures(now: now)
         noteReplication(figures, now: now)
-        guard let draft, let current = store.statuses[key]?.projection else { return }
-        var candidate = withCoreExtensions(draft, now: now, figures: figures)
-        candidate.publicKey = key
-        if candidate.differsMeaningfully(from: current) || Self.clearsUnderReplication(signed: current, next: candidate) {
-            out += sign(now: now)
-        }
-    }
-
-    /// Whether the signed status shows under-replicated keys that are all replicated again. The
-    /// figure is not meaningful by itself (a repair after a membership change would re-sign every
-    /// primary twice), but a status signed during the repair for another reason would otherwise
-    /// tell the cluster of keys under-replicated until the slow refresh, minutes after the repair.
-    static func clearsUnderReplication(signed: StatusProjection, next: StatusProjection) -> Bool {
-        guard let shown = ReplicationExtension(signed), shown.underReplicatedKeys > 0 else { return false }
-        return ReplicationExtension(next).map { $0.underReplicatedKeys == 0 } ?? false
+        resignIfExtensionsChanged(now: now, figures: figures, into: &out)
     }
 }

@@ -100,7 +100,7 @@ public struct GossipCore: Sendable {
     public var key: PublicKey { keyPair.publicKey }
     public private(set) var life: Life
     public private(set) var members: [PublicKey: Member] = [:]
-    public private(set) var store: StatusStore
+    public internal(set) var store: StatusStore
     public internal(set) var stats = Stats()
     public private(set) var hasLeft = false
 
@@ -141,7 +141,7 @@ public struct GossipCore: Sendable {
     var lastRoundAt: Duration?
     var newsWaiting = false
     var nextAntiEntropyAt: Duration = .zero
-    var draft: StatusProjection?
+    var draft: StatusDraft?
     /// The anti-entropy digest, recomputed only after a change (at rest nothing changes).
     var digestCache: (entries: [DigestEntry], buckets: [UInt64], summary: (UInt64, UInt32))?
     /// When the slow refresh re-signs the status next (jittered ±25 % so that nodes started
@@ -201,21 +201,6 @@ public struct GossipCore: Sendable {
         for seed in self.seeds {
             send([.alive(ownAnnouncement), summaryPart()], to: Peer(address: seed, key: nil), into: &out)
         }
-        return out
-    }
-
-    /// Publishes this node's status. The core signs a new version when the draft differs
-    /// meaningfully from the last signed one (or none was signed), and otherwise keeps it to be
-    /// signed on the slow refresh. Key, generation and version of `draft` are set by the core.
-    public mutating func publish(_ draft: StatusProjection, now: Duration) -> [Directive] {
-        self.draft = draft
-        if let current = store.statuses[key]?.projection {
-            var candidate = withCoreExtensions(draft, now: now)
-            candidate.publicKey = key
-            guard candidate.differsMeaningfully(from: current) else { return [] }
-        }
-        var out = sign(now: now)
-        gossipIfDue(now: now, into: &out)
         return out
     }
 
@@ -834,7 +819,7 @@ public struct GossipCore: Sendable {
             stats.dropped[.forgeryBudget, default: 0] += 1
             return
         }
-        if let rejection = store.offer(status) {
+        if let rejection = store.offer(status, now: now) {
             if rejection == .tampered, let sender = receivingFrom { forgeries.failed(sender) }
             if rejection == .replayed {
                 rumours.noteDuplicate(
@@ -853,37 +838,6 @@ public struct GossipCore: Sendable {
             // waiting for the next anti-entropy round.
             nextAntiEntropyAt = min(nextAntiEntropyAt, now + settings.gossipInterval)
         }
-    }
-
-    mutating func sign(now: Duration) -> [Directive] {
-        guard let draft else { return [] }
-        var projection = withCoreExtensions(draft, now: now)
-        let previous = store.statuses[key]?.projection
-        projection.publicKey = key
-        projection.generation = life.generation
-        projection.version = previous.map { $0.generation == life.generation ? $0.version &+ 1 : 1 } ?? 1
-        guard let signed = try? SignedStatus.sign(projection, with: keyPair) else {
-            stats.dropped[.unsignableStatus, default: 0] += 1
-            return []
-        }
-        store.storeOwn(signed)
-        digestCache = nil
-        scheduleRefresh(now: now)
-        queueRumour(.status(signed), about: .init(key: key, isStatus: true))
-        return [.statusAccepted(key)]
-    }
-
-    /// The slow refresh interval for the current cluster size: every node re-signs about this
-    /// often, so each node relays N refreshes per interval; scaling it with N keeps that traffic
-    /// per node about constant (see ``GossipSettings/statusRefreshPerMember``).
-    public var refreshInterval: Duration {
-        max(settings.statusRefreshInterval, settings.statusRefreshPerMember * (liveKeys.count + 1))
-    }
-
-    mutating func scheduleRefresh(now: Duration) {
-        refreshJitter = 0.75 + Double(rng.next() % 1000) / 2000
-        lastSignedAt = now
-        nextRefreshAt = now + refreshInterval * refreshJitter
     }
 
     // MARK: Dissemination

@@ -273,6 +273,44 @@ public struct StatusProjection: Sendable, Hashable {
     }
 }
 
+/// What a node says about itself before the core signs it: every field of a
+/// ``StatusProjection`` but the signer's identity (key, generation, version), which the core owns.
+public struct StatusDraft: Sendable, Hashable {
+    /// Wall-clock time the status was taken, Unix milliseconds.
+    public var issuedAtMillis: UInt64
+    public var nodeID: String
+    public var status: StatusLevel
+    public var message: String
+    public var uptimeSeconds: UInt32
+    public var softwareVersion: String
+    public var checks: [StatusProjection.Check]
+    /// Extensions of the node's own; the core adds (and replaces) its election, peers and
+    /// replication extensions.
+    public var extensions: [StatusProjection.Extension]
+
+    public init(
+        issuedAtMillis: UInt64, nodeID: String, status: StatusLevel, message: String, uptimeSeconds: UInt32,
+        softwareVersion: String, checks: [StatusProjection.Check], extensions: [StatusProjection.Extension] = []
+    ) {
+        self.issuedAtMillis = issuedAtMillis
+        self.nodeID = nodeID
+        self.status = status
+        self.message = message
+        self.uptimeSeconds = uptimeSeconds
+        self.softwareVersion = softwareVersion
+        self.checks = checks
+        self.extensions = extensions
+    }
+
+    /// The projection of this draft signed by `publicKey` in its `generation`, at `version`.
+    public func projection(publicKey: PublicKey, generation: UInt64, version: UInt64) -> StatusProjection {
+        StatusProjection(
+            publicKey: publicKey, generation: generation, version: version, issuedAtMillis: issuedAtMillis,
+            nodeID: nodeID, status: status, message: message, uptimeSeconds: uptimeSeconds,
+            softwareVersion: softwareVersion, checks: checks, extensions: extensions)
+    }
+}
+
 /// A node's overall health level as it signs and gossips it. The cases and their names are
 /// NodeHealth's `HealthStatus`, case for case; the core keeps its own type so that it depends on
 /// no health-manager code, and the shell maps one to the other (`StatusLevel(_:)`).

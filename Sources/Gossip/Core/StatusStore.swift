@@ -46,15 +46,18 @@ public struct StatusStore: Sendable {
     public private(set) var rejections: [StatusRejection: Int] = [:]
     /// Signature verifications performed.
     public private(set) var verifications = 0
+    /// When each held status was accepted (or, for this node's own, signed), on the caller's
+    /// monotonic clock: the age the cluster view judges staleness by.
+    public private(set) var acceptedAt: [PublicKey: Duration] = [:]
 
     public init(trust: TrustPolicy) {
         self.trust = trust
     }
 
-    /// Offers a received status. Returns `nil` when it was accepted (and replaced any older one),
-    /// else the reason it was rejected (also counted in ``rejections``).
+    /// Offers a status received at `now`. Returns `nil` when it was accepted (and replaced any
+    /// older one), else the reason it was rejected (also counted in ``rejections``).
     @discardableResult
-    public mutating func offer(_ status: SignedStatus) -> StatusRejection? {
+    public mutating func offer(_ status: SignedStatus, now: Duration) -> StatusRejection? {
         let projection = status.projection
         guard trust.trusts(projection.publicKey) else { return reject(.untrusted) }
         if let held = statuses[projection.publicKey]?.projection {
@@ -66,12 +69,14 @@ public struct StatusStore: Sendable {
         verifications += 1
         guard status.isSignatureValid else { return reject(.tampered) }
         statuses[projection.publicKey] = status
+        acceptedAt[projection.publicKey] = now
         return nil
     }
 
     /// Stores this node's own freshly signed status, whatever the trust policy says about its key.
-    public mutating func storeOwn(_ status: SignedStatus) {
+    public mutating func storeOwn(_ status: SignedStatus, now: Duration) {
         statuses[status.projection.publicKey] = status
+        acceptedAt[status.projection.publicKey] = now
     }
 
     /// Counts a status that could not even be decoded.
@@ -82,6 +87,7 @@ public struct StatusStore: Sendable {
     /// Forgets the status of `key` (for example when a dead node's tombstone expires).
     public mutating func remove(_ key: PublicKey) {
         statuses[key] = nil
+        acceptedAt[key] = nil
     }
 
     /// The (generation, version) held for `key`.

@@ -99,7 +99,6 @@ public actor GossipNode: Service {
     private var authenticator: DatagramAuthenticator
     private var writer: NIOAsyncChannelOutboundWriter<AddressedEnvelope<ByteBuffer>>?
     private var resolved: [NodeAddress: SocketAddress] = [:]
-    private var acceptedAt: [PublicKey: Duration] = [:]
     private var lastDropped: [DropReason: Int] = [:]
     private var lastRejections: [StatusRejection: Int] = [:]
     private var nextJoinAt: Duration = .seconds(1)
@@ -440,9 +439,7 @@ public actor GossipNode: Service {
     }
 
     private func publish(_ update: HealthManager.Update) async {
-        let draft = StatusProjection(
-            status: update.status, critical: update.critical, publicKey: key, generation: 0, version: 0,
-            issuedAt: Date())
+        let draft = StatusDraft(status: update.status, critical: update.critical, issuedAt: Date())
         await drive { core, now in core.publish(draft, now: now) }
     }
 
@@ -479,10 +476,7 @@ public actor GossipNode: Service {
             case .memberChanged(let member, let state):
                 if state == .alive { authenticator.learn(member) }
                 logger.info("member \(state)", metadata: ["key": "\(member.fingerprint)", "address": "\(core?.members[member]?.address.description ?? "?")"])
-                // A gone member's status keeps its acceptance time: it is still held (for the
-                // tombstone's time), and if the member comes back, its age is still known.
-            case .statusAccepted(let member):
-                acceptedAt[member] = elapsed()
+            case .statusAccepted:
                 metrics.statusAccepted()
             case .generationChanged(let generation):
                 logger.warning("rejoined with a new generation", metadata: ["generation": "\(generation)"])
@@ -544,10 +538,7 @@ public actor GossipNode: Service {
         for member in core.members.values { byState[member.state, default: 0] += 1 }
         metrics.members(byState)
         var ages: [String: Double] = [:]
-        // Forget the acceptance times of statuses no longer held (forgotten members). A status
-        // can arrive before its member's announcement, so membership is not the test.
-        acceptedAt = acceptedAt.filter { $0.key == key || core.store.statuses[$0.key] != nil }
-        for (member, at) in acceptedAt where member == key || core.members[member]?.state.isGone == false {
+        for (member, at) in core.store.acceptedAt where member == key || core.members[member]?.state.isGone == false {
             ages[label(for: member, in: core)] = (now - at).seconds
         }
         metrics.statusAges(ages)
@@ -570,7 +561,7 @@ public actor GossipNode: Service {
             return MemberView(
                 key: member, nodeID: status?.projection.nodeID, address: address, state: state, life: life, isSelf: isSelf,
                 statusGeneration: status?.projection.generation, statusVersion: status?.projection.version,
-                status: status?.projection.status, projection: status?.projection, statusAge: acceptedAt[member].map { now - $0 },
+                status: status?.projection.status, projection: status?.projection, statusAge: core.store.acceptedAt[member].map { now - $0 },
                 stateAge: now - since)
         }
         var views = [view(key, address: core.address, state: core.hasLeft ? .left : .alive, life: core.life, since: .zero, isSelf: true)]

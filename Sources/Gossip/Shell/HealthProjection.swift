@@ -32,22 +32,18 @@ extension HealthStatus {
     }
 }
 
-extension StatusProjection {
-    /// The projection of `status`, with the criticality of each check from `critical`.
-    public init(
-        status: SystemStatus, critical: Set<String>, publicKey: PublicKey, generation: UInt64, version: UInt64,
-        issuedAt: Date, extensions: [Extension] = []
-    ) {
+extension StatusDraft {
+    /// The draft of `status` as the node signs it, with the criticality of each check from `critical`.
+    public init(status: SystemStatus, critical: Set<String>, issuedAt: Date) {
         let checks = status.checks.map { name, result in
-            Check(
+            StatusProjection.Check(
                 name: name, healthy: result.healthy, critical: critical.contains(name), degraded: result.degraded,
                 latencyMicros: UInt32(clamping: max(0, result.latency.nanoseconds / 1000)), message: result.message)
         }
         self.init(
-            publicKey: publicKey, generation: generation, version: version,
             issuedAtMillis: UInt64(max(0, issuedAt.timeIntervalSince1970 * 1000)), nodeID: status.nodeID,
             status: StatusLevel(status.status), message: status.message,
             uptimeSeconds: UInt32(clamping: Int64(status.uptime.seconds)), softwareVersion: status.version,
-            checks: checks, extensions: extensions)
+            checks: checks)
     }
 }
