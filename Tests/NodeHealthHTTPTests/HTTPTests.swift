@@ -10,7 +10,7 @@ func makeApp(_ manager: HealthManager) -> some ApplicationProtocol {
     Application(router: HealthHTTP.makeRouter(manager: manager))
 }
 
-@Suite("HTTP endpoints against the seed")
+@Suite("HTTP endpoints against the documented examples")
 struct HTTPTests {
     /// A running manager with one passing check carrying details and one plain passing check.
     func withHealthyNode(_ body: (HealthManager) async throws -> Void) async throws {
@@ -29,7 +29,7 @@ struct HTTPTests {
         }
     }
 
-    @Test("GET /health has the seed's fields, kinds and formats")
+    @Test("GET /health has the documented fields, kinds and formats")
     func health() async throws {
         try await withHealthyNode { manager in
             try await makeApp(manager).test(.router) { client in
@@ -57,7 +57,7 @@ struct HTTPTests {
         }
     }
 
-    @Test("GET /health/ready, /health/live and /health/checks have the seed's shapes")
+    @Test("GET /health/ready, /health/live and /health/checks have the documented shapes")
     func probes() async throws {
         try await withHealthyNode { manager in
             try await makeApp(manager).test(.router) { client in
@@ -65,7 +65,7 @@ struct HTTPTests {
                 #expect(ready.status == .ok)
                 let readyBody = try decodeJSON(ready.body)
                 expectSameShape(readyBody, try decodeJSON(ContractExamples.ready))
-                #expect(readyBody == (try decodeJSON(ContractExamples.ready)), "exactly the seed's example")
+                #expect(readyBody == (try decodeJSON(ContractExamples.ready)), "exactly the documented example")
 
                 let live = try await client.execute(uri: "/health/live", method: .get)
                 #expect(live.status == .ok)

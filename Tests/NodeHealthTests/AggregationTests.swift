@@ -23,7 +23,7 @@ struct AggregationTests {
         #expect(result.message == "Waiting for first results: b")
     }
 
-    @Test("healthy when everything passes, with the seed's message; healthy with no checks")
+    @Test("healthy when everything passes, with the documented message; healthy with no checks")
     func healthy() {
         let result = HealthAggregator.evaluate(
             [Input(name: "a", critical: true, verdict: .passing), Input(name: "b", critical: false, verdict: .passing)],
@@ -68,7 +68,7 @@ struct AggregationTests {
         #expect(HealthAggregator.score(inputs) == 0.75)
     }
 
-    @Test("default thresholds: every run decides (the seed's behaviour)")
+    @Test("default thresholds: every run decides")
     func defaultThresholds() {
         var state = CheckState()
         #expect(state.verdict == .pending)

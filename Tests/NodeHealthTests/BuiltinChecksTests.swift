@@ -38,7 +38,7 @@ struct BuiltinChecksTests {
         try await check.checker(HealthCheck.Context(name: check.name, deadline: .now + check.timeout))
     }
 
-    @Test("seed properties of the built-in checks")
+    @Test("documented properties of the built-in checks")
     func properties() {
         let database = HealthCheck.createDatabaseCheck(name: "primary-db") {}
         #expect(database.name == "primary-db")
@@ -48,7 +48,7 @@ struct BuiltinChecksTests {
         let memory = HealthCheck.createMemoryCheck(threshold: 0.85)
         #expect(!memory.critical && memory.interval == .seconds(30) && memory.timeout == .seconds(5))
         let custom = HealthCheck(name: "x") { _ in .pass("x") }
-        #expect(custom.interval == .seconds(30) && custom.timeout == .seconds(10), "the seed's defaults")
+        #expect(custom.interval == .seconds(30) && custom.timeout == .seconds(10), "the documented defaults")
         #expect(custom.enabled && !custom.critical && custom.failureThreshold == 1 && custom.successThreshold == 1)
     }
 

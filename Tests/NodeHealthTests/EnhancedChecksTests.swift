@@ -36,8 +36,8 @@ struct EnhancedChecksTests {
         #expect(failed.message.contains("no route"))
     }
 
-    @Test("the seed's active checks over the mock adapters")
-    func seedActiveChecks() async throws {
+    @Test("the active checks over the mock adapters")
+    func activeChecks() async throws {
         let pubsub = HealthCheck.createActivePubSubCheck(MockPubSubAdapter())
         #expect(pubsub.interval == .seconds(60) && pubsub.timeout == .seconds(15) && !pubsub.critical)
         let context = HealthCheck.Context(name: pubsub.name, deadline: .now + .seconds(15))
@@ -64,7 +64,7 @@ struct EnhancedChecksTests {
         #expect(getFailed.message.contains("DHT get failed"))
     }
 
-    @Test("HealthConfig has every seed default")
+    @Test("HealthConfig has every documented default")
     func configDefaults() {
         let config = HealthConfig.defaultHealthConfig()
         #expect(config.pubSubProbeInterval == .seconds(30) && config.dhtProbeInterval == .seconds(60))
@@ -77,7 +77,7 @@ struct EnhancedChecksTests {
         #expect(config.enableReplicationProbes)
     }
 
-    @Test("the seven checks register with the seed's names, criticality and intervals")
+    @Test("the seven checks register with their documented names, criticality and intervals")
     func registration() async throws {
         let manager = makeManager()
         let fakes = FakeSubsystems()

@@ -8,8 +8,8 @@ import NodeHealthTesting
 
 @Suite("HealthManager with real time")
 struct HealthManagerTests {
-    @Test("the seed's integration test: 1 s interval, healthy after the first run")
-    func seedIntegration() async throws {
+    @Test("the documented integration test: 1 s interval, healthy after the first run")
+    func documentedIntegration() async throws {
         let manager = makeManager(nodeID: "test-node")
         try await manager.register(
             HealthCheck(name: "mock-check", interval: .seconds(1), timeout: .milliseconds(500)) { _ in

@@ -3,7 +3,7 @@ import NodeHealth
 import Testing
 import NodeHealthTesting
 
-@Suite("Metrics with the seed's names")
+@Suite("Metrics with their documented names")
 struct MetricsTests {
     @Test("passed and failed counters by check_name, duration timer, health score and status gauges")
     func emitted() async throws {

@@ -44,7 +44,7 @@ struct KubernetesTests {
         }))
         """#
 
-    @Test("make-secret.sh's Secret and the StatefulSet's node command form a sealed three-pod cluster that passes the seed's probes")
+    @Test("make-secret.sh's Secret and the StatefulSet's node command form a sealed three-pod cluster that passes the health probes")
     func rehearsal() async throws {
         let python = try #require(pythonWithYAML(), "no python3 with PyYAML: apt-get install python3-yaml (make test does)")
         let dir = temporaryDirectory()
@@ -58,7 +58,7 @@ struct KubernetesTests {
         #expect(read.waitUntilExit() == 0, "\(read.output)")
         let manifest = try decodeJSON(read.output)
 
-        // The wiring: the seed's probes on the http port, the Services' ports, the Secret's name.
+        // The wiring: the health probes on the http port, the Services' ports, the Secret's name.
         #expect(manifest["kinds"] == .array(["Service", "Service", "StatefulSet"]))
         #expect(manifest["readiness"]?["path"] == "/health/ready" && manifest["readiness"]?["port"] == "http")
         #expect(manifest["liveness"]?["path"] == "/health/live" && manifest["liveness"]?["port"] == "http")

@@ -588,9 +588,6 @@ public actor GossipNode: Service {
     /// `chorus_gossip_dropped_total` metric).
     public nonisolated func drops() -> [String: Int] { metrics.droppedTotals.withLock { $0 } }
 
-    /// The core's counters.
-    public func statistics() -> GossipCore.Stats? { core?.stats }
-
     /// Status rejections by reason.
     public func rejections() -> [StatusRejection: Int] { core?.store.rejections ?? [:] }
 }
