@@ -157,3 +157,82 @@ struct ChorusNodeTests {
         }
     }
 }
+
+/// Runs one whole node in this process with `configure` applied, hands `body` the node and the
+/// base URL of its HTTP server, then shuts it down.
+func withNode(
+    enhanced: Bool = false, configure: (inout NodeConfiguration) -> Void = { _ in },
+    _ body: @Sendable (ChorusNode, String) async throws -> Void
+) async throws {
+    var configuration = testConfiguration(0, keys: [SigningKeyPair()], enhanced: enhanced)
+    configure(&configuration)
+    let node = try await ChorusNode(configuration: configuration)
+    let ports = HTTPPorts()
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await node.run(gracefulShutdownSignals: []) { port in ports.set(0, port) } }
+        await eventually("the server listens") { ports.count == 1 }
+        try await body(node, "http://127.0.0.1:\(ports.get(0))")
+        group.cancelAll()
+    }
+}
+
+@Suite("A whole node's edges, in process on port 0")
+struct ChorusNodeEdgeTests {
+    @Test("a lone node with the enhanced checks is degraded (no peers to probe through), never failing, and serves /health/summary")
+    func loneNodeEnhanced() async throws {
+        try await withNode(enhanced: true, configure: { $0.checks.minPeers = 2 }) { _, base in
+            await eventually("degraded") {
+                guard let response = try? await HTTPClient.request(base + "/health") else { return false }
+                return response.status == 200 && (try? decodeJSON(response.text))?["status"] == "degraded"
+            }
+            let checks = try decodeJSON(try await HTTPClient.request(base + "/health/checks").text)
+            #expect(checks["total"] == 9)
+            #expect(checks["checks"]?["p2p-connectivity"]?["details"]?["level"] == "degraded")
+            #expect(checks["checks"]?["pubsub-enhanced"]?["healthy"] == true)
+            let summary = try await HTTPClient.request(base + "/health/summary")
+            #expect(summary.status == 200)
+            let json = try decodeJSON(summary.text)
+            #expect(json["status"] == "degraded")
+            #expect(json["key_metrics"]?["connected_peers"] == 0)
+            #expect(json["component_scores"]?["resources"] != nil)
+        }
+    }
+
+    @Test("probes answer while idle connections hold the cap; the longest idle are closed for them; idle ones time out")
+    func probesAnswerAtTheCap() async throws {
+        try await withNode(configure: { $0.http.maxConnections = 20; $0.http.idleTimeout = .seconds(2) }) { _, base in
+            await eventually("healthy") { (try? await HTTPClient.request(base + "/health/ready"))?.status == 200 }
+            let port = Int(base.split(separator: ":").last ?? "") ?? 0
+            let flood = try IdleConnections(port: port, count: 200)
+            for _ in 0..<10 {
+                let live = try await HTTPClient.request(base + "/health/live")
+                #expect(live.status == 200, "a probe answers while 200 idle connections hold a cap of 20")
+            }
+            // The server accepts the flood at its own pace: wait until it has, then read the counter.
+            var evicted = "no metric"
+            await eventually(timeout: .seconds(20), "the longest-idle connections were closed for the newcomers: \(evicted)") {
+                guard let metrics = try? await HTTPClient.request(base + "/metrics") else { return false }
+                let line = metrics.text.split(separator: "\n")
+                    .first { $0.hasPrefix("chorus_http_connections_closed_total{reason=\"evicted\"}") }
+                evicted = line.map(String.init) ?? "no metric"
+                return (line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0) >= 180
+            }
+            // The survivors are closed by the idle timeout (2 s here).
+            await eventually(timeout: .seconds(20), "every idle connection closed by the server") {
+                flood.closedByServer() == flood.descriptors.count
+            }
+        }
+    }
+
+    @Test("an admin body over its limit answers 413, not 500")
+    func oversizedBody() async throws {
+        let token = "an-admin-token-of-sufficient-length"
+        try await withNode(configure: { $0.adminToken = token }) { _, base in
+            let response = try await HTTPClient.request(
+                base + "/admin/maintenance", method: .POST, headers: [("Authorization", "Bearer \(token)")],
+                body: [UInt8](repeating: 0x20, count: 8 * 1024 * 1024), timeout: .seconds(20))
+            #expect(response.status == 413, "\(response.text)")
+            #expect(try decodeJSON(response.text)["error"] == "request body too large")
+        }
+    }
+}

@@ -50,29 +50,6 @@ struct NodeProcessTests {
         #expect(lint.status == 0, "promtool check metrics: \(lint.output)")
     }
 
-    @Test("a lone node with the enhanced checks is degraded (no peers to probe through), never failing, and serves /health/summary")
-    func loneNodeEnhanced() async throws {
-        let node = try NodeProcess(arguments: ["node", "--http-host", "127.0.0.1", "--http-port", "0", "--disk-path", "."])
-        defer { node.terminate() }
-        let port = try await node.waitForPort()
-        let base = "http://127.0.0.1:\(port)"
-        await eventually("degraded") {
-            guard let (status, body) = try? await httpGet("\(base)/health") else { return false }
-            return status == 200 && (try? decodeJSON(String(decoding: body, as: UTF8.self)))?["status"] == "degraded"
-        }
-        let (_, checksBody) = try await httpGet("\(base)/health/checks")
-        let checks = try decodeJSON(String(decoding: checksBody, as: UTF8.self))
-        #expect(checks["total"] == 9)
-        #expect(checks["checks"]?["p2p-connectivity"]?["details"]?["level"] == "degraded")
-        #expect(checks["checks"]?["pubsub-enhanced"]?["healthy"] == true)
-        let (summaryStatus, summaryBody) = try await httpGet("\(base)/health/summary")
-        #expect(summaryStatus == 200)
-        let summary = try decodeJSON(String(decoding: summaryBody, as: UTF8.self))
-        #expect(summary["status"] == "degraded")
-        #expect(summary["key_metrics"]?["connected_peers"] == 0)
-        #expect(summary["component_scores"]?["resources"] != nil)
-    }
-
     @Test("SIGTERM: probes answer 503 at once, the node drains and exits 0")
     func gracefulSignal() async throws {
         let node = try NodeProcess(arguments: [

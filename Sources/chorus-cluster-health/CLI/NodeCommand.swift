@@ -172,10 +172,9 @@ struct NodeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "chorus.node")
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(
-            HelpfulPrometheusFactory(
-                registry: registry,
-                help: HealthMetricNames.help.merging(GossipMetricNames.help) { a, _ in a }.merging(ClusterMetricNames.help) { a, _ in a }))
+        // The node records into `registry` through its own factory; anything else in the process
+        // that uses the global metrics system lands there too.
+        MetricsSystem.bootstrap(HelpfulPrometheusFactory(registry: registry, help: ChorusNode.metricHelp))
 
         let node: ChorusNode
         do {

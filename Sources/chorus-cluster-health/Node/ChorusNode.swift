@@ -35,6 +35,7 @@ public struct ChorusNode: Sendable {
     /// responder the HTTP server hands requests to; tests call it in process.
     public let responder: RouterResponder<BasicRequestContext>
     private let logger: Logger
+    private let metricsFactory: HelpfulPrometheusFactory
 
     /// A configuration that names a check that does not exist.
     public struct UnknownCheck: Error, CustomStringConvertible {
@@ -42,21 +43,28 @@ public struct ChorusNode: Sendable {
         public var description: String { "--check-interval \(name)=...: no check of that name" }
     }
 
+    /// The help text of every metric a node exports (the Prometheus exposition needs one per metric).
+    public static let metricHelp = HealthMetricNames.help.merging(GossipMetricNames.help) { a, _ in a }
+        .merging(ClusterMetricNames.help) { a, _ in a }
+
     /// Builds the node: registers the checks, opens nothing yet (``run()`` binds the sockets).
-    /// - Parameter metrics: the registry `/metrics` exposes; the caller bootstraps `MetricsSystem`
-    ///   into it (once per process), or leaves it empty in tests.
+    /// - Parameter metrics: the registry every part of the node records into and `/metrics`
+    ///   exposes; each node in a process can have its own.
     public init(configuration: NodeConfiguration, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) async throws {
         self.configuration = configuration
         self.logger = configuration.makeLogger("chorus.node")
+        let factory = HelpfulPrometheusFactory(registry: metrics, help: Self.metricHelp)
+        self.metricsFactory = factory
         let manager = HealthManager(
             settings: .init(
                 nodeID: configuration.nodeID, version: configuration.version,
                 shutdownOnCriticalFailure: configuration.shutdownOnCriticalFailure, drainDelay: configuration.drainDelay,
-                logger: configuration.makeLogger("chorus.health")))
+                logger: configuration.makeLogger("chorus.health"), metricsFactory: factory))
         try await manager.register(.createDiskSpaceCheck(path: configuration.checks.diskPath, threshold: configuration.checks.diskThreshold))
         try await manager.register(.createMemoryCheck(threshold: configuration.checks.memoryThreshold))
         var gossipConfiguration = configuration.gossip
         gossipConfiguration.logger = configuration.makeLogger("chorus.gossip")
+        gossipConfiguration.metricsFactory = factory
         let gossip = GossipNode(configuration: gossipConfiguration, health: manager)
 
         var enhanced: EnhancedHealthChecks?
@@ -65,7 +73,7 @@ public struct ChorusNode: Sendable {
             enhanced = try await EnhancedHealthChecks(
                 manager: manager, election: adapters, dht: GossipDHTAdapter(node: gossip),
                 pubsub: GossipPubSubAdapter(node: gossip), replication: adapters, connectivity: adapters,
-                tasks: GossipTaskManager(node: gossip), config: configuration.checks)
+                tasks: GossipTaskManager(node: gossip), config: configuration.checks, metricsFactory: factory)
         }
         for (name, interval) in configuration.checkIntervals.sorted(by: { $0.key < $1.key }) {
             guard var check = await manager.check(named: name) else { throw UnknownCheck(name: name) }
@@ -73,7 +81,7 @@ public struct ChorusNode: Sendable {
             try await manager.register(check)
         }
 
-        let monitor = ClusterMonitor(node: gossip, minPeers: configuration.checks.minPeers)
+        let monitor = ClusterMonitor(node: gossip, minPeers: configuration.checks.minPeers, factory: factory)
         var groups = [
             HealthHTTP.routes(manager: manager, enhanced: enhanced),
             ClusterHTTP.routes(node: gossip, monitor: monitor),
@@ -109,7 +117,7 @@ public struct ChorusNode: Sendable {
         -> Application<RouterResponder<BasicRequestContext>>
     {
         let http = configuration.http
-        let limiter = ConnectionLimiter(limit: http.maxConnections)
+        let limiter = ConnectionLimiter(limit: http.maxConnections, metrics: metricsFactory)
         return Application(
             responder: responder,
             server: .http1(
