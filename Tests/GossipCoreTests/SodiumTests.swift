@@ -3,6 +3,27 @@ import GossipCore
 
 @Suite("libsodium wrapper")
 struct SodiumTests {
+    @Test("a public key gives its 32 bytes back in order; its prefix, order and equality are those of the bytes")
+    func publicKeyWords() {
+        var generator = SplitMix64(seed: 3)
+        let keys = (0..<200).map { _ in
+            PublicKey(bytes: (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) })!
+        }
+        for key in keys {
+            #expect(PublicKey(bytes: key.bytes) == key && key.bytes.count == 32)
+            #expect(key.prefix == key.bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) })
+            #expect(PublicKey(hex: key.hex) == key)
+        }
+        for (a, b) in zip(keys, keys.dropFirst()) {
+            #expect((a < b) == a.bytes.lexicographicallyPrecedes(b.bytes))
+        }
+        var close = keys[0].bytes
+        close[31] ^= 1
+        #expect(PublicKey(bytes: close)! != keys[0], "keys that differ in their last byte differ")
+        #expect(PublicKey(bytes: close)!.hashValue == keys[0].hashValue, "the hash reads the first 8 bytes")
+        #expect(PublicKey(bytes: [UInt8](repeating: 0, count: 31)) == nil)
+    }
+
     @Test("Ed25519: a signature verifies, and fails for another message, key or a flipped bit")
     func signatures() throws {
         let keys = SigningKeyPair()

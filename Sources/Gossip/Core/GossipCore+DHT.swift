@@ -127,7 +127,7 @@ extension GossipCore {
     public func replicas(of key: String) -> [PublicKey] {
         let hash = StableHash.fnv1a(key)
         var scored = (liveKeys + [self.key]).map { (StableHash.mix(hash ^ $0.prefix), $0) }
-        scored.sort { $0.0 != $1.0 ? $0.0 > $1.0 : $0.1.bytes.lexicographicallyPrecedes($1.1.bytes) }
+        scored.sort { $0.0 != $1.0 ? $0.0 > $1.0 : $0.1 < $1.1 }
         return scored.prefix(max(1, settings.dhtReplicas)).map(\.1)
     }
 

@@ -969,11 +969,12 @@ public struct GossipCore: Sendable {
         return entries.sorted { $0.key < $1.key }
     }
 
-    static func bucket(_ key: PublicKey) -> Int { Int(key.bytes[0] >> 4) }
+    static func bucket(_ key: PublicKey) -> Int { Int(key.prefix >> 60) }
 
     static func entryHash(_ entry: DigestEntry) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in entry.key.bytes { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        var h = StableHash.start
+        let words = entry.key.words
+        for word in [words.0, words.1, words.2, words.3] { h = StableHash.combine(h, bigEndian: word) }
         h = StableHash.combine(h, entry.life.generation)
         h = StableHash.combine(h, entry.life.incarnation)
         h = StableHash.combine(h, UInt64(entry.state.rawValue))

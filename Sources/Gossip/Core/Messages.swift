@@ -419,9 +419,3 @@ public enum Datagram {
     }
 }
 
-extension PublicKey {
-    /// The first 8 bytes of the key as an integer: a compact reference in pings and suspicions.
-    public var prefix: UInt64 {
-        bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
-    }
-}

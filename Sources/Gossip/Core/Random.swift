@@ -40,6 +40,16 @@ enum StableHash {
         return h
     }
 
+    /// Folds a 64-bit value into an FNV-1a state, most significant byte first (as the bytes of a
+    /// key read big-endian: the same as folding those bytes in order).
+    static func combine(_ state: UInt64, bigEndian value: UInt64) -> UInt64 {
+        var h = state
+        for shift in stride(from: 56, through: 0, by: -8) {
+            h = (h ^ ((value >> UInt64(shift)) & 0xff)) &* 0x0000_0100_0000_01B3
+        }
+        return h
+    }
+
     /// SplitMix's finaliser.
     static func finish(_ state: UInt64) -> UInt64 {
         var h = state
