@@ -8,6 +8,9 @@ BUILD_PACKAGES = pkg-config:pkg-config pkg-config=libsodium:libsodium-dev
 TEST_PACKAGES = $(BUILD_PACKAGES) promtool:prometheus python=nacl.signing:python3-nacl python=yaml:python3-yaml curl:curl chromium:chromium
 BENCH_PACKAGES = wrk:wrk curl:curl
 
+# The benchmark programs are part of the package only with CHORUS_BENCHMARKS set (see Package.swift).
+bench-%: export CHORUS_BENCHMARKS = 1
+
 .PHONY: demo test build release fuzz bench-probes bench-gossip bench-cluster bench-services bench-cluster-view bench-auth bench-flood clean
 
 build:
@@ -24,15 +27,8 @@ test:
 	@scripts/ensure-packages.sh $(TEST_PACKAGES)
 	cd deploy/prometheus && promtool check rules chorus-rules.yml && promtool test rules chorus-rules.test.yml
 	$(SWIFT) build --build-tests
-	@# Two phases: the real-time tests (node processes, sockets, the health manager's timers) with
-	@# the whole machine, then the CPU-bound simulations alone, two at a time, from a release
-	@# build of the simulator and its suite (GossipCore and the simulator only: about 30 s).
-	$(SWIFT) test --skip-build
-	$(SWIFT) build -c release --product simulation-tests
-	CHORUS_SIMULATIONS_PARALLEL=2 "$$($(SWIFT) build -c release --show-bin-path)/simulation-tests"
-	@# A million fuzzed datagrams through the envelope, the codec and the core (Swift's own traps:
-	@# overflow, bounds, unwrapping); `make fuzz` adds AddressSanitizer.
-	SANITIZERS=fuzzer scripts/fuzz.sh 1000000
+	@# The real-time tests with the fuzzer beside them, then the simulations from a release build.
+	SWIFT=$(SWIFT) scripts/test-phases.sh
 
 # Coverage-guided fuzzing of the datagram path with libFuzzer and AddressSanitizer (see BENCHMARKS.md).
 fuzz:

@@ -141,33 +141,6 @@ let package = Package(
             path: "Simulations"
         ),
 
-        // MARK: Benchmarks (release builds, see BENCHMARKS.md)
-        .executableTarget(
-            name: "probe-bench-server",
-            dependencies: [
-                "NodeHealth", "NodeHealthHTTP",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Benchmarks/probe-bench-server"
-        ),
-        .executableTarget(
-            name: "cluster-view-bench",
-            dependencies: ["ClusterView", "GossipCore", "NodeHealthHTTP", "Simulations"],
-            path: "Benchmarks/cluster-view-bench"
-        ),
-        .executableTarget(
-            name: "services-bench",
-            dependencies: ["GossipCore", "Gossip", "NodeHealth", .product(name: "Logging", package: "swift-log")],
-            path: "Benchmarks/services-bench"
-        ),
-        .executableTarget(
-            name: "auth-bench",
-            dependencies: ["GossipCore"],
-            path: "Benchmarks/auth-bench"
-        ),
-
         // MARK: Tests: one target per module, and the system tests
         // Helpers the test targets share: child processes (posix_spawn; Foundation's Process.run
         // crashes now and then on Linux), polling, raw sockets.
@@ -223,10 +196,38 @@ let package = Package(
     swiftLanguageModes: [.v6]
 )
 
-// The ordo-one micro-benchmarks build only when asked for (`CHORUS_BENCHMARKS=1 swift package
-// --disable-sandbox benchmark --target GossipBenchmarks`): a plain build, `make test` and CI never
-// build the benchmark package, its plugins and its malloc interposer.
+// The benchmarks exist only when asked for (`make bench-*` sets CHORUS_BENCHMARKS=1; the ordo-one
+// micro-benchmarks: `CHORUS_BENCHMARKS=1 swift package --disable-sandbox benchmark --target
+// GossipBenchmarks`): a plain build, `make test` and CI never build the benchmark programs, the
+// benchmark package, its plugins or its malloc interposer.
 if Context.environment["CHORUS_BENCHMARKS"] != nil {
+    package.targets += [
+        .executableTarget(
+            name: "probe-bench-server",
+            dependencies: [
+                "NodeHealth", "NodeHealthHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/probe-bench-server"
+        ),
+        .executableTarget(
+            name: "cluster-view-bench",
+            dependencies: ["ClusterView", "GossipCore", "NodeHealthHTTP", "Simulations"],
+            path: "Benchmarks/cluster-view-bench"
+        ),
+        .executableTarget(
+            name: "services-bench",
+            dependencies: ["GossipCore", "Gossip", "NodeHealth", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/services-bench"
+        ),
+        .executableTarget(
+            name: "auth-bench",
+            dependencies: ["GossipCore"],
+            path: "Benchmarks/auth-bench"
+        ),
+    ]
     package.dependencies.append(
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]))
     package.targets.append(

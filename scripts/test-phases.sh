@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The test phases of `make test`, after `swift build --build-tests`:
+#   1. the real-time tests (in-process nodes, node processes, sockets, the health manager's
+#      timers), with the fuzzer beside them: the tests mostly wait on timers and the network,
+#      the fuzzer takes one core (its build with -O, then a million datagrams);
+#   2. the CPU-bound simulations alone, two at a time, from a release build of the simulator and
+#      its suite (GossipCore and the simulator only: about 30 s to build).
+# Every phase runs; the script fails when any of them failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+SWIFT="${SWIFT:-swift}"
+mkdir -p .build-fuzz
+log=.build-fuzz/make-test.log
+
+echo "== real-time tests, with the fuzzer beside them (its log: $log)"
+SANITIZERS=fuzzer scripts/fuzz.sh 1000000 > "$log" 2>&1 &
+fuzzer=$!
+$SWIFT test --skip-build
+tests=$?
+wait "$fuzzer"
+fuzzed=$?
+echo "== fuzzing"
+cat "$log"
+
+echo "== simulations (release build)"
+$SWIFT build -c release --product simulation-tests \
+    && CHORUS_SIMULATIONS_PARALLEL=2 "$($SWIFT build -c release --show-bin-path)/simulation-tests"
+simulated=$?
+
+failed=()
+[ "$tests" -eq 0 ] || failed+=("tests")
+[ "$fuzzed" -eq 0 ] || failed+=("fuzzing")
+[ "$simulated" -eq 0 ] || failed+=("simulations")
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "FAILED: ${failed[*]}" >&2
+    exit 1
+fi
+echo "all test phases passed"
