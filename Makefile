@@ -26,8 +26,7 @@ demo:
 test:
 	@scripts/ensure-packages.sh $(TEST_PACKAGES)
 	cd deploy/prometheus && promtool check rules chorus-rules.yml && promtool test rules chorus-rules.test.yml
-	$(SWIFT) build --build-tests
-	@# The real-time tests with the fuzzer beside them, then the simulations from a release build.
+	@# The build, the real-time tests with the fuzzer beside them, then the simulations from a release build.
 	SWIFT=$(SWIFT) scripts/test-phases.sh
 
 # Coverage-guided fuzzing of the datagram path with libFuzzer and AddressSanitizer (see BENCHMARKS.md).

@@ -2,6 +2,7 @@
 # Builds the libFuzzer target over the datagram path (Tests/Fuzz/GossipFuzz.swift) and runs it.
 #
 #   scripts/fuzz.sh [RUNS]     (default 1000000 inputs; `make fuzz`, and `make test` runs it)
+#   scripts/fuzz.sh build      (only build the target, when its sources changed)
 #
 # The GossipCore target (codec, envelopes, signed payloads, the protocol core; it depends on
 # libsodium only) is compiled here with swiftc and -sanitize=fuzzer,address, without SwiftPM,
@@ -29,6 +30,7 @@ if [ ! -x "$OUT/gossip-fuzz" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; t
         > "$OUT/link.log" 2>&1 || { cat "$OUT/link.log" >&2; exit 1; }
     echo "$sum" > "$stamp"
 fi
+[ "$RUNS" = build ] && exit 0
 rm -rf "$OUT/corpus" && mkdir -p "$OUT/corpus"
 # Seeds: the datagrams three cores exchanged (written by the target itself before fuzzing).
 # -use_value_profile guides the fuzzer through the integer comparisons of the protocol rules.

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The test phases of `make test`, after `swift build --build-tests`:
+# The test phases of `make test`:
+#   0. `swift build --build-tests`, with the fuzz target compiling beside it (it needs no
+#      SwiftPM, and the package build starts by fetching);
 #   1. the real-time tests (in-process nodes, node processes, sockets, the health manager's
 #      timers), with the fuzzer beside them: the tests mostly wait on timers and the network,
 #      the fuzzer takes one core (its build with -O, then a million datagrams);
@@ -12,8 +14,14 @@ SWIFT="${SWIFT:-swift}"
 mkdir -p .build-fuzz
 log=.build-fuzz/make-test.log
 
-echo "== real-time tests, with the fuzzer beside them (its log: $log)"
-SANITIZERS=fuzzer scripts/fuzz.sh 1000000 > "$log" 2>&1 &
+echo "== build (the fuzz target beside it; its log: $log)"
+SANITIZERS=fuzzer scripts/fuzz.sh build > "$log" 2>&1 &
+fuzzbuild=$!
+$SWIFT build --build-tests || exit 1
+wait "$fuzzbuild" || { cat "$log"; echo "FAILED: the fuzz target does not build" >&2; exit 1; }
+
+echo "== real-time tests, with the fuzzer beside them"
+SANITIZERS=fuzzer scripts/fuzz.sh 1000000 >> "$log" 2>&1 &
 fuzzer=$!
 $SWIFT test --skip-build
 tests=$?

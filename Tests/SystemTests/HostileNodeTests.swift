@@ -212,16 +212,17 @@ struct HostileNodeTests {
                 }
             }
         }
-        await flood(3000)  // past both per-sender limits (2 500 keys, 1 024 messages)
+        // In rounds of 500 behind a fresh join each: the attacker answers no probe, and on a busy
+        // machine it is declared dead within a round of 3 000.
+        for _ in 0..<6 { await flood(500) }  // past both per-sender limits (2 500 keys, 1 024 messages)
         try await Task.sleep(for: .seconds(1))
         let warm = residentMegabytes(pid)
-        for _ in 0..<4 { await flood(3000) }
+        for _ in 0..<24 { await flood(500) }
         var drops: [String: Double] = [:]
         await eventually("the node counted the flood beyond its limits: \(drops)") {
             drops = await cluster.drops(0)
             // The flood goes past each limit by ~12 000 datagrams, but on a busy machine the kernel
-            // drops most of them, and the attacker, who answers no probe, is soon dead again (its
-            // later datagrams count as a stranger's): that the limits bit at all is what counts.
+            // drops many of them: that the limits bit at all is what counts.
             return drops["dht_writer_limit", default: 0] > 0 && drops["pubsub_publisher_limit", default: 0] > 0
         }
         let after = residentMegabytes(pid)
