@@ -17,7 +17,7 @@ log=.build-fuzz/make-test.log
 echo "== build (the fuzz target beside it; its log: $log)"
 SANITIZERS=fuzzer scripts/fuzz.sh build > "$log" 2>&1 &
 fuzzbuild=$!
-$SWIFT build --build-tests || exit 1
+$SWIFT build --build-tests || { kill "$fuzzbuild" 2>/dev/null; exit 1; }
 wait "$fuzzbuild" || { cat "$log"; echo "FAILED: the fuzz target does not build" >&2; exit 1; }
 
 echo "== real-time tests, with the fuzzer beside them"

@@ -974,7 +974,10 @@ public struct GossipCore: Sendable {
     static func entryHash(_ entry: DigestEntry) -> UInt64 {
         var h = StableHash.start
         let words = entry.key.words
-        for word in [words.0, words.1, words.2, words.3] { h = StableHash.combine(h, bigEndian: word) }
+        h = StableHash.combine(h, bigEndian: words.0)
+        h = StableHash.combine(h, bigEndian: words.1)
+        h = StableHash.combine(h, bigEndian: words.2)
+        h = StableHash.combine(h, bigEndian: words.3)
         h = StableHash.combine(h, entry.life.generation)
         h = StableHash.combine(h, entry.life.incarnation)
         h = StableHash.combine(h, UInt64(entry.state.rawValue))

@@ -67,11 +67,13 @@ public struct ChorusNode: Sendable {
         gossipConfiguration.metricsFactory = factory
         let gossip = GossipNode(configuration: gossipConfiguration, health: manager)
 
+        // One adapter over the cluster's DHT, for the DHT probe and the admin endpoint.
+        let dht = GossipDHTAdapter(node: gossip)
         var enhanced: EnhancedHealthChecks?
         if configuration.enhancedChecks {
             let adapters = GossipHealthAdapters(node: gossip)
             enhanced = try await EnhancedHealthChecks(
-                manager: manager, election: adapters, dht: GossipDHTAdapter(node: gossip),
+                manager: manager, election: adapters, dht: dht,
                 pubsub: GossipPubSubAdapter(node: gossip), replication: adapters, connectivity: adapters,
                 tasks: GossipTaskManager(node: gossip), config: configuration.checks, metricsFactory: factory)
         }
@@ -88,7 +90,7 @@ public struct ChorusNode: Sendable {
             Self.metricsRoutes(metrics),
         ]
         if let token = configuration.adminToken {
-            groups.append(AdminHTTP.routes(manager: manager, token: token, dht: GossipDHTAdapter(node: gossip)))
+            groups.append(AdminHTTP.routes(manager: manager, token: token, dht: dht))
         }
         self.manager = manager
         self.gossip = gossip
