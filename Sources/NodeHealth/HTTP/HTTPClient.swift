@@ -69,9 +69,16 @@ public enum HTTPClient {
                     head.headers.add(name: "User-Agent", value: userAgent)
                     for (name, value) in headers { head.headers.add(name: name, value: value) }
                     if let body { head.headers.add(name: "Content-Length", value: "\(body.count)") }
-                    try await outbound.write(.head(head))
-                    if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-                    try await outbound.write(.end(nil))
+                    // A server may answer before the body is sent and close (413 for a body over its
+                    // limit): a failed write is reported only when no answer follows it.
+                    var writeError: (any Error)?
+                    do {
+                        try await outbound.write(.head(head))
+                        if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+                        try await outbound.write(.end(nil))
+                    } catch {
+                        writeError = error
+                    }
                     var status = 0
                     var fields: [(name: String, value: String)] = []
                     var bytes: [UInt8] = []
@@ -84,6 +91,7 @@ public enum HTTPClient {
                         case .end: return Response(status: status, headers: fields, body: bytes)
                         }
                     }
+                    if let writeError { throw writeError }
                     throw URLError(description: "\(url): the connection closed before the response ended")
                 }
             }
