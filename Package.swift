@@ -70,7 +70,8 @@ let package = Package(
         .target(
             name: "NodeHealthHTTP",
             dependencies: [
-                "NodeHealth",
+                // GossipCore for the one `host:port` parser and libsodium's constant-time compare.
+                "NodeHealth", "GossipCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

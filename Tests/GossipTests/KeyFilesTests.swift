@@ -59,6 +59,8 @@ struct KeyFilesTests {
         #expect(AddressResolution.split("seeds.chorus.svc:7946")! == ("seeds.chorus.svc", 7946))
         #expect(AddressResolution.split("nonsense") == nil)
         #expect(AddressResolution.split("host:0") == nil)
+        #expect(AddressResolution.split("[::1:7946") == nil)
+        #expect(AddressResolution.split("[::1]7946") == nil)
         #expect(AddressResolution.isIPLiteral("127.0.0.1") && AddressResolution.isIPLiteral("::1"))
         #expect(!AddressResolution.isIPLiteral("localhost"))
         #expect(AddressResolution.addresses(of: "localhost").contains("127.0.0.1"))

@@ -13,7 +13,8 @@ public struct NodeAddress: Sendable, Hashable, Comparable, CustomStringConvertib
     public init?(_ text: String) {
         let host: Substring
         let portText: Substring
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
             host = text[text.index(after: text.startIndex)..<close]
             let rest = text[text.index(after: close)...]
             guard rest.hasPrefix(":") else { return nil }

@@ -3,8 +3,9 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import NodeHealth
+import GossipCore
 import Hummingbird
+import NodeHealth
 
 /// The admin endpoints, behind a bearer token: `GET` and `POST /admin/maintenance`, and, when
 /// the node has a DHT, `GET` and `PUT /admin/dht?key=K` to read and write the cluster's DHT by hand.
@@ -46,7 +47,7 @@ public enum AdminHTTP {
         @Sendable func authorize(_ request: Request) throws {
             let header = request.headers[.authorization] ?? ""
             let given = header.hasPrefix("Bearer ") ? Array(header.utf8.dropFirst(7)) : []
-            guard constantTimeEqual(given, expected) else {
+            guard !expected.isEmpty, Sodium.constantTimeEqual(given, expected) else {
                 var fields = HTTPFields()
                 fields[.wwwAuthenticate] = "Bearer"
                 throw HTTPError(.unauthorized, headers: fields, message: "a valid admin token is required (Authorization: Bearer ...)")
@@ -131,13 +132,5 @@ public enum AdminHTTP {
         let (status, message) = manager.currentStatus
         let reason = manager.maintenanceReason
         return MaintenanceState(maintenance: reason != nil, reason: reason, status: status.rawValue, message: message)
-    }
-
-    /// Compares without an early exit, so timing tells nothing of the token.
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count, !b.isEmpty else { return false }
-        var difference: UInt8 = 0
-        for (x, y) in zip(a, b) { difference |= x ^ y }
-        return difference == 0
     }
 }

@@ -1,3 +1,4 @@
+import GossipCore
 import NodeHealth
 import NIOCore
 import NIOHTTP1
@@ -25,25 +26,19 @@ public enum HTTPClient {
         public init(description: String) { self.description = description }
     }
 
-    /// Host, port and path-with-query of an `http://host[:port][/path]` URL.
+    /// Host, port and path-with-query of an `http://host[:port][/path]` URL. The authority is parsed by
+    /// ``GossipCore/NodeAddress`` (the one `host:port` / `[v6]:port` parser); without a port it is 80.
     public static func split(_ url: String) throws(URLError) -> (host: String, port: Int, path: String) {
         guard url.hasPrefix("http://") else { throw URLError(description: "\(url): only http:// URLs are supported") }
         let rest = url.dropFirst("http://".count)
         let slash = rest.firstIndex(of: "/") ?? rest.endIndex
-        let authority = rest[..<slash]
+        let authority = String(rest[..<slash])
         let path = slash == rest.endIndex ? "/" : String(rest[slash...])
-        var host = String(authority)
-        var port = 80
-        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {  // [::1]:8080
-            host = String(authority[authority.index(after: authority.startIndex)..<close])
-            if let colon = authority[close...].lastIndex(of: ":"), let value = Int(authority[authority.index(after: colon)...]) { port = value }
-        } else if let colon = authority.lastIndex(of: ":") {
-            guard let value = Int(authority[authority.index(after: colon)...]) else { throw URLError(description: "\(url): bad port") }
-            host = String(authority[..<colon])
-            port = value
+        let portless = authority.hasPrefix("[") ? authority.hasSuffix("]") : !authority.contains(":")
+        guard let address = NodeAddress(portless ? authority + ":80" : authority), address.port > 0 else {
+            throw URLError(description: "\(url): bad host or port")
         }
-        guard !host.isEmpty, (1...65535).contains(port) else { throw URLError(description: "\(url): bad host or port") }
-        return (host, port, path)
+        return (address.host, Int(address.port), path)
     }
 
     /// Sends one request to `url` and waits at most `timeout` for the whole answer.
