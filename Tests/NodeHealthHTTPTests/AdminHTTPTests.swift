@@ -60,8 +60,8 @@ struct AdminHTTPTests {
         try await withAdminApp { manager, client in
             #expect(try await post(client, #"{"enabled": true}"#, token: nil).0 == .unauthorized)
             #expect(try await post(client, #"{"enabled": true}"#, token: "wrong-token-wrong-token").0 == .unauthorized)
-            #expect(try await post(client, #"{"enabled": true}"#, token: String(token.dropLast())).0 == .unauthorized)
-            #expect(try await post(client, #"{"enabled": true}"#, token: token + "x").0 == .unauthorized)
+            #expect(try await post(client, #"{"enabled": true}"#, token: String(Self.token.dropLast())).0 == .unauthorized)
+            #expect(try await post(client, #"{"enabled": true}"#, token: Self.token + "x").0 == .unauthorized)
             try await client.execute(uri: "/admin/maintenance", method: .get) { response in
                 #expect(response.status == .unauthorized)
                 #expect(response.headers[.wwwAuthenticate] == "Bearer")
