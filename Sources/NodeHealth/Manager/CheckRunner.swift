@@ -7,7 +7,7 @@ import Synchronization
 
 /// Runs one check invocation under its timeout.
 ///
-/// The checker runs in an unstructured `Task` on ``CheckExecutor``, deliberately: a checker that ignores
+/// The checker runs in an unstructured `Task` on its check's ``CheckExecutor``, deliberately: a checker that ignores
 /// cancellation must not hold its run past the deadline, and a child task would (a task
 /// group always waits for all of its children). At the deadline the run ends with a
 /// "timed out" result, the checker's task is cancelled and its late result is dropped.
@@ -68,13 +68,13 @@ enum CheckRunner {
     }
 
     /// Runs `check` once, enforcing its timeout. Never throws and never outlives the deadline.
-    static func execute(_ check: HealthCheck, invocation: Invocation) async -> CheckResult {
+    static func execute(_ check: HealthCheck, on executor: CheckExecutor, invocation: Invocation) async -> CheckResult {
         let clock = ContinuousClock()
         let start = clock.now
         let deadline = start + check.timeout
         let context = HealthCheck.Context(name: check.name, deadline: deadline)
         let checker = check.checker
-        let worker = Task(executorPreference: CheckExecutor.shared) {
+        let worker = Task(executorPreference: executor) {
             do {
                 invocation.finish(.returned(try await checker(context)))
             } catch {

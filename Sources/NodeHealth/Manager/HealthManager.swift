@@ -90,6 +90,7 @@ public actor HealthManager: Service {
         var state = CheckState()
         var lastInvocation: CheckRunner.Invocation?
         var metrics: CheckMetrics
+        let executor: CheckExecutor
     }
 
     private struct CheckMetrics {
@@ -202,7 +203,8 @@ public actor HealthManager: Service {
         var stored = check
         stored.lastRun = nil
         stored.lastResult = nil
-        checks[check.name] = Registered(check: stored, metrics: metrics)
+        checks[check.name] = Registered(
+            check: stored, metrics: metrics, executor: CheckExecutor(name: check.name))
         scheduler.register(name: check.name, interval: check.interval, enabled: check.enabled, now: elapsed())
         publish()
         eventSink.yield(.wake)
@@ -438,8 +440,9 @@ public actor HealthManager: Service {
             registered.lastInvocation = invocation
             checks[run.name] = registered
             let check = registered.check
+            let executor = registered.executor
             group.addTask {
-                let result = await CheckRunner.execute(check, invocation: invocation)
+                let result = await CheckRunner.execute(check, on: executor, invocation: invocation)
                 sink.yield(.finished(run, result))
             }
         }
