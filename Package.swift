@@ -8,7 +8,7 @@ let package = Package(
         .library(name: "GossipCore", targets: ["GossipCore"]),
         .library(name: "Gossip", targets: ["Gossip"]),
         .library(name: "NodeHealth", targets: ["NodeHealth", "NodeHealthHTTP"]),
-        .library(name: "ClusterView", targets: ["ClusterView"]),
+        .library(name: "ClusterView", targets: ["ClusterView", "ClusterEvents"]),
         .library(name: "ChorusNode", targets: ["ChorusNode"]),
         .executable(name: "chorus-cluster-health", targets: ["chorus-cluster-health"]),
     ],
@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        // SQLite for the event history (needs libsqlite3-dev; `make` installs it when missing).
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // MARK: The gossip protocol
@@ -97,14 +99,29 @@ let package = Package(
         ),
 
         // MARK: The cluster view
+        // The merged view of every node's health, the dashboard and the cluster's HTTP endpoints.
         .target(
             name: "ClusterView",
             dependencies: [
-                "GossipCore", "Gossip", "NodeHealth", "NodeHealthHTTP",
+                "GossipCore", "Gossip", "NodeHealth", "NodeHealthHTTP", "ClusterEvents",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            path: "Sources/ClusterView/View"
+        ),
+        // The event history: the transitions a node observes, in SQLite through GRDB.
+        .target(
+            name: "ClusterEvents",
+            dependencies: [
+                "GossipCore", "Gossip",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/ClusterView/Events"
         ),
 
         // MARK: The node and the command line
@@ -112,7 +129,7 @@ let package = Package(
         .target(
             name: "ChorusNode",
             dependencies: [
-                "NodeHealth", "NodeHealthHTTP", "GossipCore", "Gossip", "ClusterView",
+                "NodeHealth", "NodeHealthHTTP", "GossipCore", "Gossip", "ClusterView", "ClusterEvents",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -125,7 +142,7 @@ let package = Package(
         .executableTarget(
             name: "chorus-cluster-health",
             dependencies: [
-                "ChorusNode", "NodeHealth", "NodeHealthHTTP", "GossipCore", "Gossip", "ClusterView", "Simulations",
+                "ChorusNode", "NodeHealth", "NodeHealthHTTP", "GossipCore", "Gossip", "ClusterView", "ClusterEvents", "Simulations",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -150,7 +167,7 @@ let package = Package(
         .testTarget(
             name: "GossipTests",
             dependencies: [
-                "GossipCore", "Gossip", "NodeHealth", "NodeHealthTesting", "TestSupport",
+                "GossipCore", "Gossip", "ClusterView", "NodeHealth", "NodeHealthTesting", "TestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -176,9 +193,16 @@ let package = Package(
             dependencies: ["ClusterView", "GossipCore", "Gossip", "NodeHealth", "NodeHealthTesting", "TestSupport"]
         ),
         .testTarget(
+            name: "ClusterEventsTests",
+            dependencies: [
+                "ClusterEvents", "GossipCore", "Gossip", "TestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .testTarget(
             name: "ChorusNodeTests",
             dependencies: [
-                "ChorusNode", "NodeHealth", "NodeHealthHTTP", "NodeHealthTesting", "GossipCore", "Gossip", "ClusterView",
+                "ChorusNode", "NodeHealth", "NodeHealthHTTP", "NodeHealthTesting", "GossipCore", "Gossip", "ClusterView", "ClusterEvents",
                 "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]

@@ -36,7 +36,8 @@ func testConfiguration(
 /// Runs `count` whole nodes in this process (node 0 is the others' seed), hands `body` the nodes
 /// and their HTTP ports, then shuts them all down.
 func withNodes(
-    _ count: Int, enhanced: Bool = false, _ body: @Sendable ([ChorusNode], [Int]) async throws -> Void
+    _ count: Int, enhanced: Bool = false, configure: (Int, inout NodeConfiguration) -> Void = { _, _ in },
+    _ body: @Sendable ([ChorusNode], [Int]) async throws -> Void
 ) async throws {
     let keys = (0..<count).map { _ in SigningKeyPair() }
     let ports = HTTPPorts()
@@ -44,7 +45,9 @@ func withNodes(
         var nodes: [ChorusNode] = []
         var seed: NodeAddress?
         for i in 0..<count {
-            let node = try await ChorusNode(configuration: testConfiguration(i, keys: keys, seed: seed, enhanced: enhanced))
+            var configuration = testConfiguration(i, keys: keys, seed: seed, enhanced: enhanced)
+            configure(i, &configuration)
+            let node = try await ChorusNode(configuration: configuration)
             group.addTask {
                 try await node.run(gracefulShutdownSignals: []) { port in ports.set(i, port) }
             }

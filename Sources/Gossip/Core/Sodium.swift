@@ -353,3 +353,17 @@ extension Sodium {
         return tag
     }
 }
+
+extension Sodium {
+    /// Bytes of a ``digest(_:)``.
+    public static let digestByteCount = 32
+
+    /// Unkeyed BLAKE2b-256 (`crypto_generichash`, no key) of `bytes`: a content address, for
+    /// example of a signed status stored once however many events refer to it.
+    public static func digest(_ bytes: [UInt8]) -> [UInt8] {
+        ensureInitialized()
+        var out = [UInt8](repeating: 0, count: digestByteCount)
+        _ = crypto_generichash(&out, digestByteCount, bytes, UInt64(bytes.count), nil, 0)
+        return out
+    }
+}

@@ -44,12 +44,26 @@ public actor GossipNode: Service {
         public var metricsFactory: (any MetricsFactory)?
         /// Called when the node had to take a new generation (it had been declared left); persist it.
         public var onGenerationChange: @Sendable (UInt64) -> Void = { _ in }
+        /// Called on the node's actor for every change it observes (for the event history); must
+        /// return at once (hand the observation on, never wait).
+        public var observe: @Sendable (Observation) -> Void = { _ in }
 
         public init(keyPair: SigningKeyPair, generation: UInt64, trust: TrustPolicy) {
             self.keyPair = keyPair
             self.generation = generation
             self.trust = trust
         }
+    }
+
+    /// A change this node observed, as it happened.
+    public enum Observation: Sendable {
+        /// A member's state changed (also when it first appears as alive); `nodeID` from its
+        /// status when one arrived.
+        case member(PublicKey, nodeID: String?, state: MemberState, life: Life)
+        /// A newer verified status of a member (this node's own included).
+        case status(SignedStatus)
+        /// The leader this node follows changed (`nil`: none agreed).
+        case leader(PublicKey?, nodeID: String?, term: UInt64)
     }
 
     /// One member as this node sees it (itself included), for `/cluster/members`.
@@ -475,9 +489,13 @@ public actor GossipNode: Service {
                 envelopes.append(AddressedEnvelope(remoteAddress: remote, data: ByteBuffer(bytes: wire)))
             case .memberChanged(let member, let state):
                 if state == .alive { authenticator.learn(member) }
+                if let life = core?.members[member]?.life {
+                    configuration.observe(.member(member, nodeID: core?.store.statuses[member]?.projection.nodeID, state: state, life: life))
+                }
                 logger.info("member \(state)", metadata: ["key": "\(member.fingerprint)", "address": "\(core?.members[member]?.address.description ?? "?")"])
-            case .statusAccepted:
+            case .statusAccepted(let member):
                 metrics.statusAccepted()
+                if let status = core?.store.statuses[member] { configuration.observe(.status(status)) }
             case .generationChanged(let generation):
                 logger.warning("rejoined with a new generation", metadata: ["generation": "\(generation)"])
                 configuration.onGenerationChange(generation)
@@ -493,7 +511,9 @@ public actor GossipNode: Service {
                 }
             case .leaderChanged(let leader):
                 let name = leader.flatMap { core?.store.statuses[$0]?.projection.nodeID } ?? leader?.fingerprint ?? "none"
-                logger.info("leader changed", metadata: ["leader": "\(name)", "term": "\(core?.electionView.term ?? 0)"])
+                let term = core?.electionView.term ?? 0
+                configuration.observe(.leader(leader, nodeID: leader.flatMap { core?.store.statuses[$0]?.projection.nodeID }, term: term))
+                logger.info("leader changed", metadata: ["leader": "\(name)", "term": "\(term)"])
             }
         }
         guard !envelopes.isEmpty, let writer else { return }

@@ -152,3 +152,28 @@ extension KeyedDecodingContainer {
         return date
     }
 }
+
+/// Durations written as people write them: a whole number and a unit, `500ms`, `90s`, `15m`,
+/// `2h`, `7d`. The one parser of such text (`--history-retention`, `since=` in `/cluster/events`,
+/// the CLI's `--since`).
+public enum DurationText {
+    /// Longest accepted span: 100 years (larger values would overflow the millisecond clock).
+    public static let maximum: Duration = .seconds(100 * 365 * 86_400)
+
+    /// The duration `text` names, or `nil` when it is not a positive number and one of the
+    /// units ms, s, m, h, d.
+    public static func parse(_ text: String) -> Duration? {
+        let units: [(suffix: String, seconds: Int64, millis: Int64)] = [
+            ("ms", 0, 1), ("s", 1, 0), ("m", 60, 0), ("h", 3600, 0), ("d", 86_400, 0),
+        ]
+        for unit in units where text.hasSuffix(unit.suffix) {
+            let number = text.dropLast(unit.suffix.count)
+            guard !number.isEmpty, number.allSatisfy(\.isASCII), number.allSatisfy(\.isNumber), number.count <= 12,
+                let value = Int64(number), value > 0
+            else { return nil }
+            let duration: Duration = unit.millis > 0 ? .milliseconds(value) : .seconds(value * unit.seconds)
+            return duration <= maximum ? duration : nil
+        }
+        return nil
+    }
+}

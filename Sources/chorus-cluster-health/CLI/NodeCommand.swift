@@ -105,6 +105,15 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("task-manager judges the success rate of the tasks finished within this window.", valueName: "seconds"))
     var taskSuccessWindow: Int = 300
 
+    @Option(help: ArgumentHelp("Keep recorded events this long (DATA_DIR/history.sqlite), e.g. 7d, 12h.", valueName: "span"))
+    var historyRetention: String = "7d"
+
+    @Option(help: "Keep at most this many recorded events.")
+    var historyMaxEvents: Int = 1_000_000
+
+    @Flag(help: "Record no event history (no DATA_DIR/history.sqlite, no /cluster/events).")
+    var noHistory = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -138,6 +147,10 @@ struct NodeCommand: AsyncParsableCommand {
             throw ValidationError("--join needs --trust FILE (the keys to accept) or --trust-any")
         }
         guard minPeers >= 0 else { throw ValidationError("--min-peers must not be negative") }
+        guard DurationText.parse(historyRetention) != nil else {
+            throw ValidationError("--history-retention must be a positive span such as 90m, 12h or 7d, not \(historyRetention)")
+        }
+        guard historyMaxEvents >= 1 else { throw ValidationError("--history-max-events must be at least 1") }
         for entry in checkInterval where Self.parseInterval(entry) == nil {
             throw ValidationError("--check-interval: \(entry) is not NAME=SECONDS with positive seconds")
         }
@@ -221,6 +234,11 @@ struct NodeCommand: AsyncParsableCommand {
             if let (name, interval) = Self.parseInterval(entry) { configuration.checkIntervals[name] = interval }
         }
         configuration.adminToken = try adminTokenFile.map(readAdminToken)
+        if !noHistory {
+            configuration.history.path = dataDir + "/history.sqlite"
+            configuration.history.retention = DurationText.parse(historyRetention) ?? configuration.history.retention
+            configuration.history.maxEvents = historyMaxEvents
+        }
         return configuration
     }
 

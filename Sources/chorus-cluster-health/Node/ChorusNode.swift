@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import ClusterEvents
 import ClusterView
 import Gossip
 import GossipCore
@@ -29,6 +30,8 @@ public struct ChorusNode: Sendable {
     public let manager: HealthManager
     public let gossip: GossipNode
     public let monitor: ClusterMonitor
+    /// The event history, when ``NodeConfiguration/History/path`` is set.
+    public let history: EventRecorder?
     /// The enhanced checks, when ``NodeConfiguration/enhancedChecks`` is on.
     public let enhanced: EnhancedHealthChecks?
     /// Every route the node serves (health, cluster, admin with a token, `/metrics`), as the
@@ -45,7 +48,7 @@ public struct ChorusNode: Sendable {
 
     /// The help text of every metric a node exports (the Prometheus exposition needs one per metric).
     public static let metricHelp = HealthMetricNames.help.merging(GossipMetricNames.help) { a, _ in a }
-        .merging(ClusterMetricNames.help) { a, _ in a }
+        .merging(ClusterMetricNames.help) { a, _ in a }.merging(HistoryMetricNames.help) { a, _ in a }
 
     /// Builds the node: registers the checks, opens nothing yet (``run()`` binds the sockets).
     /// - Parameter metrics: the registry every part of the node records into and `/metrics`
@@ -62,9 +65,19 @@ public struct ChorusNode: Sendable {
                 logger: configuration.makeLogger("chorus.health"), metricsFactory: factory))
         try await manager.register(.createDiskSpaceCheck(path: configuration.checks.diskPath, threshold: configuration.checks.diskThreshold))
         try await manager.register(.createMemoryCheck(threshold: configuration.checks.memoryThreshold))
+        var history: EventRecorder?
+        if let path = configuration.history.path {
+            var settings = EventRecorder.Settings(path: path)
+            settings.retention = configuration.history.retention
+            settings.maxEvents = configuration.history.maxEvents
+            history = EventRecorder(
+                settings: settings, logger: configuration.makeLogger("chorus.history"), metricsFactory: factory,
+                wallMillis: Self.wallMillis)
+        }
         var gossipConfiguration = configuration.gossip
         gossipConfiguration.logger = configuration.makeLogger("chorus.gossip")
         gossipConfiguration.metricsFactory = factory
+        if let history { gossipConfiguration.observe = { history.observe($0) } }
         let gossip = GossipNode(configuration: gossipConfiguration, health: manager)
 
         // One adapter over the cluster's DHT, for the DHT probe and the admin endpoint.
@@ -89,6 +102,9 @@ public struct ChorusNode: Sendable {
             ClusterHTTP.routes(node: gossip, monitor: monitor),
             Self.metricsRoutes(metrics),
         ]
+        if let history {
+            groups.append(EventsHTTP.routes(recorder: history, observer: configuration.nodeID, wallMillis: Self.wallMillis))
+        }
         if let token = configuration.adminToken {
             groups.append(AdminHTTP.routes(manager: manager, token: token, dht: dht))
         }
@@ -96,8 +112,12 @@ public struct ChorusNode: Sendable {
         self.gossip = gossip
         self.monitor = monitor
         self.enhanced = enhanced
+        self.history = history
         self.responder = NodeRoutes.router(serving: groups).buildResponder()
     }
+
+    /// The wall clock in Unix milliseconds (event times).
+    static let wallMillis: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
 
     /// `GET /metrics`: the Prometheus text exposition of `registry`.
     static func metricsRoutes(_ registry: PrometheusCollectorRegistry) -> NodeRoutes<BasicRequestContext> {
@@ -142,7 +162,7 @@ public struct ChorusNode: Sendable {
             .init(service: gossip, failureTerminationBehavior: .gracefullyShutdownGroup),
             .init(service: manager, failureTerminationBehavior: .gracefullyShutdownGroup),
             .init(service: monitor),
-        ]
+        ] + (history.map { [.init(service: $0)] } ?? [])
     }
 
     /// Runs the node until SIGTERM or SIGINT (or `gracefulShutdownSignals`), then shuts it down

@@ -19,11 +19,23 @@ public struct NodeConfiguration: Sendable {
         public init() {}
     }
 
+    /// The event history (``ClusterEvents/EventRecorder``).
+    public struct History: Sendable {
+        /// The SQLite file; `nil` keeps no history (and serves no `/cluster/events`).
+        public var path: String?
+        /// Events older than this are pruned. Default 7 days.
+        public var retention: Duration = .seconds(7 * 86_400)
+        /// At most this many events are kept. Default 1 000 000.
+        public var maxEvents = 1_000_000
+        public init() {}
+    }
+
     /// The node's id in its status (default: the host name).
     public var nodeID: String
     /// The software version the status reports.
     public var version = ProductVersion.current
     public var http = HTTP()
+    public var history = History()
     /// The gossip layer: key, generation, trust, addresses.
     public var gossip: GossipNode.Configuration
     /// Thresholds and intervals of the checks: disk and memory for the two basic checks (the
