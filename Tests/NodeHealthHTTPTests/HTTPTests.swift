@@ -38,6 +38,9 @@ struct HTTPTests {
                 #expect(response.headers[.contentType] == "application/json; charset=utf-8")
                 let body = try decodeJSON(response.body)
                 expectSameShape(body, try decodeJSON(ContractExamples.health))
+                for name in ["database-connectivity", "p2p-connectivity"] {
+                    #expect(isRFC3339UTC(body["checks"]?[name]?["last_transition"]), "last_transition of \(name)")
+                }
                 #expect(body["status"] == "healthy")
                 #expect(body["message"] == "All health checks passing")
                 #expect(body["node_id"] == "node-123")

@@ -138,14 +138,21 @@ struct HealthManagerTests {
             results.allow(true)
             await eventually("healthy") { manager.status().status == .healthy }
             results.allow(false)
+            let passed = try #require(manager.status().checks["flaky"])
+            #expect(passed.lastTransition == passed.timestamp, "the run that made it pass is its last transition")
             await eventually("one failed run") { await manager.state(of: "flaky")?.consecutiveFailures == 1 }
             #expect(manager.status().status == .healthy, "one failure of three does not fail the check")
+            let failedOnce = try #require(manager.status().checks["flaky"])
+            #expect(!failedOnce.healthy && failedOnce.timestamp > passed.timestamp)
+            #expect(failedOnce.lastTransition == passed.timestamp, "a failure below the threshold is no transition")
             results.allow(false)
             await eventually("two failed runs") { await manager.state(of: "flaky")?.consecutiveFailures == 2 }
             #expect(manager.status().status == .healthy, "two failures of three do not fail the check")
             results.allow(false)
             await eventually("unhealthy after three failures") { manager.status().status == .unhealthy }
             #expect(await manager.state(of: "flaky")?.consecutiveFailures == 3)
+            let failing = try #require(manager.status().checks["flaky"])
+            #expect(failing.lastTransition == failing.timestamp && failing.timestamp > failedOnce.timestamp)
             results.allow(true)
             await eventually("one passing run") { await manager.state(of: "flaky")?.consecutiveSuccesses == 1 }
             #expect(manager.status().status == .unhealthy, "one pass of two does not restore the check")

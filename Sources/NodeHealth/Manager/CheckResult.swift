@@ -7,7 +7,8 @@ import Foundation
 /// The outcome of one run of a ``HealthCheck``.
 ///
 /// JSON shape: `healthy`, `message`, `details` (omitted when empty),
-/// `latency` in integer nanoseconds, `timestamp` as RFC 3339 UTC, `error` (omitted when empty).
+/// `latency` in integer nanoseconds, `timestamp` as RFC 3339 UTC, `error` (omitted when empty),
+/// `last_transition` as RFC 3339 UTC (omitted when `nil`).
 public struct CheckResult: Sendable, Hashable {
     /// Whether the check passed.
     public var healthy: Bool
@@ -21,6 +22,10 @@ public struct CheckResult: Sendable, Hashable {
     public var timestamp: Date
     /// The error text when the check failed with an error; omitted from JSON when `nil` or empty.
     public var error: String?
+    /// When the check's level (passing, degraded or failing, after its thresholds) last changed,
+    /// like a Kubernetes condition's `lastTransitionTime`. The health manager sets it on the
+    /// results it publishes; `nil` in a checker's own result.
+    public var lastTransition: Date?
 
     public init(
         healthy: Bool,
@@ -80,6 +85,7 @@ public struct CheckResult: Sendable, Hashable {
 extension CheckResult: Codable {
     enum CodingKeys: String, CodingKey {
         case healthy, message, details, latency, timestamp, error
+        case lastTransition = "last_transition"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -90,6 +96,7 @@ extension CheckResult: Codable {
         self.latency = .nanoseconds(try container.decodeIfPresent(Int64.self, forKey: .latency) ?? 0)
         self.timestamp = try container.decodeRFC3339(forKey: .timestamp)
         self.error = try container.decodeIfPresent(String.self, forKey: .error)
+        self.lastTransition = try container.contains(.lastTransition) ? container.decodeRFC3339(forKey: .lastTransition) : nil
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -100,5 +107,6 @@ extension CheckResult: Codable {
         try container.encode(latency.nanoseconds, forKey: .latency)
         try container.encode(TimeFormatting.rfc3339(timestamp), forKey: .timestamp)
         if let error, !error.isEmpty { try container.encode(error, forKey: .error) }
+        if let lastTransition { try container.encode(TimeFormatting.rfc3339(lastTransition), forKey: .lastTransition) }
     }
 }

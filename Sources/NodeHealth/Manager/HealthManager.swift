@@ -91,6 +91,14 @@ public actor HealthManager: Service {
         var lastInvocation: CheckRunner.Invocation?
         var metrics: CheckMetrics
         let executor: CheckExecutor
+        /// The level last published (`nil` before the first result) and when it last changed.
+        var level: CheckLevel?
+        var lastTransition: Date?
+
+        /// What a result shows after the thresholds: pending, passing, degraded or failing.
+        enum CheckLevel: Equatable {
+            case pending, passing, degraded, failing
+        }
     }
 
     private struct CheckMetrics {
@@ -450,11 +458,23 @@ public actor HealthManager: Service {
 
     private func complete(_ run: HealthScheduler.Run, result: CheckResult) -> CriticalCheckFailure? {
         guard scheduler.finish(run, now: elapsed()), var registered = checks[run.name] else { return nil }
-        registered.check.lastResult = result
         let check = registered.check
         let changed = registered.state.record(
             healthy: result.healthy, failureThreshold: check.failureThreshold,
             successThreshold: check.successThreshold)
+        let level: Registered.CheckLevel =
+            switch registered.state.verdict {
+            case .pending: .pending
+            case .failing: .failing
+            case .passing: result.degraded ? .degraded : .passing
+            }
+        if level != registered.level {
+            registered.level = level
+            registered.lastTransition = result.timestamp
+        }
+        var shown = result
+        shown.lastTransition = registered.lastTransition
+        registered.check.lastResult = shown
         if result.healthy {
             registered.metrics.passed.increment()
         } else {
