@@ -105,6 +105,7 @@ let package = Package(
             dependencies: [
                 "GossipCore", "Gossip", "NodeHealth", "NodeHealthHTTP", "ClusterEvents",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -114,7 +115,8 @@ let package = Package(
         .target(
             name: "ClusterEvents",
             dependencies: [
-                "GossipCore", "Gossip",
+                "GossipCore", "Gossip", "NodeHealth",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -190,7 +192,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ClusterViewTests",
-            dependencies: ["ClusterView", "GossipCore", "Gossip", "NodeHealth", "NodeHealthTesting", "TestSupport"]
+            dependencies: ["ClusterView", "ClusterEvents", "GossipCore", "Gossip", "NodeHealth", "NodeHealthTesting", "TestSupport"]
         ),
         .testTarget(
             name: "ClusterEventsTests",

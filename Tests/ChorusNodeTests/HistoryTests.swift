@@ -4,6 +4,7 @@ import ClusterView
 import Foundation
 import GossipCore
 import Synchronization
+import NodeHealth
 import NodeHealthHTTP
 import NodeHealthTesting
 import TestSupport
@@ -95,6 +96,101 @@ struct HistoryTests {
             let after = try await eventsPage(base + "/cluster/events?limit=1000").events.map(\.id)
             #expect(!before.get().isEmpty)
             #expect(Set(before.get()).isSubset(of: Set(after)), "before \(before.get()), after \(after)")
+        }
+    }
+}
+
+@Suite("The event stream and a node's history, in process")
+struct StreamAndHistoryTests {
+    /// Reads `url` as an event stream until `enough` says so (or 20 s pass); returns the events.
+    func streamed(_ url: String, headers: [(String, String)] = [], until enough: @escaping @Sendable ([EventsHTTP.Event]) -> Bool)
+        async throws -> [EventsHTTP.Event]
+    {
+        let events = LockedValue<[EventsHTTP.Event]>([])
+        let parser = LockedValue(EventsHTTP.StreamParser())
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await HTTPClient.stream(
+                    url, headers: headers,
+                    head: { status, headers in
+                        #expect(status == 200)
+                        #expect(headers.contains { $0.name.lowercased() == "content-type" && $0.value.hasPrefix("text/event-stream") })
+                    },
+                    body: { buffer in
+                        var p = parser.get()
+                        let messages = p.feed(buffer.readableBytesView)
+                        parser.set(p)
+                        for message in messages {
+                            let event = try JSONDecoder().decode(EventsHTTP.Event.self, from: Data(message.data.utf8))
+                            #expect(message.id == "\(event.id)")
+                            events.set(events.get() + [event])
+                        }
+                        return !enough(events.get())
+                    })
+            }
+            group.addTask { try await Task.sleep(for: .seconds(20)) }
+            try await group.next()
+            group.cancelAll()
+        }
+        return events.get()
+    }
+
+    @Test("the stream resumes after Last-Event-ID from the store, then carries new events live, each once and in order")
+    func streamResumesThenFollows() async throws {
+        try await withNode(configure: { $0.history.path = historyPath() }) { node, base in
+            await eventually("its own status is recorded") {
+                (try? await eventsPage(base + "/cluster/events?kind=status"))?.events.isEmpty == false
+            }
+            let stored = try await eventsPage(base + "/cluster/events?limit=1000").events.map(\.id).sorted()
+            #expect(stored.count >= 2)
+            // Resume after the first: the rest come from the store.
+            let resumed = try await streamed(base + "/cluster/events/stream", headers: [("Last-Event-ID", "\(stored[0])")]) {
+                $0.count >= stored.count - 1
+            }
+            #expect(Array(resumed.map(\.id).prefix(stored.count - 1)) == Array(stored.dropFirst()))
+            // Live: maintenance changes the node's status while the stream is open.
+            let newest = stored.last!
+            async let live = streamed(base + "/cluster/events/stream?kind=status") { $0.contains { $0.to == "stopping" || $0.to == "degraded" || $0.to == "unhealthy" } }
+            try await Task.sleep(for: .milliseconds(300))
+            await node.manager.setMaintenance("stream test")
+            let events = try await live
+            #expect(!events.isEmpty && events.allSatisfy { $0.kind == .status && $0.id > newest })
+            #expect(events.map(\.id) == events.map(\.id).sorted())
+        }
+    }
+
+    @Test("a stream's bad parameters and Last-Event-ID get a 400", arguments: [
+        "?since=1h", "?last_event_id=-1", "?last_event_id=abc", "?last_event_id=99999999999999999999", "?kind=weather",
+    ])
+    func badStreamRequests(_ query: String) async throws {
+        try await withNode(configure: { $0.history.path = historyPath() }) { _, base in
+            let response = try await HTTPClient.request(base + "/cluster/events/stream" + query)
+            #expect(response.status == 400, "\(query): \(response.text)")
+        }
+    }
+
+    @Test("a node's history: uptime over 1 h / 24 h / 7 d as this node observed it, checks' last transitions; 404 for a stranger")
+    func history() async throws {
+        let paths = [historyPath(), historyPath()]
+        try await withNodes(2, configure: { i, configuration in configuration.history.path = paths[i] }) { nodes, ports in
+            let base = "http://127.0.0.1:\(ports[0])"
+            await eventually("node 0 recorded node 1's status") {
+                (try? await eventsPage(base + "/cluster/events?node=node-1&kind=status"))?.events.isEmpty == false
+            }
+            let response = try await HTTPClient.request(base + "/cluster/nodes/node-1/history")
+            #expect(response.status == 200, "\(response.text)")
+            let history = try JSONDecoder().decode(EventsHTTP.History.self, from: Data(response.body))
+            #expect(history.observer == "node-0" && history.node == "node-1")
+            #expect(history.nodeKey == nodes[1].configuration.gossip.keyPair.publicKey.hex)
+            #expect(history.note.contains("as node-0 observed node-1"))
+            #expect(history.windows.map(\.window) == ["1h", "24h", "7d"])
+            #expect(history.windows.allSatisfy { $0.observedSeconds > 0 && $0.observedSeconds < 60 && $0.uptime == 1 })
+            #expect(history.flapWindow == "10m" && history.flapping == nil)
+            // By fingerprint too, and the same answer.
+            let byFingerprint = try await HTTPClient.request(base + "/cluster/nodes/\(nodes[1].configuration.gossip.keyPair.publicKey.fingerprint)/history")
+            #expect(byFingerprint.status == 200)
+            #expect(try await HTTPClient.request(base + "/cluster/nodes/nobody/history").status == 404)
+            #expect(try await HTTPClient.request(base + "/cluster/nodes/node-1/history?x=1").status == 400)
         }
     }
 }

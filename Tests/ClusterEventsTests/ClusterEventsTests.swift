@@ -1,4 +1,4 @@
-import ClusterEvents
+@testable import ClusterEvents
 import Foundation
 import GRDB
 import Gossip
@@ -194,6 +194,102 @@ struct TransitionTrackerTests {
     }
 }
 
+@Suite("Last transitions and flapping, with time passed in")
+struct FlappingTests {
+    let minute: Int64 = 60_000
+
+    /// A check `dht` that alternates between healthy and unhealthy at these minutes.
+    func flip(_ tracker: inout TransitionTracker, _ key: SigningKeyPair, at minutes: [Int64], from version: UInt64 = 2) -> [ClusterEvent] {
+        var out: [ClusterEvent] = []
+        for (i, minute) in minutes.enumerated() {
+            let level: CheckLevel = i % 2 == 0 ? .unhealthy : .healthy
+            let status = signed(key, version: version + UInt64(i), status: .healthy, checks: [("dht", level), ("disk", .healthy)])
+            out += tracker.events(for: .status(status), at: minute * self.minute)
+        }
+        return out
+    }
+
+    @Test("a check that changes 5 times within 10 minutes flaps until it has been quiet for 10 minutes")
+    func checkFlapsAndSettles() {
+        var tracker = TransitionTracker(policy: FlapPolicy(threshold: 5, window: .seconds(600)))
+        let key = SigningKeyPair()
+        _ = tracker.events(for: .status(signed(key, version: 1, checks: [("dht", .healthy), ("disk", .healthy)])), at: 0)
+        let events = flip(&tracker, key, at: [1, 2, 3, 4])
+        #expect(!events.contains { $0.kind == .flapping })
+        #expect(tracker.transitions(of: key.publicKey)?.checks["dht"]?.flapping == nil)
+        let fifth = flip(&tracker, key, at: [5], from: 10).filter { $0.kind == .flapping }
+        #expect(fifth.map { [$0.check ?? "", $0.from ?? "", $0.to] } == [["dht", "stable", "flapping"]])
+        let transitions = tracker.transitions(of: key.publicKey)
+        #expect(transitions?.checks["dht"]?.flapping == Flapping(sinceMillis: 5 * minute, changes: 5))
+        #expect(transitions?.checks["dht"]?.lastTransitionMillis == 5 * minute)
+        #expect(transitions?.checks["disk"]?.lastTransitionMillis == 0)
+        #expect(transitions?.flapping == nil, "the member's own level never changed")
+        #expect(tracker.flappingCounts == (0, 1))
+        // Still changing: stays flapping, and counts.
+        _ = flip(&tracker, key, at: [6, 8], from: 20)  // unchanged at 6, healthy at 8
+        #expect(tracker.expire(at: 17 * minute).isEmpty, "quiet for 9 of 10 minutes")
+        let settled = tracker.expire(at: 18 * minute)
+        #expect(settled.map { [$0.check ?? "", $0.from ?? "", $0.to] } == [["dht", "flapping", "stable"]])
+        #expect(settled.first?.message.contains("after 6 changes") == true)
+        #expect(tracker.transitions(of: key.publicKey)?.checks["dht"]?.flapping == nil)
+        #expect(tracker.flappingCounts == (0, 0))
+        #expect(tracker.expire(at: 30 * minute).isEmpty)
+    }
+
+    @Test("changes spread wider than the window never flap")
+    func slowChangesDoNotFlap() {
+        var tracker = TransitionTracker(policy: FlapPolicy(threshold: 5, window: .seconds(600)))
+        let key = SigningKeyPair()
+        _ = tracker.events(for: .status(signed(key, version: 1, checks: [("dht", .healthy)])), at: 0)
+        let events = flip(&tracker, key, at: Array(stride(from: 3, through: 60, by: 3)))
+        #expect(!events.contains { $0.kind == .flapping })
+        #expect(tracker.flappingCounts == (0, 0))
+    }
+
+    @Test("a member that keeps dying and coming back flaps; its memory outlives each death, then goes")
+    func memberFlapsThroughDeaths() {
+        var tracker = TransitionTracker(policy: FlapPolicy(threshold: 4, window: .seconds(600)))
+        let key = SigningKeyPair().publicKey
+        let life = Life(generation: 1, incarnation: 0)
+        var flaps: [ClusterEvent] = []
+        for (i, state) in [MemberState.alive, .dead, .alive, .dead, .alive].enumerated() {
+            flaps += tracker.events(for: .member(key, nodeID: "n2", state: state, life: life), at: Int64(i) * minute).filter { $0.kind == .flapping }
+        }
+        #expect(flaps.map(\.to) == ["flapping"])
+        #expect(tracker.transitions(of: key)?.lastTransitionMillis == 4 * minute)
+        #expect(tracker.transitions(of: key)?.flapping?.changes == 4)
+        _ = tracker.events(for: .member(key, nodeID: nil, state: .dead, life: life), at: 5 * minute)
+        #expect(tracker.expire(at: 14 * minute).isEmpty)
+        #expect(tracker.transitions(of: key) != nil, "gone, but still flapping")
+        #expect(tracker.expire(at: 15 * minute).map(\.to) == ["stable"])
+        #expect(tracker.transitions(of: key) == nil, "forgotten: dead for a window and no longer flapping")
+    }
+
+    @Test("the last transition moves only when the level changes")
+    func lastTransition() {
+        var tracker = TransitionTracker()
+        let key = SigningKeyPair()
+        _ = tracker.events(for: .status(signed(key, version: 1, status: .healthy, checks: [("disk", .healthy)])), at: 100)
+        _ = tracker.events(for: .status(signed(key, version: 2, status: .healthy, checks: [("disk", .healthy)])), at: 200)
+        #expect(tracker.transitions(of: key.publicKey)?.lastTransitionMillis == 100)
+        _ = tracker.events(for: .status(signed(key, version: 3, status: .degraded, checks: [("disk", .degraded)])), at: 300)
+        #expect(tracker.transitions(of: key.publicKey)?.lastTransitionMillis == 300)
+        #expect(tracker.transitions(of: key.publicKey)?.checks["disk"]?.lastTransitionMillis == 300)
+    }
+
+    @Test("the policy keeps its bounds")
+    func policyBounds() {
+        #expect(FlapPolicy(threshold: 0).threshold == 2 && FlapPolicy(threshold: Int.max).threshold == 100)
+        #expect(FlapPolicy(window: .zero).window == .seconds(1))
+        // A clock stepped back by a day: changes still count within the window, nothing traps.
+        var state = FlapState()
+        let policy = FlapPolicy(threshold: 2, window: .seconds(60))
+        let first = state.change(at: Int64.max, policy: policy)
+        let second = state.change(at: Int64.min, policy: policy)
+        #expect(!first && second)
+    }
+}
+
 @Suite("The recorder: batches off the event loop, survives a bad database")
 struct EventRecorderTests {
     @Test("observations are written in batches and served after a restart on the same file")
@@ -202,15 +298,18 @@ struct EventRecorderTests {
         let key = SigningKeyPair().publicKey
         do {
             let recorder = EventRecorder(settings: .init(path: path), wallMillis: { 5000 })
-            recorder.observe(.member(key, nodeID: "n2", state: .alive, life: Life(generation: 1, incarnation: 0)))
-            recorder.observe(.member(key, nodeID: "n2", state: .suspect, life: Life(generation: 1, incarnation: 0)))
+            let memory = ClusterMemory(wallMillis: { 5000 }, sink: recorder.record)
+            memory.observe(.member(key, nodeID: "n2", state: .alive, life: Life(generation: 1, incarnation: 0)))
+            memory.observe(.member(key, nodeID: "n2", state: .suspect, life: Life(generation: 1, incarnation: 0)))
             await recorder.step(now: .now)
             #expect(recorder.availability == .available)
-            #expect(try await recorder.events(EventFilter()).events.map(\.to) == ["suspect", "alive"])
+            #expect(try await recorder.events(EventFilter(kind: .member)).events.map(\.to) == ["suspect", "alive"])
+            #expect(try await recorder.events(EventFilter(kind: .observer)).events.map(\.to) == ["started"])
         }
         let again = EventRecorder(settings: .init(path: path), wallMillis: { 6000 })
         await again.step(now: .now)
-        #expect(try await again.events(EventFilter()).events.map(\.to) == ["suspect", "alive"])
+        #expect(try await again.events(EventFilter(kind: .member)).events.map(\.to) == ["suspect", "alive"])
+        #expect(try await again.events(EventFilter(kind: .observer)).events.map(\.to) == ["started", "started"])
     }
 
     @Test("a garbage database: the reason is reported, observations wait (bounded), nothing throws")
@@ -228,13 +327,116 @@ struct EventRecorderTests {
         #expect(reason.contains("not a database"), "\(reason)")
         await #expect(throws: EventRecorder.Unavailable.self) { try await recorder.events(EventFilter()) }
         let key = SigningKeyPair().publicKey
+        let memory = ClusterMemory(wallMillis: { 1 }, sink: recorder.record)
         for state in [MemberState.alive, .suspect, .alive, .suspect, .dead] {
-            recorder.observe(.member(key, nodeID: "n", state: state, life: Life(generation: 1, incarnation: 0)))
+            memory.observe(.member(key, nodeID: "n", state: state, life: Life(generation: 1, incarnation: 0)))
         }
         // Repaired (the file replaced): the next open takes the newest three that waited.
         try FileManager.default.removeItem(atPath: path)
         await recorder.step(now: .now + .seconds(3600))
         #expect(recorder.availability == .available)
-        #expect(try await recorder.events(EventFilter()).events.map(\.to) == ["dead", "suspect", "alive"])
+        #expect(try await recorder.events(EventFilter(kind: .member)).events.map(\.to) == ["dead", "suspect", "alive"])
+    }
+}
+
+@Suite("A member's uptime and time in each status, as one node observed it")
+struct NodeHistoryTests {
+    let hour: Int64 = 3_600_000
+
+    func member(_ to: String, at hours: Double, id: Int64) -> ClusterEvent {
+        ClusterEvent(id: id, observedAtMillis: Int64(hours * 3_600_000), node: "n2", nodeKey: nil, kind: .member, from: nil, to: to, message: "")
+    }
+
+    func status(_ to: String, at hours: Double, id: Int64) -> ClusterEvent {
+        ClusterEvent(id: id, observedAtMillis: Int64(hours * 3_600_000), node: "n2", nodeKey: nil, kind: .status, from: nil, to: to, message: "")
+    }
+
+    func observer(_ to: String, at hours: Double, id: Int64) -> ClusterEvent {
+        ClusterEvent(id: id, observedAtMillis: Int64(hours * 3_600_000), node: "n1", nodeKey: nil, kind: .observer, from: nil, to: to, message: "")
+    }
+
+    @Test("time before the first sight is not counted; dead time counts against uptime")
+    func uptime() {
+        // Seen at hour 2, healthy; degraded 4–5; dead 6–7; healthy again until 10.
+        let events = [
+            member("alive", at: 2, id: 1), status("healthy", at: 2, id: 2), status("degraded", at: 4, id: 3),
+            status("healthy", at: 5, id: 4), member("dead", at: 6, id: 5), member("alive", at: 7, id: 6), status("healthy", at: 7, id: 7),
+        ]
+        let day = NodeHistory.summarize(events, from: 0, to: 10 * hour)
+        #expect(day.observedMillis == 8 * hour)
+        #expect(day.timeInStatusMillis == ["healthy": 6 * hour, "degraded": hour, "dead": hour])
+        #expect(day.uptime == 7.0 / 8.0)
+        #expect(day.changes == 4, "degraded, healthy, dead, alive")
+        // The last hour: healthy throughout, known from the events before it.
+        let last = NodeHistory.summarize(events, from: 9 * hour, to: 10 * hour)
+        #expect(last.observedMillis == hour && last.uptime == 1 && last.changes == 0)
+    }
+
+    @Test("the observer's own downtime is left out: between its stop and its start, or after its last event when it crashed")
+    func observerDowntime() {
+        let events = [
+            observer("started", at: 0, id: 1), member("alive", at: 1, id: 2), status("healthy", at: 1, id: 3),
+            observer("stopped", at: 3, id: 4), observer("started", at: 5, id: 5),
+            // A crash: no stop mark; its last event was at 6.
+            status("degraded", at: 6, id: 6), observer("started", at: 8, id: 7),
+        ]
+        let summary = NodeHistory.summarize(events, from: 0, to: 10 * hour)
+        #expect(summary.timeInStatusMillis == ["healthy": 3 * hour, "degraded": 2 * hour])
+        #expect(summary.observedMillis == 5 * hour && summary.uptime == 1)
+    }
+
+    @Test("nothing observed, an empty or inverted window, extreme times: no uptime, no trap")
+    func edges() {
+        #expect(NodeHistory.summarize([], from: 0, to: hour).uptime == nil)
+        #expect(NodeHistory.summarize([member("alive", at: 1, id: 1)], from: hour, to: 0).observedMillis == 0)
+        let extreme = [
+            ClusterEvent(id: 1, observedAtMillis: Int64.min, node: "n", nodeKey: nil, kind: .member, from: nil, to: "alive", message: ""),
+            ClusterEvent(id: 2, observedAtMillis: Int64.max, node: "n", nodeKey: nil, kind: .member, from: nil, to: "dead", message: ""),
+        ]
+        let summary = NodeHistory.summarize(extreme, from: -hour, to: hour)
+        #expect(summary.observedMillis == 2 * hour && summary.uptime == 1)
+    }
+}
+
+@Suite("Streaming new events")
+struct EventStreamTests {
+    @Test("subscribers get each stored event with its id, a keepalive when quiet, and end when the recorder stops")
+    func subscribe() async throws {
+        var settings = EventRecorder.Settings(path: temporaryPath(), observer: "n1")
+        settings.keepaliveInterval = .seconds(15)
+        let recorder = EventRecorder(settings: settings, wallMillis: { 1000 })
+        let stream = try recorder.subscribe()
+        await recorder.step(now: .now)
+        recorder.record([event("n2", at: 1001), event("n3", at: 1002)])
+        await recorder.step(now: .now)
+        let start = ContinuousClock.now
+        recorder.keepSubscribersAlive(now: start)
+        recorder.keepSubscribersAlive(now: start + .seconds(15))
+        var iterator = stream.makeAsyncIterator()
+        var seen: [String] = []
+        for _ in 0..<4 {
+            switch await iterator.next() {
+            case .event(let event): seen.append("\(event.id) \(event.to) \(event.node)")
+            case .keepalive: seen.append("keepalive")
+            case nil: seen.append("end")
+            }
+        }
+        #expect(seen == ["1 started n1", "2 alive n2", "3 alive n3", "keepalive"])
+        #expect(recorder.subscriberCount == 1)
+    }
+
+    @Test("a subscriber that falls too far behind is ended, not silently skipped")
+    func slowSubscriber() async throws {
+        var settings = EventRecorder.Settings(path: temporaryPath())
+        settings.subscriberBuffer = 2
+        let recorder = EventRecorder(settings: settings, wallMillis: { 1000 })
+        let stream = try recorder.subscribe()
+        await recorder.step(now: .now)
+        recorder.record((0..<5).map { event("n\($0)", at: 1000 + Int64($0)) })
+        await recorder.step(now: .now)
+        var received = 0
+        for await _ in stream { received += 1 }
+        #expect(received == 2)
+        #expect(recorder.subscriberCount == 0)
     }
 }

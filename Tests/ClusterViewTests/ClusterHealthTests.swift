@@ -1,3 +1,4 @@
+import ClusterEvents
 import ClusterView
 import Gossip
 import NodeHealth
@@ -43,6 +44,29 @@ struct ClusterHealthTests {
         #expect(health.replication.averageFactor == 3 && health.replication.storedKeys == 50 && health.replication.providerRecords == 5)
         #expect(health.observer == "n0")
         #expect(health.verboseText.contains("[+]n0 alive healthy [leader]") && health.verboseText.hasSuffix("cluster healthy\n"))
+    }
+
+    @Test("last transitions per node and check; a flapping node or check makes the cluster degraded, with the reason")
+    func flapping() {
+        var members = (0..<5).map { Self.report($0) }
+        members[1].transitions = MemberTransitions(
+            lastTransitionMillis: 1_700_000_000_000, flapping: Flapping(sinceMillis: 1_700_000_000_000, changes: 6),
+            checks: ["disk-space": CheckTransitions(lastTransitionMillis: 1_699_999_999_000)])
+        members[2].transitions = MemberTransitions(
+            lastTransitionMillis: 0, checks: ["disk-space": CheckTransitions(lastTransitionMillis: 0, flapping: Flapping(sinceMillis: 0, changes: 5))])
+        let health = ClusterHealth.merge(members, policy: Self.policy)
+        #expect(health.status == .degraded)
+        #expect(health.reasons.contains("n1 is flapping (6 changes since 2023-11-14T22:13:20Z)"), "\(health.reasons)")
+        #expect(health.reasons.contains("n2: check disk-space is flapping"))
+        let n1 = health.nodes.first { $0.nodeID == "n1" }!
+        #expect(n1.lastTransition == "2023-11-14T22:13:20Z")
+        #expect(n1.checksLastTransition == ["disk-space": "2023-11-14T22:13:19Z"])
+        #expect(n1.flapping?.changes == 6 && n1.flappingChecks == nil)
+        #expect(health.nodes.first { $0.nodeID == "n2" }?.flappingChecks == ["disk-space"])
+        #expect(health.nodes.first { $0.nodeID == "n3" }?.lastTransition == nil, "no memory: no field")
+        #expect(health.verboseText.contains("[+]n1 alive healthy [flapping]"))
+        let json = String(decoding: JSONBytes.encode(health), as: UTF8.self)
+        #expect(json.contains("\"last_transition\":\"2023-11-14T22:13:20Z\"") && json.contains("\"flapping_checks\":[\"disk-space\"]"))
     }
 
     @Test("a dead node: degraded, listed unknown and stale; a stale status never counts as a pass")

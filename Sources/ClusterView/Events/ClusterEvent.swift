@@ -11,6 +11,12 @@ public enum EventKind: String, Sendable, Hashable, Codable, CaseIterable {
     case check
     /// The leader this node follows (the term in the message).
     case leader
+    /// A member's status or one of its checks began to flap (`to` flapping) or settled (`to`
+    /// stable): see ``FlapPolicy``.
+    case flapping
+    /// The observing node's own history began (`to` started) or ended (`to` stopped): the time
+    /// between is time it did not observe (see ``NodeHistory``).
+    case observer
 }
 
 /// The level of one check in a signed status, in the words `/health/checks` uses.
@@ -61,7 +67,7 @@ public struct ClusterEvent: Sendable, Hashable {
     }
 }
 
-/// Which events a query asks for, newest first.
+/// Which events a query asks for: newest first, or oldest first after ``afterID``.
 public struct EventFilter: Sendable, Hashable {
     public var node: String?
     public var check: String?
@@ -72,6 +78,8 @@ public struct EventFilter: Sendable, Hashable {
     public var untilMillis: Int64?
     /// Only events with a smaller id (the cursor of the previous page).
     public var beforeID: Int64?
+    /// Only events with a larger id, oldest first (a stream resuming after its last event).
+    public var afterID: Int64?
     /// At most this many, 1–``EventFilter/maxLimit``.
     public var limit: Int
 
@@ -80,8 +88,9 @@ public struct EventFilter: Sendable, Hashable {
 
     public init(
         node: String? = nil, check: String? = nil, kind: EventKind? = nil, sinceMillis: Int64? = nil,
-        untilMillis: Int64? = nil, beforeID: Int64? = nil, limit: Int = 100
+        untilMillis: Int64? = nil, beforeID: Int64? = nil, afterID: Int64? = nil, limit: Int = 100
     ) {
+        self.afterID = afterID
         self.node = node
         self.check = check
         self.kind = kind
@@ -95,6 +104,19 @@ public struct EventFilter: Sendable, Hashable {
 /// One page of events, newest first, with the cursor of the next (older) page.
 public struct EventPage: Sendable, Hashable {
     public var events: [ClusterEvent]
-    /// Pass as ``EventFilter/beforeID`` for the next page; `nil` on the last one.
+    /// Pass as ``EventFilter/beforeID`` for the next page; `nil` on the last one (and always for
+    /// an ``EventFilter/afterID`` query: continue after its last event).
     public var nextBeforeID: Int64?
+}
+
+extension ClusterEvent {
+    /// Whether `filter`'s node, check and kind match (not its times or ids): what a stream
+    /// checks of each new event. A node matches by the name in the event or its key's
+    /// fingerprint.
+    public func matches(_ filter: EventFilter) -> Bool {
+        if let node = filter.node, self.node != node, nodeKey?.fingerprint != node { return false }
+        if let check = filter.check, self.check != check { return false }
+        if let kind = filter.kind, self.kind != kind { return false }
+        return true
+    }
 }

@@ -26,8 +26,8 @@ public enum HistoryMetricNames {
 /// Records the transitions the node observes into its ``EventStore``, off the event loops, and
 /// answers history queries; a service in the node's group.
 ///
-/// Observations arrive synchronously from the gossip node (``observe(_:)`` only appends to a
-/// buffer under a lock); the service's loop writes the buffer in one transaction every
+/// Events arrive synchronously from the node's ``ClusterMemory`` (``record(_:)`` only appends to
+/// a buffer under a lock); the service's loop writes the buffer in one transaction every
 /// ``Settings/flushInterval`` and prunes a chunk every ``Settings/pruneInterval``, on NIO's
 /// thread pool. A database that cannot be opened or written (corrupt, locked, full, read-only)
 /// is logged once, counted, reported by ``availability`` (the history endpoints answer 503 with
@@ -48,8 +48,19 @@ public final class EventRecorder: Service, Sendable {
         public var reopenInterval: Duration = .seconds(15)
         /// Events held while the database cannot take them.
         public var maxBacklog = 100_000
+        /// Events a subscriber may fall behind by; one further behind is ended (it resumes from
+        /// the store with `Last-Event-ID`).
+        public var subscriberBuffer = 10_000
+        /// A subscriber hears at least this often.
+        public var keepaliveInterval: Duration = .seconds(15)
 
-        public init(path: String) { self.path = path }
+        /// The observing node's name in its own `observer` events.
+        public var observer = "this node"
+
+        public init(path: String, observer: String = "this node") {
+            self.path = path
+            self.observer = observer
+        }
     }
 
     /// Whether the history can be used, and why not.
@@ -66,7 +77,6 @@ public final class EventRecorder: Service, Sendable {
     }
 
     struct State: Sendable {
-        var tracker = TransitionTracker()
         var backlog: [ClusterEvent] = []
         var store: EventStore?
         var availability = Availability.opening
@@ -74,12 +84,27 @@ public final class EventRecorder: Service, Sendable {
         var nextPruneAt: ContinuousClock.Instant?
         var pruneBacklog = false
         var stored = 0
+        var subscribers: [Int: AsyncStream<StreamItem>.Continuation] = [:]
+        var nextSubscriber = 0
+        var nextKeepaliveAt: ContinuousClock.Instant?
+        var stopped = false
+    }
+
+    /// What a subscriber of ``subscribe()`` receives.
+    public enum StreamItem: Sendable {
+        /// A newly stored event, with its id.
+        case event(ClusterEvent)
+        /// Nothing new for ``Settings/keepaliveInterval``: a stream writes a comment, so proxies
+        /// keep the connection and a closed one is noticed.
+        case keepalive
     }
 
     public let settings: Settings
     private let state = Mutex(State())
     private let logger: Logger
     private let wallMillis: @Sendable () -> Int64
+    /// When this recorder was made: from then on the node observed (its `started` mark).
+    private let startedAtMillis: Int64
     private let recorded: Counter
     private let backlogDropped: Counter
     private let availableGauge: Gauge
@@ -93,6 +118,7 @@ public final class EventRecorder: Service, Sendable {
         self.settings = settings
         self.logger = logger
         self.wallMillis = wallMillis
+        startedAtMillis = wallMillis()
         let factory = metricsFactory ?? MetricsSystem.factory
         self.factory = factory
         recorded = Counter(label: HistoryMetricNames.recorded, factory: factory)
@@ -105,12 +131,10 @@ public final class EventRecorder: Service, Sendable {
 
     // MARK: Recording
 
-    /// Takes one observation of the gossip node; returns at once.
-    public func observe(_ observation: GossipNode.Observation) {
-        let now = wallMillis()
+    /// Takes the events ``ClusterMemory`` made of an observation; returns at once.
+    public func record(_ events: [ClusterEvent]) {
+        guard !events.isEmpty else { return }
         state.withLock { state in
-            let events = state.tracker.events(for: observation, at: now)
-            guard !events.isEmpty else { return }
             state.backlog += events
             let excess = state.backlog.count - settings.maxBacklog
             if excess > 0 {
@@ -125,9 +149,79 @@ public final class EventRecorder: Service, Sendable {
         // cancelled task ends it at once: the sleep throws, and a loop that ignored that spun.
         while !Task.isShuttingDownGracefully {
             await step(now: .now)
+            keepSubscribersAlive(now: .now)
             do { try await Task.sleep(for: settings.flushInterval) } catch { break }
         }
-        await step(now: .now)  // what arrived until the end
+        record([
+            ClusterEvent(
+                observedAtMillis: wallMillis(), node: settings.observer, nodeKey: nil, kind: .observer, from: nil, to: "stopped",
+                message: "\(settings.observer) stopped recording")
+        ])
+        await step(now: .now)  // what arrived until the end, and the mark
+        // Streams end with the recorder, so the HTTP server's graceful shutdown (after this
+        // service's: the group stops services in reverse order) does not wait on them.
+        let subscribers = state.withLock { state in
+            state.stopped = true
+            defer { state.subscribers = [:] }
+            return Array(state.subscribers.values)
+        }
+        for subscriber in subscribers { subscriber.finish() }
+    }
+
+    // MARK: Subscribing
+
+    /// The events stored from now on, as they are stored, with a ``StreamItem/keepalive`` every
+    /// ``Settings/keepaliveInterval``. A subscriber that falls ``Settings/subscriberBuffer``
+    /// events behind is ended; so are all when the recorder stops. Throws ``Unavailable`` after
+    /// the recorder stopped.
+    public func subscribe() throws(Unavailable) -> AsyncStream<StreamItem> {
+        let (stream, continuation) = AsyncStream.makeStream(of: StreamItem.self, bufferingPolicy: .bufferingOldest(settings.subscriberBuffer))
+        let id = state.withLock { state -> Int? in
+            guard !state.stopped else { return nil }
+            let id = state.nextSubscriber
+            state.nextSubscriber += 1
+            state.subscribers[id] = continuation
+            return id
+        }
+        guard let id else { throw Unavailable(reason: "the node is shutting down") }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// How many streams are subscribed.
+    public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+
+    private func publish(_ items: [StreamItem]) {
+        let subscribers = state.withLock { $0.subscribers }
+        for (id, subscriber) in subscribers {
+            for item in items {
+                if case .dropped = subscriber.yield(item) {
+                    // Too far behind: end it rather than skip events silently.
+                    subscriber.finish()
+                    _ = state.withLock { $0.subscribers.removeValue(forKey: id) }
+                    break
+                }
+            }
+        }
+    }
+
+    func keepSubscribersAlive(now: ContinuousClock.Instant) {
+        let due = state.withLock { state -> Bool in
+            guard !state.subscribers.isEmpty else {
+                state.nextKeepaliveAt = nil
+                return false
+            }
+            guard let at = state.nextKeepaliveAt else {
+                state.nextKeepaliveAt = now + settings.keepaliveInterval
+                return false
+            }
+            guard now >= at else { return false }
+            state.nextKeepaliveAt = now + settings.keepaliveInterval
+            return true
+        }
+        if due { publish([.keepalive]) }
     }
 
     /// One round: open the database if it is due, write the backlog, prune if due. Tests call it
@@ -154,7 +248,12 @@ public final class EventRecorder: Service, Sendable {
         }
         switch result {
         case .success(let (store, count)):
+            let started = ClusterEvent(
+                observedAtMillis: startedAtMillis, node: settings.observer, nodeKey: nil, kind: .observer, from: nil, to: "started",
+                message: "\(settings.observer) began to record")
             state.withLock { state in
+                // Before what waited: the mark says from when this node observed.
+                state.backlog.insert(started, at: 0)
                 state.store = store
                 state.availability = .available
                 state.stored = count
@@ -172,11 +271,13 @@ public final class EventRecorder: Service, Sendable {
             guard let store = state.store, !state.backlog.isEmpty else { return nil }
             return (store, state.backlog)
         }) else { return }
-        let result: Result<Int, EventStore.Failure> = await offLoop {
-            do throws(EventStore.Failure) { return .success(try store.append(batch).count) } catch { return .failure(error) }
+        let result: Result<[ClusterEvent], EventStore.Failure> = await offLoop {
+            do throws(EventStore.Failure) { return .success(try store.append(batch)) } catch { return .failure(error) }
         }
         switch result {
-        case .success(let written):
+        case .success(let storedEvents):
+            let written = storedEvents.count
+            publish(storedEvents.map(StreamItem.event))
             let stored = state.withLock { state in
                 // Observations that arrived during the write stay for the next round.
                 state.backlog.removeFirst(min(written, state.backlog.count))
@@ -262,6 +363,29 @@ public final class EventRecorder: Service, Sendable {
         switch result {
         case .success(let event): return event
         case .failure(let failure): throw Unavailable(reason: "read \(settings.path): \(failure)")
+        }
+    }
+
+    /// What `/cluster/nodes/{id}/history` shows of `node` (its id, fingerprint or key in hex):
+    /// its timeline since `since` for ``NodeHistory`` and the last event of each of its checks;
+    /// `nil` when no event names it.
+    public func timeline(of node: String, since: Int64) async throws(Unavailable)
+        -> (key: PublicKey, timeline: [ClusterEvent], checks: [ClusterEvent])?
+    {
+        let store = try usableStore()
+        let result: Result<(PublicKey, [ClusterEvent], [ClusterEvent])?, EventStore.Failure> = await offLoop {
+            do throws(EventStore.Failure) {
+                guard let key = try store.key(of: node) else { return .success(nil) }
+                return .success((key, try store.timeline(of: key, since: since), try store.lastCheckEvents(of: key)))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch result {
+        case .success(let found): return found.map { (key: $0.0, timeline: $0.1, checks: $0.2) }
+        case .failure(let failure):
+            Counter(label: HistoryMetricNames.errors, dimensions: [("operation", "read")], factory: factory).increment()
+            throw Unavailable(reason: "read \(settings.path): \(failure)")
         }
     }
 

@@ -159,7 +159,7 @@ public final class EventStore: Sendable {
 
     // MARK: Reading
 
-    /// The events `filter` asks for, newest first.
+    /// The events `filter` asks for, newest first (oldest first after ``EventFilter/afterID``).
     public func events(_ filter: EventFilter) throws(Failure) -> EventPage {
         var conditions: [String] = []
         var arguments: StatementArguments = []
@@ -190,11 +190,15 @@ public final class EventStore: Sendable {
             conditions.append("e.id < ?")
             arguments += [before]
         }
+        if let after = filter.afterID {
+            conditions.append("e.id > ?")
+            arguments += [after]
+        }
         arguments += [filter.limit]
         let sql = """
             SELECT e.*, s.payload, s.signature FROM event e LEFT JOIN signed_status s ON s.hash = e.status_hash
             \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
-            ORDER BY e.id DESC LIMIT ?
+            ORDER BY e.id \(filter.afterID == nil ? "DESC" : "ASC") LIMIT ?
             """
         do {
             let rows = try pool.read { db in try Row.fetchAll(db, sql: sql, arguments: arguments) }
@@ -204,7 +208,7 @@ public final class EventStore: Sendable {
                 if let event = Self.event(from: row) { events.append(event) } else { skipped.add(1, ordering: .relaxed) }
             }
             let lastID: Int64? = rows.last?["id"]
-            return EventPage(events: events, nextBeforeID: rows.count == filter.limit ? lastID : nil)
+            return EventPage(events: events, nextBeforeID: rows.count == filter.limit && filter.afterID == nil ? lastID : nil)
         } catch {
             throw Failure(error)
         }
@@ -223,6 +227,86 @@ public final class EventStore: Sendable {
         } catch {
             throw Failure(error)
         }
+    }
+
+    /// The key of the member named `node` (its id, or its key's fingerprint) in the newest event
+    /// that names it with a key; `nil` when no event does.
+    public func key(of node: String) throws(Failure) -> PublicKey? {
+        do {
+            let data = try pool.read { db -> Data? in
+                if let byName = try Data.fetchOne(
+                    db, sql: "SELECT node_key FROM event WHERE node = ? AND node_key IS NOT NULL ORDER BY id DESC LIMIT 1", arguments: [node])
+                {
+                    return byName
+                }
+                guard let prefix = Hex.decode(node) else { return nil }
+                if prefix.count == PublicKey.byteCount { return Data(prefix) }
+                guard prefix.count == 8 else { return nil }
+                return try Data.fetchOne(
+                    db, sql: "SELECT node_key FROM event WHERE substr(node_key, 1, 8) = ? ORDER BY id DESC LIMIT 1", arguments: [Data(prefix)])
+            }
+            return data.flatMap { PublicKey(bytes: Array($0)) }
+        } catch {
+            throw Failure(error)
+        }
+    }
+
+    /// What ``NodeHistory`` summarises: the `member` and `status` events of `key` observed at or
+    /// after `since`, the last of each kind before it, and the observer's own marks the same way;
+    /// in the order they were stored, without their signed statuses, at most `limit` of the
+    /// newest. One read transaction, so the parts agree.
+    public func timeline(of key: PublicKey, since: Int64, limit: Int = 200_000) throws(Failure) -> [ClusterEvent] {
+        let keyData = Data(key.bytes)
+        do {
+            let rows = try pool.read { db -> [Row] in
+                var rows: [Row] = []
+                for (condition, arguments) in [
+                    ("node_key = ? AND kind = 'member'", [keyData] as StatementArguments),
+                    ("node_key = ? AND kind = 'status'", [keyData]),
+                    ("kind = 'observer'", []),
+                ] {
+                    rows += try Row.fetchAll(
+                        db, sql: "SELECT * FROM event WHERE \(condition) AND observed_at < ? ORDER BY id DESC LIMIT 1",
+                        arguments: arguments + [since])
+                    rows += try Row.fetchAll(
+                        db,
+                        sql: "SELECT * FROM (SELECT * FROM event WHERE \(condition) AND observed_at >= ? ORDER BY id DESC LIMIT ?)",
+                        arguments: arguments + [since, limit])
+                }
+                return rows
+            }
+            return decode(rows).sorted { $0.id < $1.id }
+        } catch {
+            throw Failure(error)
+        }
+    }
+
+    /// The newest `check` event of each check of `key`, by check name.
+    public func lastCheckEvents(of key: PublicKey) throws(Failure) -> [ClusterEvent] {
+        do {
+            let rows = try pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT * FROM event WHERE id IN
+                            (SELECT max(id) FROM event WHERE node_key = ? AND kind = 'check' GROUP BY subject)
+                        ORDER BY subject
+                        """,
+                    arguments: [Data(key.bytes)])
+            }
+            return decode(rows)
+        } catch {
+            throw Failure(error)
+        }
+    }
+
+    private func decode(_ rows: [Row]) -> [ClusterEvent] {
+        var events: [ClusterEvent] = []
+        events.reserveCapacity(rows.count)
+        for row in rows {
+            if let event = Self.event(from: row) { events.append(event) } else { skipped.add(1, ordering: .relaxed) }
+        }
+        return events
     }
 
     /// How many events are stored (the id range: see ``prune(olderThan:keeping:chunk:)``).

@@ -1,3 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import ClusterEvents
 import Gossip
 import GossipCore
 import NodeHealth
@@ -12,14 +18,21 @@ public struct MemberReport: Sendable, Hashable {
     /// The latest verified status, and how long ago this node accepted it (signed it, for itself).
     public var status: StatusProjection?
     public var statusAge: Duration?
+    /// When it and its checks last changed and whether they flap, as this node observed it
+    /// (``ClusterMemory``); `nil` without a memory.
+    public var transitions: MemberTransitions?
 
-    public init(key: PublicKey, state: MemberState, life: Life, isSelf: Bool, status: StatusProjection?, statusAge: Duration?) {
+    public init(
+        key: PublicKey, state: MemberState, life: Life, isSelf: Bool, status: StatusProjection?, statusAge: Duration?,
+        transitions: MemberTransitions? = nil
+    ) {
         self.key = key
         self.state = state
         self.life = life
         self.isSelf = isSelf
         self.status = status
         self.statusAge = statusAge
+        self.transitions = transitions
     }
 }
 
@@ -71,12 +84,38 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         public var belowMinPeers: Bool?
         /// Reports healthy while this node cannot reach it (suspect or dead here).
         public var unreachable: Bool
+        /// RFC 3339: the last change of its membership state or status level this node observed,
+        /// or when it first saw the member (like a Kubernetes condition's `lastTransitionTime`).
+        public var lastTransition: String? = nil
+        /// Each check's last change of level, the same way, by check name.
+        public var checksLastTransition: [String: String]? = nil
+        /// Set while its status flaps (see ``FlapPolicy``).
+        public var flapping: FlappingBody? = nil
+        /// Its checks that flap, by name (absent when none).
+        public var flappingChecks: [String]? = nil
 
         enum CodingKeys: String, CodingKey {
             case nodeID = "node_id", fingerprint, isSelf = "self", state, generation, version
             case statusAgeSeconds = "status_age_seconds", reportedStatus = "reported_status", message, status, stale
             case failingChecks = "failing_checks", degradedChecks = "degraded_checks", score, leader, term
             case connectedPeers = "connected_peers", belowMinPeers = "below_min_peers", unreachable
+            case lastTransition = "last_transition", checksLastTransition = "checks_last_transition", flapping
+            case flappingChecks = "flapping_checks"
+        }
+    }
+
+    /// That something flaps: since when (RFC 3339) and how many changes since it began to.
+    public struct FlappingBody: Codable, Sendable, Hashable {
+        public var since: String
+        public var changes: Int
+
+        init(_ flapping: Flapping) {
+            since = Self.time(flapping.sinceMillis)
+            changes = flapping.changes
+        }
+
+        static func time(_ millis: Int64) -> String {
+            TimeFormatting.rfc3339(Date(timeIntervalSince1970: Double(millis) / 1000))
         }
     }
 
@@ -167,7 +206,7 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
     ///   followed by more than half of the live members with a fresh status.
     /// - Otherwise **degraded** when any member is suspect, dead, stale, degraded, unhealthy,
     ///   starting or stopping, has fewer peers than the minimum, reports under-replicated keys, or
-    ///   reports healthy while this node cannot reach it.
+    ///   reports healthy while this node cannot reach it, or flaps (its status or one of its checks).
     /// - Otherwise **healthy**. Members that left gracefully are listed but judge nothing.
     public static func merge(_ members: [MemberReport], policy: ClusterHealthPolicy) -> ClusterHealth {
         // Names once (a fingerprint is hex-encoded on each use).
@@ -206,6 +245,8 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
             let peers = projection.flatMap(PeersExtension.init)
             let unreachable = (member.state == .suspect || member.state == .dead) && reported == .healthy
                 && !member.isSelf
+            let transitions = member.transitions
+            let flappingChecks = transitions?.checks.filter { $0.value.flapping != nil }.keys.sorted() ?? []
             nodes.append(
                 Node(
                     nodeID: memberName, fingerprint: member.key.fingerprint, isSelf: member.isSelf,
@@ -214,7 +255,9 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
                     message: projection?.message, status: effective, stale: stale, failingChecks: failing, degradedChecks: degraded,
                     score: score.map { ($0 * 1000).rounded() / 1000 }, leader: election.flatMap { name(ofPrefix: $0.leaderPrefix) },
                     term: election?.term, connectedPeers: peers.map { Int($0.connectedPeers) }, belowMinPeers: peers?.belowMinimum,
-                    unreachable: unreachable))
+                    unreachable: unreachable, lastTransition: transitions.map { FlappingBody.time($0.lastTransitionMillis) },
+                    checksLastTransition: transitions.map { $0.checks.mapValues { FlappingBody.time($0.lastTransitionMillis) } },
+                    flapping: transitions?.flapping.map(FlappingBody.init), flappingChecks: flappingChecks.isEmpty ? nil : flappingChecks))
 
             // Figures count from live members with a fresh status only.
             guard !stale, !gone else { continue }
@@ -281,6 +324,10 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
                 concerns.append("\(node.nodeID) is \(node.status)" + why)
             }
             if node.unreachable { concerns.append("\(node.nodeID) reports healthy but is unreachable") }
+            if let flapping = node.flapping {
+                concerns.append("\(node.nodeID) is flapping (\(flapping.changes) changes since \(flapping.since))")
+            }
+            for check in node.flappingChecks ?? [] { concerns.append("\(node.nodeID): check \(check) is flapping") }
         }
         if !belowMinimum.isEmpty { concerns.append("below \(policy.minPeers) peers: \(belowMinimum.joined(separator: ", "))") }
         if replication.underReplicatedKeys > 0 { concerns.append("\(replication.underReplicatedKeys) keys under-replicated") }
@@ -304,6 +351,8 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
             let checks = node.failingChecks.map { "failing: \($0)" } + node.degradedChecks.map { "degraded: \($0)" }
             if !checks.isEmpty { line += " " + checks.joined(separator: ", ") }
             if election.leader == node.nodeID { line += " [leader]" }
+            if node.flapping != nil { line += " [flapping]" }
+            if let checks = node.flappingChecks { line += " flapping: " + checks.joined(separator: ", ") }
             return line
         }
         lines.append("election: leader \(election.leader ?? "none"), agreement \(Int(election.agreement * 100)) %, \(election.leadershipChanges) changes")

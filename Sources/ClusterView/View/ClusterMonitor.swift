@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import ClusterEvents
 import Gossip
 import GossipCore
 import Metrics
@@ -50,6 +51,7 @@ public actor ClusterMonitor: Service {
 
     /// Where the view comes from: a node's merge, or any other (benchmarks, tests).
     private let source: @Sendable () async -> ClusterHealth
+    private let memory: ClusterMemory?
     private let interval: Duration
     private let limit: Int
     private let factory: any MetricsFactory
@@ -63,29 +65,39 @@ public actor ClusterMonitor: Service {
     private nonisolated let refreshRequests: AsyncStream<Void>
     private nonisolated let refreshSink: AsyncStream<Void>.Continuation
 
-    /// Watches the cluster as `node` sees it.
-    public init(node: GossipNode, minPeers: Int = 2, interval: Duration = .seconds(2), limit: Int = 300, factory: (any MetricsFactory)? = nil) {
-        self.init(interval: interval, limit: limit, factory: factory) { await Self.clusterHealth(of: node, minPeers: minPeers) }
+    /// Watches the cluster as `node` sees it, with the last transitions and flapping `memory`
+    /// keeps (which each sample lets settle: see ``ClusterMemory/expire()``).
+    public init(
+        node: GossipNode, memory: ClusterMemory? = nil, minPeers: Int = 2, interval: Duration = .seconds(2), limit: Int = 300,
+        factory: (any MetricsFactory)? = nil
+    ) {
+        self.init(interval: interval, limit: limit, factory: factory, memory: memory) {
+            await Self.clusterHealth(of: node, memory: memory, minPeers: minPeers)
+        }
     }
 
     /// The cluster as `node` sees it, merged under `policy` (stale after twice the refresh
     /// interval for the cluster's size unless `policy` says otherwise).
-    static func clusterHealth(of node: GossipNode, minPeers: Int = 2) async -> ClusterHealth {
+    static func clusterHealth(of node: GossipNode, memory: ClusterMemory?, minPeers: Int = 2) async -> ClusterHealth {
         let views = await node.memberViews()
         var policy = ClusterHealthPolicy(staleAfter: await node.refreshInterval() * 2)
         policy.minPeers = minPeers
+        let transitions = memory?.transitions(of: views.map(\.key)) ?? [:]
         let reports = views.map {
-            MemberReport(key: $0.key, state: $0.state, life: $0.life, isSelf: $0.isSelf, status: $0.projection, statusAge: $0.statusAge)
+            MemberReport(
+                key: $0.key, state: $0.state, life: $0.life, isSelf: $0.isSelf, status: $0.projection, statusAge: $0.statusAge,
+                transitions: transitions[$0.key])
         }
         return ClusterHealth.merge(reports, policy: policy)
     }
 
-    /// Watches the view `source` merges.
+    /// Watches the view `source` merges (lets `memory` settle on each sample).
     public init(
-        interval: Duration = .seconds(2), limit: Int = 300, factory: (any MetricsFactory)? = nil,
+        interval: Duration = .seconds(2), limit: Int = 300, factory: (any MetricsFactory)? = nil, memory: ClusterMemory? = nil,
         source: @escaping @Sendable () async -> ClusterHealth
     ) {
         self.source = source
+        self.memory = memory
         (refreshRequests, refreshSink) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         self.interval = interval
         self.limit = max(1, limit)
@@ -177,6 +189,7 @@ public actor ClusterMonitor: Service {
     /// Merges the view now, updates the gauges and the history; returns the merge.
     @discardableResult
     public func sample() async -> ClusterHealth {
+        memory?.expire()
         // One merge serves the snapshot for requests, the change window, the gauges and the history.
         let health = await refresh().health
         let sampledAt = ContinuousClock.now

@@ -102,4 +102,44 @@ public enum HTTPClient {
             return response
         }
     }
+
+    /// Sends a GET to `url` and hands the answer's status and headers to `head`, then each piece
+    /// of its body to `body` as it arrives, until the body ends or `body` returns false. For
+    /// streams such as `/cluster/events/stream`: no overall timeout, only `connectTimeout`; the
+    /// caller's task cancellation ends it.
+    public static func stream(
+        _ url: String, headers: [(String, String)] = [], connectTimeout: Duration = .seconds(5),
+        userAgent: String = "chorus-cluster-health",
+        head: @Sendable (_ status: Int, _ headers: [(name: String, value: String)]) async throws -> Void,
+        body: @Sendable (ByteBuffer) async throws -> Bool
+    ) async throws {
+        let (host, port, path) = try split(url)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.milliseconds(Int64(connectTimeout / .milliseconds(1))))
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                }
+            }
+        try await channel.executeThenClose { inbound, outbound in
+            var request = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
+            request.headers.add(name: "Host", value: port == 80 ? host : "\(host):\(port)")
+            request.headers.add(name: "Connection", value: "close")
+            request.headers.add(name: "User-Agent", value: userAgent)
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            try await outbound.write(.head(request))
+            try await outbound.write(.end(nil))
+            for try await part in inbound {
+                switch part {
+                case .head(let response):
+                    try await head(Int(response.status.code), response.headers.map { ($0.name, $0.value) })
+                case .body(let buffer):
+                    guard try await body(buffer) else { return }
+                case .end: return
+                }
+            }
+            throw URLError(description: "\(url): the connection closed before the response ended")
+        }
+    }
 }

@@ -176,4 +176,15 @@ public enum DurationText {
         }
         return nil
     }
+
+    /// `duration` in the form ``parse(_:)`` reads, in the largest unit that divides it evenly
+    /// (`10m`, `90s`, `250ms`); a negative one as `0s`.
+    public static func format(_ duration: Duration) -> String {
+        let millis = max(0, duration / .milliseconds(1))
+        guard millis > 0 else { return "0s" }
+        for (suffix, unit) in [("d", 86_400_000.0), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+            if millis >= unit, millis.truncatingRemainder(dividingBy: unit) == 0 { return "\(Int64(millis / unit))\(suffix)" }
+        }
+        return "\(Int64(millis.rounded()))ms"
+    }
 }

@@ -8,6 +8,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import ChorusNode
+import ClusterEvents
 import ClusterView
 import Gossip
 import GossipCore
@@ -114,6 +115,12 @@ struct NodeCommand: AsyncParsableCommand {
     @Flag(help: "Record no event history (no DATA_DIR/history.sqlite, no /cluster/events).")
     var noHistory = false
 
+    @Option(help: "A node or check that changes status this many times within --flap-window is flapping (2-100).")
+    var flapThreshold: Int = 5
+
+    @Option(help: ArgumentHelp("The flapping window; a flapping node or check is stable again after this long without a change.", valueName: "span"))
+    var flapWindow: String = "10m"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -151,6 +158,12 @@ struct NodeCommand: AsyncParsableCommand {
             throw ValidationError("--history-retention must be a positive span such as 90m, 12h or 7d, not \(historyRetention)")
         }
         guard historyMaxEvents >= 1 else { throw ValidationError("--history-max-events must be at least 1") }
+        guard FlapPolicy.thresholds.contains(flapThreshold) else {
+            throw ValidationError("--flap-threshold must be from \(FlapPolicy.thresholds.lowerBound) to \(FlapPolicy.thresholds.upperBound), not \(flapThreshold)")
+        }
+        guard let window = DurationText.parse(flapWindow), window >= .seconds(1) else {
+            throw ValidationError("--flap-window must be a span of at least 1s such as 10m, not \(flapWindow)")
+        }
         for entry in checkInterval where Self.parseInterval(entry) == nil {
             throw ValidationError("--check-interval: \(entry) is not NAME=SECONDS with positive seconds")
         }
@@ -234,6 +247,7 @@ struct NodeCommand: AsyncParsableCommand {
             if let (name, interval) = Self.parseInterval(entry) { configuration.checkIntervals[name] = interval }
         }
         configuration.adminToken = try adminTokenFile.map(readAdminToken)
+        configuration.flapping = FlapPolicy(threshold: flapThreshold, window: DurationText.parse(flapWindow) ?? .seconds(600))
         if !noHistory {
             configuration.history.path = dataDir + "/history.sqlite"
             configuration.history.retention = DurationText.parse(historyRetention) ?? configuration.history.retention

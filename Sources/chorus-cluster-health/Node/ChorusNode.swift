@@ -32,6 +32,8 @@ public struct ChorusNode: Sendable {
     public let monitor: ClusterMonitor
     /// The event history, when ``NodeConfiguration/History/path`` is set.
     public let history: EventRecorder?
+    /// Last transitions and flapping, fed by gossip's observations; feeds ``history``.
+    public let memory: ClusterMemory
     /// The enhanced checks, when ``NodeConfiguration/enhancedChecks`` is on.
     public let enhanced: EnhancedHealthChecks?
     /// Every route the node serves (health, cluster, admin with a token, `/metrics`), as the
@@ -49,6 +51,7 @@ public struct ChorusNode: Sendable {
     /// The help text of every metric a node exports (the Prometheus exposition needs one per metric).
     public static let metricHelp = HealthMetricNames.help.merging(GossipMetricNames.help) { a, _ in a }
         .merging(ClusterMetricNames.help) { a, _ in a }.merging(HistoryMetricNames.help) { a, _ in a }
+        .merging(ClusterMemory.MetricNames.help) { a, _ in a }
 
     /// Builds the node: registers the checks, opens nothing yet (``run()`` binds the sockets).
     /// - Parameter metrics: the registry every part of the node records into and `/metrics`
@@ -67,7 +70,7 @@ public struct ChorusNode: Sendable {
         try await manager.register(.createMemoryCheck(threshold: configuration.checks.memoryThreshold))
         var history: EventRecorder?
         if let path = configuration.history.path {
-            var settings = EventRecorder.Settings(path: path)
+            var settings = EventRecorder.Settings(path: path, observer: configuration.nodeID)
             settings.retention = configuration.history.retention
             settings.maxEvents = configuration.history.maxEvents
             history = EventRecorder(
@@ -77,7 +80,10 @@ public struct ChorusNode: Sendable {
         var gossipConfiguration = configuration.gossip
         gossipConfiguration.logger = configuration.makeLogger("chorus.gossip")
         gossipConfiguration.metricsFactory = factory
-        if let history { gossipConfiguration.observe = { history.observe($0) } }
+        let memory = ClusterMemory(
+            policy: configuration.flapping, metricsFactory: factory, wallMillis: Self.wallMillis,
+            sink: { [history] events in history?.record(events) })
+        gossipConfiguration.observe = { memory.observe($0) }
         let gossip = GossipNode(configuration: gossipConfiguration, health: manager)
 
         // One adapter over the cluster's DHT, for the DHT probe and the admin endpoint.
@@ -96,14 +102,14 @@ public struct ChorusNode: Sendable {
             try await manager.register(check)
         }
 
-        let monitor = ClusterMonitor(node: gossip, minPeers: configuration.checks.minPeers, factory: factory)
+        let monitor = ClusterMonitor(node: gossip, memory: memory, minPeers: configuration.checks.minPeers, factory: factory)
         var groups = [
             HealthHTTP.routes(manager: manager, enhanced: enhanced),
             ClusterHTTP.routes(node: gossip, monitor: monitor),
             Self.metricsRoutes(metrics),
         ]
         if let history {
-            groups.append(EventsHTTP.routes(recorder: history, observer: configuration.nodeID, wallMillis: Self.wallMillis))
+            groups.append(EventsHTTP.routes(recorder: history, memory: memory, observer: configuration.nodeID, wallMillis: Self.wallMillis))
         }
         if let token = configuration.adminToken {
             groups.append(AdminHTTP.routes(manager: manager, token: token, dht: dht))
@@ -113,6 +119,7 @@ public struct ChorusNode: Sendable {
         self.monitor = monitor
         self.enhanced = enhanced
         self.history = history
+        self.memory = memory
         self.responder = NodeRoutes.router(serving: groups).buildResponder()
     }
 

@@ -1,3 +1,4 @@
+import ClusterEvents
 import Gossip
 import GossipCore
 import Logging
@@ -36,6 +37,8 @@ public struct NodeConfiguration: Sendable {
     public var version = ProductVersion.current
     public var http = HTTP()
     public var history = History()
+    /// When a member or a check counts as flapping in `/cluster/health`.
+    public var flapping = FlapPolicy()
     /// The gossip layer: key, generation, trust, addresses.
     public var gossip: GossipNode.Configuration
     /// Thresholds and intervals of the checks: disk and memory for the two basic checks (the
