@@ -175,7 +175,7 @@ public struct StatusProjection: Sendable, Hashable {
         var writer = WireWriter(capacity: 512)
         writer.raw(Self.domainTag)
         writer.u8(Self.formatVersion)
-        writer.raw(publicKey.bytes)
+        publicKey.write(into: &writer)
         writer.u64(generation)
         writer.u64(version)
         writer.u64(issuedAtMillis)
