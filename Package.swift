@@ -8,7 +8,7 @@ let package = Package(
         .library(name: "GossipCore", targets: ["GossipCore"]),
         .library(name: "Gossip", targets: ["Gossip"]),
         .library(name: "NodeHealth", targets: ["NodeHealth", "NodeHealthHTTP"]),
-        .library(name: "ClusterView", targets: ["ClusterView", "ClusterEvents"]),
+        .library(name: "ClusterView", targets: ["ClusterView", "ClusterEvents", "ClusterNotify"]),
         .library(name: "ChorusNode", targets: ["ChorusNode"]),
         .executable(name: "chorus-cluster-health", targets: ["chorus-cluster-health"]),
     ],
@@ -126,12 +126,24 @@ let package = Package(
             path: "Sources/ClusterView/Events"
         ),
 
+        // Notifications: incidents from the cluster view, sent by the leader to webhooks, recorded in the DHT.
+        .target(
+            name: "ClusterNotify",
+            dependencies: [
+                "ClusterView", "ClusterEvents", "Gossip", "GossipCore", "NodeHealth", "NodeHealthHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/ClusterView/Notify"
+        ),
+
         // MARK: The node and the command line
         // One whole node (manager, gossip, cluster monitor, routes, services) from a configuration value.
         .target(
             name: "ChorusNode",
             dependencies: [
-                "NodeHealth", "NodeHealthHTTP", "GossipCore", "Gossip", "ClusterView", "ClusterEvents",
+                "NodeHealth", "NodeHealthHTTP", "GossipCore", "Gossip", "ClusterView", "ClusterEvents", "ClusterNotify",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -144,7 +156,8 @@ let package = Package(
         .executableTarget(
             name: "chorus-cluster-health",
             dependencies: [
-                "ChorusNode", "NodeHealth", "NodeHealthHTTP", "GossipCore", "Gossip", "ClusterView", "ClusterEvents", "Simulations",
+                "ChorusNode", "NodeHealth", "NodeHealthHTTP", "GossipCore", "Gossip", "ClusterView", "ClusterEvents", "ClusterNotify",
+                "Simulations",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -193,6 +206,12 @@ let package = Package(
         .testTarget(
             name: "ClusterViewTests",
             dependencies: ["ClusterView", "ClusterEvents", "GossipCore", "Gossip", "NodeHealth", "NodeHealthTesting", "TestSupport"]
+        ),
+        .testTarget(
+            name: "ClusterNotifyTests",
+            dependencies: [
+                "ClusterNotify", "ClusterView", "ClusterEvents", "GossipCore", "Gossip", "NodeHealth", "NodeHealthTesting", "TestSupport",
+            ]
         ),
         .testTarget(
             name: "ClusterEventsTests",

@@ -17,6 +17,9 @@ public enum EventKind: String, Sendable, Hashable, Codable, CaseIterable {
     /// The observing node's own history began (`to` started) or ended (`to` stopped): the time
     /// between is time it did not observe (see ``NodeHistory``).
     case observer
+    /// A notification this node sent as the leader (`to` firing or resolved) or gave up on
+    /// (`to` failed); `check` is the check for a check incident, `node` the member or `cluster`.
+    case notification
 }
 
 /// The level of one check in a signed status, in the words `/health/checks` uses.

@@ -9,6 +9,7 @@ import Foundation
 #endif
 import ChorusNode
 import ClusterEvents
+import ClusterNotify
 import ClusterView
 import Gossip
 import GossipCore
@@ -115,6 +116,21 @@ struct NodeCommand: AsyncParsableCommand {
     @Flag(help: "Record no event history (no DATA_DIR/history.sqlite, no /cluster/events).")
     var noHistory = false
 
+    @Option(name: .customLong("notify-webhook"), help: ArgumentHelp("POST a JSON notification here when an incident opens and when it resolves (repeatable; http:// only). Only the leader sends.", valueName: "url"))
+    var notifyWebhooks: [String] = []
+
+    @Option(help: ArgumentHelp("The JSON body of each notification, with {{placeholders}} (see README); default Slack-compatible.", valueName: "file"))
+    var notifyTemplate: String?
+
+    @Option(help: ArgumentHelp("At most one failure notification per incident within this span.", valueName: "span"))
+    var notifyMinInterval: String = "5m"
+
+    @Option(help: ArgumentHelp("An incident must hold this long before it is notified.", valueName: "span"))
+    var notifyHold: String = "10s"
+
+    @Option(help: ArgumentHelp("The dashboard link in notifications (default: this node's /cluster).", valueName: "url"))
+    var dashboardUrl: String?
+
     @Option(help: "A node or check that changes status this many times within --flap-window is flapping (2-100).")
     var flapThreshold: Int = 5
 
@@ -160,6 +176,17 @@ struct NodeCommand: AsyncParsableCommand {
         guard historyMaxEvents >= 1 else { throw ValidationError("--history-max-events must be at least 1") }
         guard FlapPolicy.thresholds.contains(flapThreshold) else {
             throw ValidationError("--flap-threshold must be from \(FlapPolicy.thresholds.lowerBound) to \(FlapPolicy.thresholds.upperBound), not \(flapThreshold)")
+        }
+        for url in notifyWebhooks {
+            guard url.hasPrefix("http://"), (try? HTTPClient.split(url)) != nil else {
+                throw ValidationError(
+                    "--notify-webhook \(url): an http://host[:port]/path URL (https is not built in: point it at a local relay, see README)")
+            }
+        }
+        for (flag, text) in [("--notify-min-interval", notifyMinInterval), ("--notify-hold", notifyHold)] {
+            guard text == "0s" || DurationText.parse(text) != nil else {
+                throw ValidationError("\(flag) must be a span such as 0s, 30s, 5m, not \(text)")
+            }
         }
         guard let window = DurationText.parse(flapWindow), window >= .seconds(1) else {
             throw ValidationError("--flap-window must be a span of at least 1s such as 10m, not \(flapWindow)")
@@ -247,6 +274,17 @@ struct NodeCommand: AsyncParsableCommand {
             if let (name, interval) = Self.parseInterval(entry) { configuration.checkIntervals[name] = interval }
         }
         configuration.adminToken = try adminTokenFile.map(readAdminToken)
+        configuration.notifications.webhooks = notifyWebhooks
+        configuration.notifications.policy.minInterval = DurationText.parse(notifyMinInterval) ?? .zero
+        configuration.notifications.policy.holdFor = DurationText.parse(notifyHold) ?? .zero
+        configuration.notifications.dashboard = dashboardUrl
+        if let notifyTemplate {
+            let text = try KeyFiles.read(notifyTemplate)
+            guard text.utf8.count <= NotificationTemplate.maxBytes else {
+                throw ValidationError("--notify-template \(notifyTemplate): at most \(NotificationTemplate.maxBytes) bytes")
+            }
+            configuration.notifications.template = NotificationTemplate(text: text)
+        }
         configuration.flapping = FlapPolicy(threshold: flapThreshold, window: DurationText.parse(flapWindow) ?? .seconds(600))
         if !noHistory {
             configuration.history.path = dataDir + "/history.sqlite"

@@ -4,11 +4,13 @@ import FoundationEssentials
 import Foundation
 #endif
 import ClusterEvents
+import ClusterNotify
 import ClusterView
 import Gossip
 import GossipCore
 import Hummingbird
 import Logging
+import Metrics
 import NodeHealth
 import NodeHealthHTTP
 import Prometheus
@@ -34,6 +36,8 @@ public struct ChorusNode: Sendable {
     public let history: EventRecorder?
     /// Last transitions and flapping, fed by gossip's observations; feeds ``history``.
     public let memory: ClusterMemory
+    /// Webhook notifications, when ``NodeConfiguration/Notifications/webhooks`` has any.
+    public let notifier: Notifier?
     /// The enhanced checks, when ``NodeConfiguration/enhancedChecks`` is on.
     public let enhanced: EnhancedHealthChecks?
     /// Every route the node serves (health, cluster, admin with a token, `/metrics`), as the
@@ -51,7 +55,7 @@ public struct ChorusNode: Sendable {
     /// The help text of every metric a node exports (the Prometheus exposition needs one per metric).
     public static let metricHelp = HealthMetricNames.help.merging(GossipMetricNames.help) { a, _ in a }
         .merging(ClusterMetricNames.help) { a, _ in a }.merging(HistoryMetricNames.help) { a, _ in a }
-        .merging(ClusterMemory.MetricNames.help) { a, _ in a }
+        .merging(ClusterMemory.MetricNames.help) { a, _ in a }.merging(NotificationMetricNames.help) { a, _ in a }
 
     /// Builds the node: registers the checks, opens nothing yet (``run()`` binds the sockets).
     /// - Parameter metrics: the registry every part of the node records into and `/metrics`
@@ -120,7 +124,29 @@ public struct ChorusNode: Sendable {
         self.enhanced = enhanced
         self.history = history
         self.memory = memory
+        self.notifier = Self.makeNotifier(configuration, gossip: gossip, monitor: monitor, history: history, factory: factory)
         self.responder = NodeRoutes.router(serving: groups).buildResponder()
+    }
+
+    /// The notifier of `configuration`, if it names webhooks: the monitor's view, sent while
+    /// `gossip` leads, recorded in the DHT and in `history`.
+    static func makeNotifier(
+        _ configuration: NodeConfiguration, gossip: GossipNode, monitor: ClusterMonitor, history: EventRecorder?,
+        factory: any MetricsFactory
+    ) -> Notifier? {
+        let notifications = configuration.notifications
+        guard !notifications.webhooks.isEmpty else { return nil }
+        let host = configuration.http.host == "0.0.0.0" ? (configuration.gossip.advertise?.host ?? "127.0.0.1") : configuration.http.host
+        var settings = Notifier.Settings(
+            webhooks: notifications.webhooks,
+            dashboard: notifications.dashboard ?? "http://\(host):\(configuration.http.port)/cluster", sender: configuration.nodeID)
+        settings.template = notifications.template
+        settings.policy = notifications.policy
+        settings.initialBackoff = notifications.initialBackoff
+        return Notifier(
+            settings: settings, store: DHTLedgerStore(node: gossip), logger: configuration.makeLogger("chorus.notify"),
+            metricsFactory: factory, wallMillis: wallMillis, record: { history?.record($0) },
+            isLeader: { await gossip.election()?.view.isLeader ?? false }, source: { await monitor.serve().health })
     }
 
     /// The wall clock in Unix milliseconds (event times).
@@ -169,7 +195,7 @@ public struct ChorusNode: Sendable {
             .init(service: gossip, failureTerminationBehavior: .gracefullyShutdownGroup),
             .init(service: manager, failureTerminationBehavior: .gracefullyShutdownGroup),
             .init(service: monitor),
-        ] + (history.map { [.init(service: $0)] } ?? [])
+        ] + (notifier.map { [.init(service: $0)] } ?? []) + (history.map { [.init(service: $0)] } ?? [])
     }
 
     /// Runs the node until SIGTERM or SIGINT (or `gracefulShutdownSignals`), then shuts it down

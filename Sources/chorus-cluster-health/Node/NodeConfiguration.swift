@@ -1,4 +1,5 @@
 import ClusterEvents
+import ClusterNotify
 import Gossip
 import GossipCore
 import Logging
@@ -37,6 +38,20 @@ public struct NodeConfiguration: Sendable {
     public var version = ProductVersion.current
     public var http = HTTP()
     public var history = History()
+    /// Webhook notifications (``ClusterNotify/Notifier``).
+    public struct Notifications: Sendable {
+        /// `http://` URLs; none: no notifications.
+        public var webhooks: [String] = []
+        public var template = NotificationTemplate.standard
+        public var policy = NotificationPolicy()
+        /// The link in each notification; `nil`: this node's `/cluster` at its HTTP address.
+        public var dashboard: String?
+        /// The first wait between retries (doubled after each); tests shorten it.
+        public var initialBackoff: Duration = .seconds(1)
+        public init() {}
+    }
+
+    public var notifications = Notifications()
     /// When a member or a check counts as flapping in `/cluster/health`.
     public var flapping = FlapPolicy()
     /// The gossip layer: key, generation, trust, addresses.

@@ -1,0 +1,118 @@
+import ClusterNotify
+import ClusterView
+import Foundation
+import Gossip
+import GossipCore
+import HTTPTypes
+import Hummingbird
+import NodeHealth
+import Synchronization
+import NodeHealthTesting
+import Testing
+
+/// The wall clock the test sets.
+final class TestClock: Sendable {
+    let millis: Atomic<Int64>
+    init(_ start: Int64) { millis = Atomic(start) }
+}
+
+/// A cluster view the test sets.
+final class ScriptedView: Sendable {
+    let health = Mutex<ClusterHealth?>(nil)
+    let leader = Mutex<String>("n1")
+
+    static func view(dead: [String]) -> ClusterHealth {
+        let keys = (0..<3).map { SigningKeyPair(seed: [UInt8](repeating: UInt8($0 + 1), count: 32))!.publicKey }
+        let reports = (0..<3).map { i in
+            let election = ElectionExtension(
+                leaderPrefix: keys[0].prefix, term: 1, claiming: i == 0, heartbeatMillis: 1, leadershipChanges: 0, leaderAgeSeconds: 600)
+            let projection = StatusProjection(
+                publicKey: keys[i], generation: 1, version: 1, issuedAtMillis: 0, nodeID: "n\(i)", status: .healthy, message: "",
+                uptimeSeconds: 100, softwareVersion: "test", checks: [],
+                extensions: [election.encoded, PeersExtension(belowMinimum: false, connectedPeers: 2).encoded])
+            return MemberReport(
+                key: keys[i], state: dead.contains("n\(i)") ? .dead : .alive, life: Life(generation: 1, incarnation: 0), isSelf: i == 0,
+                status: projection, statusAge: .seconds(1))
+        }
+        return ClusterHealth.merge(reports, policy: ClusterHealthPolicy(staleAfter: .seconds(60)))
+    }
+}
+
+@Suite("The notifier: once per incident for the cluster, retried, never blocking", .serialized)
+struct NotifierTests {
+    func notifier(_ name: String, webhooks: [String], store: DictionaryStore, view: ScriptedView, clock: TestClock) -> Notifier {
+        var settings = Notifier.Settings(webhooks: webhooks, dashboard: "http://d/cluster", sender: name)
+        settings.policy.holdFor = .zero
+        settings.initialBackoff = .milliseconds(20)
+        settings.attempts = 4
+        settings.attemptTimeout = .milliseconds(500)
+        return Notifier(
+            settings: settings, store: store, wallMillis: { clock.millis.load(ordering: .relaxed) },
+            isLeader: { view.leader.withLock { $0 } == name }, source: { view.health.withLock { $0 }! })
+    }
+
+    @Test("two nodes share a ledger: the leader sends; its successor repeats nothing and sends the resolution")
+    func leaderHandOver() async throws {
+        let receiver = WebhookReceiver()
+        try await receiver.serve { url in
+            let store = DictionaryStore()
+            let view = ScriptedView()
+            let clock = TestClock(1_000_000)
+            view.health.withLock { $0 = ScriptedView.view(dead: ["n2"]) }
+            let n1 = notifier("n1", webhooks: [url], store: store, view: view, clock: clock)
+            let n2 = notifier("n2", webhooks: [url], store: store, view: view, clock: clock)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await n1.run() }
+                group.addTask { try await n2.run() }
+                await n1.tick()
+                await n2.tick()
+                await eventually("the firing notifications arrive") { receiver.received.count == 2 }
+                #expect(Set(receiver.received.map { "\($0["state"]!) \($0["incident"]!)" }).count == 2)
+                #expect(receiver.received.allSatisfy { $0["state"] == "firing" && $0["sender"] == "n1" })
+                try await Task.sleep(for: .milliseconds(100))  // the ledger records the deliveries
+                // n1 is gone; n2 leads, adopts the ledger, repeats nothing.
+                view.leader.withLock { $0 = "n2" }
+                clock.millis.add(1000, ordering: .relaxed)
+                await n2.tick()
+                await n2.tick()
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(receiver.received.count == 2)
+                // The node comes back: n2 resolves both, once.
+                view.health.withLock { $0 = ScriptedView.view(dead: []) }
+                await n2.tick()
+                await n2.tick()
+                await eventually("the resolutions arrive") { receiver.received.count == 4 }
+                try await Task.sleep(for: .milliseconds(200))
+                let resolved = receiver.received.suffix(2)
+                #expect(resolved.allSatisfy { $0["state"] == "resolved" && $0["sender"] == "n2" }, "\(receiver.received)")
+                #expect(receiver.received.count == 4)
+                group.cancelAll()
+            }
+        }
+    }
+
+    @Test("a receiver that answers 500 is retried until it takes it; one that hangs delays no other webhook and no tick")
+    func retriesAndHangs() async throws {
+        let flaky = WebhookReceiver(failFirst: 2)
+        let hanging = WebhookReceiver(hang: true)
+        try await flaky.serve { flakyURL in
+            try await hanging.serve { hangingURL in
+                let view = ScriptedView()
+                view.health.withLock { $0 = ScriptedView.view(dead: ["n2"]) }
+                let clock = TestClock(0)
+                let n1 = notifier("n1", webhooks: [hangingURL, flakyURL], store: DictionaryStore(), view: view, clock: clock)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await n1.run() }
+                    let start = ContinuousClock.now
+                    await n1.tick()
+                    await n1.tick()
+                    #expect(ContinuousClock.now - start < .seconds(1), "ticks never wait on a webhook")
+                    await eventually("the flaky receiver gets both after its two 500s") { flaky.received.count == 2 }
+                    #expect(flaky.requests.load(ordering: .relaxed) == 4)
+                    #expect(hanging.received.isEmpty)
+                    group.cancelAll()
+                }
+            }
+        }
+    }
+}
