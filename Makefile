@@ -11,7 +11,7 @@ BENCH_PACKAGES = wrk:wrk curl:curl
 # The benchmark programs are part of the package only with CHORUS_BENCHMARKS set (see Package.swift).
 bench-%: export CHORUS_BENCHMARKS = 1
 
-.PHONY: demo test build release fuzz bench-probes bench-gossip bench-cluster bench-services bench-cluster-view bench-auth bench-flood clean
+.PHONY: demo test build release fuzz bench-probes bench-gossip bench-cluster bench-services bench-cluster-view bench-auth bench-flood bench-history clean
 
 build:
 	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
@@ -67,6 +67,12 @@ bench-cluster-view:
 	$(SWIFT) build -c release --product cluster-view-bench
 	$(SWIFT) build -c release --product chorus-cluster-health
 	scripts/bench-cluster-view.sh "$$($(SWIFT) build -c release --show-bin-path)"
+
+# The event history: 1 000 000 events (write rate, bytes per event, /cluster/events latency), probes while recording (see BENCHMARKS.md).
+bench-history:
+	@scripts/ensure-packages.sh $(BUILD_PACKAGES) $(BENCH_PACKAGES)
+	$(SWIFT) build -c release --product history-bench
+	scripts/bench-history.sh "$$($(SWIFT) build -c release --show-bin-path)"
 
 # The cost of authenticating a datagram (sealing, opening, pair keys), release build (see BENCHMARKS.md).
 bench-auth:

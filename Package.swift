@@ -269,6 +269,16 @@ if Context.environment["CHORUS_BENCHMARKS"] != nil {
             path: "Benchmarks/services-bench"
         ),
         .executableTarget(
+            name: "history-bench",
+            dependencies: [
+                "ClusterEvents", "ClusterView", "GossipCore", "NodeHealth", "NodeHealthHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/history-bench"
+        ),
+        .executableTarget(
             name: "auth-bench",
             dependencies: ["GossipCore"],
             path: "Benchmarks/auth-bench"

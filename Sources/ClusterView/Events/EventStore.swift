@@ -91,24 +91,25 @@ public final class EventStore: Sendable {
             return try pool.write { db in
                 var stored: [ClusterEvent] = []
                 stored.reserveCapacity(events.count)
+                // Statements prepared once per connection, not parsed again for each row.
+                let insertStatus = try db.cachedStatement(
+                    sql: "INSERT OR IGNORE INTO signed_status (hash, payload, signature) VALUES (?, ?, ?)")
+                let insertEvent = try db.cachedStatement(
+                    sql: """
+                        INSERT INTO event (observed_at, node, node_key, kind, subject, from_state, to_state, message, status_hash)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """)
                 for var event in events {
                     var hash: Data?
                     if let status = event.signedStatus {
                         let digest = Data(Sodium.digest(status.payload + status.signature))
-                        try db.execute(
-                            sql: "INSERT OR IGNORE INTO signed_status (hash, payload, signature) VALUES (?, ?, ?)",
-                            arguments: [digest, Data(status.payload), Data(status.signature)])
+                        try insertStatus.execute(arguments: [digest, Data(status.payload), Data(status.signature)])
                         hash = digest
                     }
-                    try db.execute(
-                        sql: """
-                            INSERT INTO event (observed_at, node, node_key, kind, subject, from_state, to_state, message, status_hash)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                            """,
-                        arguments: [
-                            event.observedAtMillis, event.node, event.nodeKey.map { Data($0.bytes) }, event.kind.rawValue,
-                            event.check, event.from, event.to, event.message, hash,
-                        ])
+                    try insertEvent.execute(arguments: [
+                        event.observedAtMillis, event.node, event.nodeKey.map { Data($0.bytes) }, event.kind.rawValue,
+                        event.check, event.from, event.to, event.message, hash,
+                    ])
                     event.id = db.lastInsertedRowID
                     stored.append(event)
                 }
@@ -163,45 +164,50 @@ public final class EventStore: Sendable {
     public func events(_ filter: EventFilter) throws(Failure) -> EventPage {
         var conditions: [String] = []
         var arguments: StatementArguments = []
-        if let node = filter.node {
-            // A member is named by its key's prefix until its first status names it: the events
-            // under either name are the node's (the newest event with a key gives the key).
-            conditions.append(
-                "(e.node = ? OR e.node_key = (SELECT node_key FROM event WHERE node = ? AND node_key IS NOT NULL ORDER BY id DESC LIMIT 1))")
-            arguments += [node, node]
-        }
         if let check = filter.check {
-            conditions.append("e.subject = ?")
+            conditions.append("subject = ?")
             arguments += [check]
         }
         if let kind = filter.kind {
-            conditions.append("e.kind = ?")
+            conditions.append("kind = ?")
             arguments += [kind.rawValue]
         }
         if let since = filter.sinceMillis {
-            conditions.append("e.observed_at >= ?")
+            conditions.append("observed_at >= ?")
             arguments += [since]
         }
         if let until = filter.untilMillis {
-            conditions.append("e.observed_at < ?")
+            conditions.append("observed_at < ?")
             arguments += [until]
         }
         if let before = filter.beforeID {
-            conditions.append("e.id < ?")
+            conditions.append("id < ?")
             arguments += [before]
         }
         if let after = filter.afterID {
-            conditions.append("e.id > ?")
+            conditions.append("id > ?")
             arguments += [after]
         }
-        arguments += [filter.limit]
-        let sql = """
-            SELECT e.*, s.payload, s.signature FROM event e LEFT JOIN signed_status s ON s.hash = e.status_hash
-            \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
-            ORDER BY e.id \(filter.afterID == nil ? "DESC" : "ASC") LIMIT ?
-            """
+        let order = filter.afterID == nil ? "DESC" : "ASC"
+        let join = "SELECT e.*, s.payload, s.signature FROM event e LEFT JOIN signed_status s ON s.hash = e.status_hash"
+        let sql: String
+        if let node = filter.node {
+            // A member is named by its key's prefix until its first status names it: the events
+            // under either name are the node's (the newest event with a key gives the key). Each
+            // branch walks its own index in id order and stops at the page size, so a page costs
+            // the same for a node with ten events or a million (an OR of the two read them all).
+            func branch(_ condition: String) -> String {
+                "SELECT id FROM (SELECT id FROM event WHERE \(([condition] + conditions).joined(separator: " AND ")) ORDER BY id \(order) LIMIT ?)"
+            }
+            let byKey = "node_key = (SELECT node_key FROM event WHERE node = ? AND node_key IS NOT NULL ORDER BY id DESC LIMIT 1)"
+            sql = "\(join) WHERE e.id IN (\(branch("node = ?")) UNION \(branch(byKey))) ORDER BY e.id \(order) LIMIT ?"
+            arguments = [node] + arguments + [filter.limit, node] + arguments + [filter.limit, filter.limit]
+        } else {
+            sql = "\(join) \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")) ORDER BY e.id \(order) LIMIT ?"
+            arguments += [filter.limit]
+        }
         do {
-            let rows = try pool.read { db in try Row.fetchAll(db, sql: sql, arguments: arguments) }
+            let rows = try pool.read { db in try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments) }
             var events: [ClusterEvent] = []
             events.reserveCapacity(rows.count)
             for row in rows {

@@ -131,10 +131,7 @@ public struct PublicKey: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// Writes the 32 key bytes.
     func write(into writer: inout WireWriter) {
-        writer.u64(words.0)
-        writer.u64(words.1)
-        writer.u64(words.2)
-        writer.u64(words.3)
+        withUnsafeKeyBytes { writer.raw($0) }
     }
 }
 

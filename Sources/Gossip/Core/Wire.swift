@@ -43,6 +43,9 @@ public struct WireWriter: Sendable {
     public mutating func u64(_ value: UInt64) { append(value) }
     public mutating func raw(_ value: [UInt8]) { bytes.append(contentsOf: value) }
 
+    /// Bytes as they are, from memory the caller holds.
+    public mutating func raw(_ value: UnsafeRawBufferPointer) { bytes.append(contentsOf: value) }
+
     /// A byte string with a 1-byte length; the caller MUST keep it within 255 bytes.
     public mutating func bytes8(_ value: [UInt8]) {
         precondition(value.count <= Int(UInt8.max))
