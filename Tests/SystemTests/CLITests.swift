@@ -3,9 +3,9 @@ import Testing
 import NodeHealthTesting
 
 /// The admin CLI against a real demo cluster: demo, status, verify, maint.
-@Suite("The CLI: demo, status, verify, maint", .serialized)
+@Suite("The CLI: demo, status, verify, maint, events, history", .serialized)
 struct CLITests {
-    @Test("demo starts three healthy nodes; status prints them; verify accepts a status and refuses a tampered one; maint takes a node out and back")
+    @Test("demo starts three healthy nodes; status prints them; verify accepts a status and refuses a tampered one; maint takes a node out and back; events --follow sees it; an event's signed status verifies; history reports")
     func demoAndAdminCommands() async throws {
         let dir = temporaryDirectory()
         let offset = Int(getpid() % 500) * 8
@@ -37,6 +37,11 @@ struct CLITests {
         let refused = try await ClusterProcessTests.run(["verify", tampered])
         #expect(refused.status == 1 && refused.log.contains("INVALID signature"), "\(refused.log)")
 
+        // events --follow sees the maintenance below as it happens.
+        let follow = try NodeProcess(arguments: ["events", base, "--follow", "--kind", "status"])
+        defer { follow.terminate() }
+        await eventually(timeout: .seconds(10), "events --follow prints the page and follows") { follow.log.contains("following") }
+
         let on = try await ClusterProcessTests.run([
             "maint", "on", "http://127.0.0.1:\(httpPort + 2)", "--reason", "disk swap", "--token-file", "\(dir)/admin-token",
         ])
@@ -50,6 +55,24 @@ struct CLITests {
         await eventually(timeout: .seconds(5), "healthy again") {
             (try? await ClusterProcessTests.run(["status", base]))?.log.contains("cluster HEALTHY") == true
         }
+        await eventually(timeout: .seconds(10), "events --follow printed demo-3's maintenance") {
+            follow.log.contains("demo-3") && follow.log.contains("disk swap")
+        }
+
+        // An event's signed status, as `events --json` gives it, passes `verify`.
+        let events = try await ClusterProcessTests.run(["events", base, "--node", "demo-3", "--kind", "status", "--json"])
+        #expect(events.status == 0, "\(events.log)")
+        let page = try JSONSerialization.jsonObject(with: Data(events.log.utf8)) as! [String: Any]
+        let signed = try #require((page["events"] as? [[String: Any]])?.compactMap { $0["signed_status"] }.first)
+        let proof = "\(dir)/event-status.json"
+        try JSONSerialization.data(withJSONObject: signed).write(to: URL(fileURLWithPath: proof))
+        let verified = try await ClusterProcessTests.run(["verify", proof, "--trust", "\(dir)/trust"])
+        #expect(verified.status == 0 && verified.log.contains("signature valid"), "\(verified.log)")
+
+        let history = try await ClusterProcessTests.run(["history", base, "demo-3"])
+        #expect(history.status == 0 && history.log.contains("as demo-1 observed it") && history.log.contains("uptime"), "\(history.log)")
+        #expect(try await ClusterProcessTests.run(["history", base, "nobody"]).status == 1)
+
         let wrongToken = temporaryDirectory() + "/token"
         try "not-the-admin-token-at-all".write(toFile: wrongToken, atomically: true, encoding: .utf8)
         let denied = try await ClusterProcessTests.run(["maint", "on", base, "--token-file", wrongToken])

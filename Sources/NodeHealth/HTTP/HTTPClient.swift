@@ -49,14 +49,7 @@ public enum HTTPClient {
         let (host, port, path) = try split(url)
         return try await withThrowingTaskGroup(of: Response?.self) { group in
             group.addTask {
-                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                    .connectTimeout(.seconds(Int64(timeout.components.seconds) + 1))
-                    .connect(host: host, port: port) { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                            return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
-                        }
-                    }
+                let channel = try await connect(host: host, port: port, timeout: .seconds(Int64(timeout.components.seconds) + 1))
                 return try await channel.executeThenClose { inbound, outbound in
                     var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
                     head.headers.add(name: "Host", value: port == 80 ? host : "\(host):\(port)")
@@ -114,14 +107,7 @@ public enum HTTPClient {
         body: @Sendable (ByteBuffer) async throws -> Bool
     ) async throws {
         let (host, port, path) = try split(url)
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.milliseconds(Int64(connectTimeout / .milliseconds(1))))
-            .connect(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
-                }
-            }
+        let channel = try await connect(host: host, port: port, timeout: connectTimeout)
         try await channel.executeThenClose { inbound, outbound in
             var request = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
             request.headers.add(name: "Host", value: port == 80 ? host : "\(host):\(port)")
@@ -140,6 +126,31 @@ public enum HTTPClient {
                 }
             }
             throw URLError(description: "\(url): the connection closed before the response ended")
+        }
+    }
+
+    /// A connection to `host:port` with the HTTP client codec, as an async channel the caller
+    /// must hand to `executeThenClose` at once.
+    ///
+    /// The async channel is made only after the connection is up, never in the bootstrap's
+    /// initializer: one made there and dropped because the connect failed or its task was
+    /// cancelled traps in NIO ("Deinited NIOAsyncWriter without calling finish()", swift-nio
+    /// #2637; seen when a notification's webhook request was cancelled at shutdown). Waiting on
+    /// the futures ignores task cancellation, so nothing is dropped in between.
+    static func connect(host: String, port: Int, timeout: Duration) async throws
+        -> NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+    {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.milliseconds(Int64(timeout / .milliseconds(1))))
+            .connect(host: host, port: port).get()
+        do {
+            return try await channel.eventLoop.submit {
+                try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+            }.get()
+        } catch {
+            try? await channel.close()
+            throw error
         }
     }
 }

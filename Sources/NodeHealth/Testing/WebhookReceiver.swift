@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// A webhook receiver on 127.0.0.1, port 0, for tests of notifications: records each JSON body
@@ -10,6 +12,9 @@ public final class WebhookReceiver: Sendable {
     public let requests = Atomic<Int>(0)
     let failFirst: Int
     let hang: Bool
+    /// Set when ``serve(_:)``'s body is done: a hanging request then ends, so the server can
+    /// shut down gracefully.
+    private let released = Atomic<Bool>(false)
 
     public init(failFirst: Int = 0, hang: Bool = false) {
         self.failFirst = failFirst
@@ -24,7 +29,7 @@ public final class WebhookReceiver: Sendable {
         router.post("/hook") { request, context -> Response in
             let n = self.requests.add(1, ordering: .relaxed).newValue
             let buffer = try await request.body.collect(upTo: 1 << 20)
-            if self.hang { try await Task.sleep(for: .seconds(3600)) }
+            while self.hang, !self.released.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(20)) }
             if n <= self.failFirst { return Response(status: .internalServerError) }
             let json = (try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView))) as? [String: String] ?? [:]
             self.bodies.withLock { $0.append(json) }
@@ -34,12 +39,22 @@ public final class WebhookReceiver: Sendable {
         let app = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
+        // Stopped by a graceful shutdown, never by cancelling it: cancelling a server while a
+        // connection is accepted but not yet served traps in NIO (swift-nio #3481).
+        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "webhook-receiver")))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
             while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
-            try await body("http://127.0.0.1:\(port.withLock { $0 }!)/hook")
-            group.cancelAll()
+            do {
+                try await body("http://127.0.0.1:\(port.withLock { $0 }!)/hook")
+            } catch {
+                released.store(true, ordering: .relaxed)
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            released.store(true, ordering: .relaxed)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
         }
     }
 }
-
