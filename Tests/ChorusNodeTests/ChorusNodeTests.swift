@@ -221,8 +221,10 @@ struct ChorusNodeEdgeTests {
                 return (line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0) >= 180
             }
             // The survivors are closed by the idle timeout (2 s here).
-            await eventually(timeout: .seconds(20), "every idle connection closed by the server") {
-                flood.closedByServer() == flood.descriptors.count
+            var closed = 0
+            await eventually(timeout: .seconds(20), "every idle connection closed by the server (\(closed) of \(flood.descriptors.count))") {
+                closed = flood.closedByServer()
+                return closed == flood.descriptors.count
             }
         }
     }

@@ -265,6 +265,31 @@ struct FlappingTests {
         #expect(tracker.transitions(of: key) == nil, "forgotten: dead for a window and no longer flapping")
     }
 
+    @Test("one restart is two changes (down, up), not one per state and level it passes through; suspicions count nothing")
+    func restartIsTwoChanges() {
+        var tracker = TransitionTracker(policy: FlapPolicy(threshold: 4, window: .seconds(600)))
+        let key = SigningKeyPair()
+        let life = Life(generation: 1, incarnation: 0)
+        var flaps: [ClusterEvent] = []
+        flaps += tracker.events(for: .member(key.publicKey, nodeID: "n", state: .alive, life: life), at: 0)
+        flaps += tracker.events(for: .status(signed(key, version: 1, status: .healthy)), at: 1)
+        for (i, state) in [MemberState.suspect, .dead, .alive].enumerated() {
+            flaps += tracker.events(for: .member(key.publicKey, nodeID: "n", state: state, life: life), at: Int64(2 + i) * minute)
+        }
+        flaps += tracker.events(for: .status(signed(key, generation: 2, version: 1, status: .starting)), at: 5 * minute)
+        flaps += tracker.events(for: .status(signed(key, generation: 2, version: 2, status: .healthy)), at: 6 * minute)
+        for i in 0..<6 {  // refuted suspicions
+            flaps += tracker.events(for: .member(key.publicKey, nodeID: "n", state: i % 2 == 0 ? .suspect : .alive, life: life), at: 6 * minute + Int64(i))
+        }
+        #expect(!flaps.contains { $0.kind == .flapping })
+        #expect(tracker.transitions(of: key.publicKey)?.lastTransitionMillis == 6 * minute + 5)
+        // An unhealthy spell is two changes too: down (the third), up (the fourth).
+        flaps += tracker.events(for: .status(signed(key, generation: 2, version: 3, status: .unhealthy)), at: 7 * minute)
+        #expect(!flaps.contains { $0.kind == .flapping })
+        flaps += tracker.events(for: .status(signed(key, generation: 2, version: 4, status: .healthy)), at: 8 * minute)
+        #expect(flaps.filter { $0.kind == .flapping }.map(\.to) == ["flapping"])
+    }
+
     @Test("the last transition moves only when the level changes")
     func lastTransition() {
         var tracker = TransitionTracker()

@@ -127,6 +127,13 @@ final class DictionaryStore: NotificationLedgerStore {
 
     struct Unavailable: Error {}
 
+    /// Records in the delivered state.
+    var delivered: Int {
+        values.withLock { values in
+            values.values.count { String(decoding: $0, as: UTF8.self).contains(#""state":"delivered""#) }
+        }
+    }
+
     func value(of key: String) async throws -> [UInt8]? {
         if failing.load(ordering: .relaxed) { throw Unavailable() }
         return values.withLock { $0[key] }

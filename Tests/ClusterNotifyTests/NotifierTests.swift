@@ -21,11 +21,13 @@ final class ScriptedView: Sendable {
     let health = Mutex<ClusterHealth?>(nil)
     let leader = Mutex<String>("n1")
 
-    static func view(dead: [String]) -> ClusterHealth {
+    /// Three members; `leader` claims and the others follow it.
+    static func view(dead: [String], leader: Int = 1) -> ClusterHealth {
         let keys = (0..<3).map { SigningKeyPair(seed: [UInt8](repeating: UInt8($0 + 1), count: 32))!.publicKey }
         let reports = (0..<3).map { i in
             let election = ElectionExtension(
-                leaderPrefix: keys[0].prefix, term: 1, claiming: i == 0, heartbeatMillis: 1, leadershipChanges: 0, leaderAgeSeconds: 600)
+                leaderPrefix: keys[leader].prefix, term: 1, claiming: i == leader, heartbeatMillis: 1, leadershipChanges: 0,
+                leaderAgeSeconds: 600)
             let projection = StatusProjection(
                 publicKey: keys[i], generation: 1, version: 1, issuedAtMillis: 0, nodeID: "n\(i)", status: .healthy, message: "",
                 uptimeSeconds: 100, softwareVersion: "test", checks: [],
@@ -43,6 +45,7 @@ struct NotifierTests {
     func notifier(_ name: String, webhooks: [String], store: DictionaryStore, view: ScriptedView, clock: TestClock) -> Notifier {
         var settings = Notifier.Settings(webhooks: webhooks, dashboard: "http://d/cluster", sender: name)
         settings.policy.holdFor = .zero
+        settings.settle = .zero
         settings.initialBackoff = .milliseconds(20)
         settings.attempts = 4
         settings.attemptTimeout = .milliseconds(500)
@@ -58,7 +61,7 @@ struct NotifierTests {
             let store = DictionaryStore()
             let view = ScriptedView()
             let clock = TestClock(1_000_000)
-            view.health.withLock { $0 = ScriptedView.view(dead: ["n2"]) }
+            view.health.withLock { $0 = ScriptedView.view(dead: ["n0"], leader: 1) }
             let n1 = notifier("n1", webhooks: [url], store: store, view: view, clock: clock)
             let n2 = notifier("n2", webhooks: [url], store: store, view: view, clock: clock)
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -69,16 +72,17 @@ struct NotifierTests {
                 await eventually("the firing notifications arrive") { receiver.received.count == 2 }
                 #expect(Set(receiver.received.map { "\($0["state"]!) \($0["incident"]!)" }).count == 2)
                 #expect(receiver.received.allSatisfy { $0["state"] == "firing" && $0["sender"] == "n1" })
-                try await Task.sleep(for: .milliseconds(100))  // the ledger records the deliveries
+                await eventually("the ledger records both deliveries") { store.delivered == 2 }
                 // n1 is gone; n2 leads, adopts the ledger, repeats nothing.
                 view.leader.withLock { $0 = "n2" }
+                view.health.withLock { $0 = ScriptedView.view(dead: ["n0"], leader: 2) }
                 clock.millis.add(1000, ordering: .relaxed)
                 await n2.tick()
                 await n2.tick()
                 try await Task.sleep(for: .milliseconds(200))
                 #expect(receiver.received.count == 2)
                 // The node comes back: n2 resolves both, once.
-                view.health.withLock { $0 = ScriptedView.view(dead: []) }
+                view.health.withLock { $0 = ScriptedView.view(dead: [], leader: 2) }
                 await n2.tick()
                 await n2.tick()
                 await eventually("the resolutions arrive") { receiver.received.count == 4 }
@@ -86,6 +90,32 @@ struct NotifierTests {
                 let resolved = receiver.received.suffix(2)
                 #expect(resolved.allSatisfy { $0["state"] == "resolved" && $0["sender"] == "n2" }, "\(receiver.received)")
                 #expect(receiver.received.count == 4)
+                group.cancelAll()
+            }
+        }
+    }
+
+    @Test("a leader that cannot read the ledger holds notifications, then sends without it after its patience")
+    func ledgerUnreadable() async throws {
+        let receiver = WebhookReceiver()
+        try await receiver.serve { url in
+            let store = DictionaryStore()
+            store.failing.store(true, ordering: .relaxed)
+            let view = ScriptedView()
+            view.health.withLock { $0 = ScriptedView.view(dead: ["n2"]) }
+            let clock = TestClock(0)
+            let n1 = notifier("n1", webhooks: [url], store: store, view: view, clock: clock)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await n1.run() }
+                await n1.tick()
+                clock.millis.store(29_000, ordering: .relaxed)
+                await n1.tick()
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(receiver.received.isEmpty, "held while the ledger cannot be read")
+                clock.millis.store(30_000, ordering: .relaxed)
+                await n1.tick()
+                await n1.tick()
+                await eventually("sent without the ledger") { receiver.received.count == 2 }
                 group.cancelAll()
             }
         }

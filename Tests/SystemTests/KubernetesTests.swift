@@ -94,7 +94,10 @@ struct KubernetesTests {
             if i == 0 { seed = try await pod.waitForGossipAddress() }
             bases.append("http://127.0.0.1:\(try await pod.waitForPort())")
         }
-        #expect(pods.allSatisfy { $0.log.contains("cluster_key=on") }, "every datagram sealed: \(pods[0].log)")
+        // HTTP may answer before gossip logs that it is ready: wait for the line, do not race it.
+        await eventually(timeout: .seconds(10), "every pod seals its datagrams (cluster_key=on)") {
+            pods.allSatisfy { $0.log.contains("cluster_key=on") }
+        }
 
         await eventually(timeout: .seconds(30), "every pod ready and seeing three healthy nodes") {
             for base in bases {

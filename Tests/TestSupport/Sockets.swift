@@ -77,11 +77,13 @@ public final class IdleConnections {
         }
     }
 
-    /// How many of them the server has closed (a read returns end of file at once).
+    /// How many of them the server has closed: a read returns end of file at once, or the
+    /// connection was reset (a loaded server may reset one it accepted late rather than close it).
     public func closedByServer() -> Int {
         descriptors.filter { fd in
             var byte: UInt8 = 0
-            return recv(fd, &byte, 1, Int32(MSG_DONTWAIT)) == 0
+            let read = recv(fd, &byte, 1, Int32(MSG_DONTWAIT))
+            return read == 0 || (read < 0 && (errno == ECONNRESET || errno == EPIPE))
         }.count
     }
 

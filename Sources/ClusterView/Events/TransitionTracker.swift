@@ -58,6 +58,12 @@ public struct TransitionTracker: Sendable {
         var checks: [String: CheckMemory] = [:]
         /// The last change of state or level, or the first sight.
         var since: Int64
+        /// Whether it was up (not dead or gone, not unhealthy) at the last change: flapping counts
+        /// changes between up and down, so one restart (suspect, dead, alive, starting, healthy)
+        /// is two changes, not five. A suspicion is not down: on a loaded machine members are
+        /// suspected and refute it, and a node restarted once turned "flapping" for ten minutes
+        /// in the process tests when suspicions counted.
+        var up: Bool?
         var flap = FlapState()
         /// When it died or left, while it is gone.
         var goneAt: Int64?
@@ -105,7 +111,11 @@ public struct TransitionTracker: Sendable {
             } else {
                 member.goneAt = nil
             }
-            if before != nil { changed(&member, key: key, at: millis, into: &out) }
+            if before != nil {
+                changed(&member, key: key, at: millis, into: &out)
+            } else {
+                member.up = Self.isUp(member)
+            }
             members[key] = member
             return out
         case .status(let status):
@@ -175,18 +185,30 @@ public struct TransitionTracker: Sendable {
             flapping.remove(.check(key, name))
         }
         member.checks = checks
-        if memberChanged { changed(&member, key: key, at: millis, into: &out) }
+        if memberChanged {
+            changed(&member, key: key, at: millis, into: &out)
+        } else {
+            member.up = Self.isUp(member)  // a first sight counts nothing
+        }
         members[key] = member
         return out
     }
 
-    /// A change of the member's state or level at `millis`: its last transition, and its flapping.
+    /// A change of the member's state or level at `millis`: its last transition, and its
+    /// flapping when it went from up to down or back.
     private mutating func changed(_ member: inout Member, key: PublicKey, at millis: Int64, into out: inout [ClusterEvent]) {
         member.since = millis
+        let up = Self.isUp(member)
+        defer { member.up = up }
+        guard let before = member.up, before != up else { return }
         if member.flap.change(at: millis, policy: policy) {
             flapping.insert(.member(key))
             out.append(flapEvent(member: member.name ?? key.fingerprint, key: key, check: nil, member.flap.flapping, at: millis))
         }
+    }
+
+    static func isUp(_ member: Member) -> Bool {
+        member.state != .dead && member.state != .left && member.level != .unhealthy
     }
 
     private func flapEvent(member: String, key: PublicKey, check: String?, _ flapping: Flapping?, at millis: Int64) -> ClusterEvent {

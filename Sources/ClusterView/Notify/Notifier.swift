@@ -51,8 +51,16 @@ public actor Notifier: Service {
         public var attemptTimeout: Duration = .seconds(10)
         /// Notifications waiting per webhook; beyond, new ones are dropped and counted.
         public var queueLimit = 1000
-        /// How often the leader rewrites the ledger's index (its DHT lifetime is 7 days).
-        public var indexRefresh: Duration = .seconds(600)
+        /// How often the leader rewrites the whole ledger (its records and index): a replica
+        /// that restarted lost its copies, and the DHT's lifetime of a value is bounded. Default 60 s.
+        public var ledgerRefresh: Duration = .seconds(60)
+        /// A node sends only after running this long: a node that just started may believe it
+        /// leads before it has heard the cluster, and its DHT may not reach the ledger's replicas
+        /// yet. Default 15 s.
+        public var settle: Duration = .seconds(15)
+        /// A new leader that cannot read the ledger for this long sends without it: repeating a
+        /// notification beats staying silent while the cluster is in trouble. Default 30 s.
+        public var ledgerPatience: Duration = .seconds(30)
 
         public init(webhooks: [String], dashboard: String, sender: String) {
             self.webhooks = webhooks
@@ -82,13 +90,15 @@ public actor Notifier: Service {
     private var planner: NotificationPlanner
     private var leading = false
     private var adopted = false
-    private var loadFailed = false
+    /// When reading the ledger began to fail, while it fails.
+    private var loadFailingSince: Int64?
     /// The ledger as this leader keeps it, by incident id.
     private var open: [String: NotificationLedger.Entry] = [:]
     /// Deliveries in flight: the notification and the webhooks still to finish.
     private var inFlight: [Int: (notification: Notification, remaining: Int, failed: Int)] = [:]
     private var nextSeq = 0
     private var lastIndexWrite: Int64 = .min
+    private let startedAtMillis: Int64
     private let queues: [(url: String, stream: AsyncStream<Delivery>, sink: AsyncStream<Delivery>.Continuation)]
     private nonisolated let ledgerStream: AsyncStream<LedgerWrite>
     private nonisolated let ledgerSink: AsyncStream<LedgerWrite>.Continuation
@@ -112,6 +122,7 @@ public actor Notifier: Service {
         self.logger = logger
         self.factory = metricsFactory ?? MetricsSystem.factory
         planner = NotificationPlanner(policy: settings.policy)
+        startedAtMillis = wallMillis()
         queues = settings.webhooks.map { url in
             let (stream, sink) = AsyncStream.makeStream(of: Delivery.self, bufferingPolicy: .bufferingOldest(max(1, settings.queueLimit)))
             return (url, stream, sink)
@@ -139,34 +150,59 @@ public actor Notifier: Service {
     // MARK: Planning
 
     /// One look at the incidents: adopt the ledger on becoming leader, then send what is due.
+    ///
+    /// This node sends while it leads in its own election view **and** a majority of the
+    /// membership it knows (dead members included) follows it in the merged view, and only after
+    /// ``Settings/settle``: a node restarted into a cluster, or cut off from it, would otherwise
+    /// take itself for the leader. A cluster that lost its majority sends nothing (each node's
+    /// `ClusterUnhealthy` alert still fires).
     public func tick() async {
         let health = await source()
-        let leader = await isLeader()
+        // A majority of the whole membership (the dead included) must follow this node: a node
+        // cut off, or restarted without reaching the cluster, sees itself followed by all it can
+        // hear and would otherwise notify on its own (seen in the process tests).
+        let members = health.nodes.filter { $0.state != .left }
+        let followers = members.count { $0.state == .alive && !$0.stale && $0.leader == settings.sender }
+        let agreed = health.election.leader == settings.sender && followers * 2 > members.count
+        let settled = wallMillis() &- startedAtMillis >= Int64(settings.settle / .milliseconds(1))
+        let leader = agreed && settled ? await isLeader() : false
         if leader != leading {
             leading = leader
             adopted = false
             if leader { logger.info("leading: notifications are sent from this node") }
         }
-        if leading, !adopted { await adoptLedger() }
+        if leading, !adopted { await adoptLedger(at: wallMillis()) }
         let now = wallMillis()
         let due = planner.plan(Incident.incidents(in: health), at: now, sending: leading && adopted, by: settings.sender)
         for notification in due { dispatch(notification, at: now) }
-        if leading, adopted, now &- lastIndexWrite >= Int64(settings.indexRefresh / .milliseconds(1)) { writeIndex(at: now) }
+        if leading, adopted, now &- lastIndexWrite >= Int64(settings.ledgerRefresh / .milliseconds(1)) {
+            for entry in open.values { ledgerSink.yield(.entry(entry)) }
+            writeIndex(at: now)
+        }
         Gauge(label: NotificationMetricNames.open, factory: factory).record(leading ? planner.sent.count : 0)
     }
 
-    private func adoptLedger() async {
+    private func adoptLedger(at now: Int64) async {
         do {
             let (records, _) = try await NotificationLedger.load(from: store)
             planner.adopt(records)
             open = Dictionary(records.map { ($0.incident.id, NotificationLedger.Entry(record: $0, state: .delivered)) }, uniquingKeysWith: { a, _ in a })
             adopted = true
-            loadFailed = false
+            loadFailingSince = nil
             if !records.isEmpty { logger.info("adopted the notification ledger", metadata: ["open": "\(records.count)"]) }
         } catch {
-            // Nothing is sent until the ledger can be read: sending blind would repeat.
-            if !loadFailed { logger.warning("cannot read the notification ledger yet; holding notifications", metadata: ["error": "\(error)"]) }
-            loadFailed = true
+            // Nothing is sent until the ledger can be read (sending blind may repeat what the
+            // former leader sent) — but not for ever: after `ledgerPatience`, send without it.
+            let since = loadFailingSince ?? now
+            if loadFailingSince == nil {
+                logger.warning("cannot read the notification ledger yet; holding notifications", metadata: ["error": "\(error)"])
+            }
+            loadFailingSince = since
+            if now &- since >= Int64(settings.ledgerPatience / .milliseconds(1)) {
+                logger.warning("sending notifications without the ledger: some may repeat", metadata: ["error": "\(error)"])
+                adopted = true
+                loadFailingSince = nil
+            }
         }
     }
 

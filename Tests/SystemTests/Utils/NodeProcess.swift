@@ -135,9 +135,11 @@ struct LocalCluster {
         return try NodeProcess(arguments: arguments)
     }
 
-    /// Restarts node `i` after a kill.
-    mutating func restart(_ i: Int) async throws {
-        nodes[i] = try start(i, join: seed)
+    /// Restarts node `i` after a kill, joining through node `through` (default the first, whose
+    /// address is the seed; pass a live one when the first was killed).
+    mutating func restart(_ i: Int, through: Int = 0) async throws {
+        let join = through == 0 ? seed : try await nodes[through].waitForGossipAddress()
+        nodes[i] = try start(i, join: join)
         bases[i] = "http://127.0.0.1:\(try await nodes[i].waitForPort())"
     }
 
