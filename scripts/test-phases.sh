@@ -14,23 +14,23 @@ SWIFT="${SWIFT:-swift}"
 mkdir -p .build-fuzz
 log=.build-fuzz/make-test.log
 
-echo "== build (the fuzz target beside it; its log: $log)"
+echo "== build (the fuzz target beside it; its log: $log) $(date +%T)"
 SANITIZERS=fuzzer scripts/fuzz.sh build > "$log" 2>&1 &
 fuzzbuild=$!
 $SWIFT build --build-tests || { kill "$fuzzbuild" 2>/dev/null; exit 1; }
 wait "$fuzzbuild" || { cat "$log"; echo "FAILED: the fuzz target does not build" >&2; exit 1; }
 
-echo "== real-time tests, with the fuzzer beside them"
+echo "== real-time tests, with the fuzzer beside them $(date +%T)"
 SANITIZERS=fuzzer scripts/fuzz.sh 1000000 >> "$log" 2>&1 &
 fuzzer=$!
 $SWIFT test --skip-build
 tests=$?
 wait "$fuzzer"
 fuzzed=$?
-echo "== fuzzing"
+echo "== fuzzing $(date +%T)"
 cat "$log"
 
-echo "== simulations (release build)"
+echo "== simulations (release build) $(date +%T)"
 $SWIFT build -c release --product simulation-tests \
     && CHORUS_SIMULATIONS_PARALLEL=2 "$($SWIFT build -c release --show-bin-path)/simulation-tests"
 simulated=$?
@@ -43,4 +43,4 @@ if [ "${#failed[@]}" -gt 0 ]; then
     echo "FAILED: ${failed[*]}" >&2
     exit 1
 fi
-echo "all test phases passed"
+echo "all test phases passed $(date +%T)"

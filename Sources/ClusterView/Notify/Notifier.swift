@@ -99,6 +99,7 @@ public actor Notifier: Service {
     private var nextSeq = 0
     private var lastIndexWrite: Int64 = .min
     private let startedAtMillis: Int64
+    private var ticking = false
     private let queues: [(url: String, stream: AsyncStream<Delivery>, sink: AsyncStream<Delivery>.Continuation)]
     private nonisolated let ledgerStream: AsyncStream<LedgerWrite>
     private nonisolated let ledgerSink: AsyncStream<LedgerWrite>.Continuation
@@ -157,6 +158,11 @@ public actor Notifier: Service {
     /// take itself for the leader. A cluster that lost its majority sends nothing (each node's
     /// `ClusterUnhealthy` alert still fires).
     public func tick() async {
+        // One tick at a time: the actor is reentrant at each await, and two ticks adopting the
+        // ledger at once made the second forget what the first had just sent (and send it again).
+        while ticking { try? await Task.sleep(for: .milliseconds(1)) }
+        ticking = true
+        defer { ticking = false }
         let health = await source()
         // A majority of the whole membership (the dead included) must follow this node: a node
         // cut off, or restarted without reaching the cluster, sees itself followed by all it can
