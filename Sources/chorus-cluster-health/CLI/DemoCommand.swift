@@ -117,6 +117,8 @@ struct DemoCommand: AsyncParsableCommand {
               \(CommandLine.arguments[0]) status \(base)
               \(CommandLine.arguments[0]) verify \(base)/cluster/nodes/demo-2/status --trust \(dir)/trust
               \(CommandLine.arguments[0]) maint on http://127.0.0.1:\(httpPort + 1) --reason "disk swap" --token-file \(tokenFile)
+              \(CommandLine.arguments[0]) events \(base) --follow         (what this node saw change, as it happens)
+              \(CommandLine.arguments[0]) history \(base) demo-2          (uptime and time in each status)
               kill -9 <a node's pid> and watch the dashboard (pids: \(children.map(String.init).joined(separator: " ")))
 
             """)

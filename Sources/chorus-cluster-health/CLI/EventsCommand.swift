@@ -195,7 +195,7 @@ struct HistoryCommand: AsyncParsableCommand {
         var lines = [Paint.bold("\(history.node) (\(history.nodeKey.prefix(16))) as \(history.observer) observed it")]
         let now = [history.state, history.status].compactMap { $0 }
         lines.append("now: " + (now.isEmpty ? "unknown" : now.map { Paint.status($0, $0) }.joined(separator: ", ")))
-        if let last = history.lastTransition { lines.append("last transition: \(last.time)  \(EventsCommand.line(last))") }
+        if let last = history.lastTransition { lines.append("last transition: \(EventsCommand.line(last))") }
         if let flapping = history.flapping {
             lines.append(Paint.status("flapping", "degraded") + " since \(flapping.since) (\(flapping.changes) changes)")
         }
