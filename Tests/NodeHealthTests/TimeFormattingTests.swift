@@ -4,6 +4,15 @@ import Testing
 
 @Suite("Go-style durations and RFC 3339 timestamps")
 struct TimeFormattingTests {
+    @Test("Unix milliseconds from the wire or the database: 0, 2^63 and 2^64-1 format without trapping")
+    func millis() {
+        #expect(TimeFormatting.rfc3339(millis: 0) == "1970-01-01T00:00:00Z")
+        #expect(TimeFormatting.rfc3339(millis: Int64(1_700_000_000_123)) == "2023-11-14T22:13:20.123Z")
+        for extreme in [TimeFormatting.rfc3339(millis: UInt64(1) << 63), TimeFormatting.rfc3339(millis: UInt64.max), TimeFormatting.rfc3339(millis: Int64.min)] {
+            #expect(!extreme.isEmpty)
+        }
+    }
+
     @Test(
         "durations format as Go's time.Duration.String()",
         arguments: [

@@ -224,7 +224,7 @@ public actor Notifier: Service {
         if let entry = open[incident.id] { ledgerSink.yield(.entry(entry)) }
         writeIndex(at: now)
 
-        let time = TimeFormatting.rfc3339(Date(timeIntervalSince1970: Double(now) / 1000))
+        let time = TimeFormatting.rfc3339(millis: now)
         let body = settings.template.render(
             NotificationTemplate.values(notification, time: time, dashboard: settings.dashboard, sender: settings.sender))
         let seq = nextSeq

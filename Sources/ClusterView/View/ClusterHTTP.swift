@@ -96,7 +96,7 @@ public enum ClusterHTTP {
             nodeID = p.nodeID
             generation = p.generation
             version = p.version
-            issuedAt = TimeFormatting.rfc3339(Date(timeIntervalSince1970: Double(p.issuedAtMillis) / 1000))
+            issuedAt = TimeFormatting.rfc3339(millis: p.issuedAtMillis)
             status = p.status.rawValue
             message = p.message
             uptimeSeconds = p.uptimeSeconds

@@ -110,12 +110,8 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         public var changes: Int
 
         init(_ flapping: Flapping) {
-            since = Self.time(flapping.sinceMillis)
+            since = TimeFormatting.rfc3339(millis: flapping.sinceMillis)
             changes = flapping.changes
-        }
-
-        static func time(_ millis: Int64) -> String {
-            TimeFormatting.rfc3339(Date(timeIntervalSince1970: Double(millis) / 1000))
         }
     }
 
@@ -255,8 +251,8 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
                     message: projection?.message, status: effective, stale: stale, failingChecks: failing, degradedChecks: degraded,
                     score: score.map { ($0 * 1000).rounded() / 1000 }, leader: election.flatMap { name(ofPrefix: $0.leaderPrefix) },
                     term: election?.term, connectedPeers: peers.map { Int($0.connectedPeers) }, belowMinPeers: peers?.belowMinimum,
-                    unreachable: unreachable, lastTransition: transitions.map { FlappingBody.time($0.lastTransitionMillis) },
-                    checksLastTransition: transitions.map { $0.checks.mapValues { FlappingBody.time($0.lastTransitionMillis) } },
+                    unreachable: unreachable, lastTransition: transitions.map { TimeFormatting.rfc3339(millis: $0.lastTransitionMillis) },
+                    checksLastTransition: transitions.map { $0.checks.mapValues { TimeFormatting.rfc3339(millis: $0.lastTransitionMillis) } },
                     flapping: transitions?.flapping.map(FlappingBody.init), flappingChecks: flappingChecks.isEmpty ? nil : flappingChecks))
 
             // Figures count from live members with a fresh status only.

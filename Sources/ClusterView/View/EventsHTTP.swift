@@ -36,7 +36,7 @@ public enum EventsHTTP {
 
         public init(_ event: ClusterEvent) {
             id = event.id
-            time = TimeFormatting.rfc3339(Date(timeIntervalSince1970: Double(event.observedAtMillis) / 1000))
+            time = TimeFormatting.rfc3339(millis: event.observedAtMillis)
             node = event.node
             nodeKey = event.nodeKey?.hex
             kind = event.kind
@@ -228,7 +228,7 @@ public enum EventsHTTP {
             let from = now - Int64(span / .milliseconds(1))
             let summary = NodeHistory.summarize(found.timeline, from: from, to: now)
             return History.Window(
-                window: name, from: ClusterHealth.FlappingBody.time(from), to: ClusterHealth.FlappingBody.time(now),
+                window: name, from: TimeFormatting.rfc3339(millis: from), to: TimeFormatting.rfc3339(millis: now),
                 observedSeconds: Double(summary.observedMillis) / 1000, uptime: summary.uptime.map { ($0 * 100_000).rounded() / 100_000 },
                 timeInStatusSeconds: summary.timeInStatusMillis.mapValues { Double($0) / 1000 }, changes: summary.changes)
         }
@@ -244,7 +244,7 @@ public enum EventsHTTP {
             checks: found.checks.compactMap { event in
                 guard let check = event.check else { return nil }
                 return History.Check(
-                    name: check, status: event.to, lastTransition: ClusterHealth.FlappingBody.time(event.observedAtMillis),
+                    name: check, status: event.to, lastTransition: TimeFormatting.rfc3339(millis: event.observedAtMillis),
                     eventID: event.id, flapping: transitions?.checks[check]?.flapping != nil)
             })
     }

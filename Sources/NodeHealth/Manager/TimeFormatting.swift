@@ -12,6 +12,12 @@ import Foundation
 /// Formatting of times and durations as the health JSON shows them (RFC 3339 times, Go-style duration strings).
 public enum TimeFormatting {
     /// Formats `date` as an RFC 3339 timestamp in UTC, the way Go's `time.RFC3339Nano` does:
+    /// ``rfc3339(_:)`` of a time in Unix milliseconds (how events, statuses and the ledger keep
+    /// time); any Int64 or UInt64 value formats without trapping.
+    public static func rfc3339(millis: some BinaryInteger) -> String {
+        rfc3339(Date(timeIntervalSince1970: Double(millis) / 1000))
+    }
+
     /// `2025-09-30T10:30:00Z`, with a fractional part (microsecond resolution, trailing zeros
     /// trimmed) only when the time is not on a whole second.
     public static func rfc3339(_ date: Date) -> String {

@@ -142,7 +142,7 @@ struct VerifyCommand: AsyncParsableCommand {
             let signed = try SignedStatus(payload: payload, signature: signature)
             let p = signed.projection
             print("node \(p.nodeID)  key \(p.publicKey.hex)")
-            print("generation \(p.generation)  version \(p.version)  issued \(TimeFormatting.rfc3339(Date(timeIntervalSince1970: Double(p.issuedAtMillis) / 1000)))")
+            print("generation \(p.generation)  version \(p.version)  issued \(TimeFormatting.rfc3339(millis: p.issuedAtMillis))")
             print("status \(Paint.status(p.status.rawValue, p.status.rawValue))  \(p.message)")
             for check in p.checks {
                 let level = !check.healthy ? "unhealthy" : check.degraded ? "degraded" : "healthy"
