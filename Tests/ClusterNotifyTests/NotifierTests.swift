@@ -1,10 +1,12 @@
-import ClusterNotify
+@testable import ClusterNotify
 import ClusterView
 import Foundation
 import Gossip
 import GossipCore
 import HTTPTypes
 import Hummingbird
+import Logging
+import ServiceLifecycle
 import NodeHealth
 import Synchronization
 import NodeHealthTesting
@@ -118,6 +120,35 @@ struct NotifierTests {
                 await eventually("sent without the ledger") { receiver.received.count == 2 }
                 group.cancelAll()
             }
+        }
+    }
+
+    @Test("a receiver that answers with an endless body is cut off at 64 KiB: the attempt fails instead of holding the body")
+    func oversizedAnswer() async throws {
+        let router = Router()
+        router.post("/hook") { _, _ in
+            Response(status: .ok, body: ResponseBody { writer in
+                for _ in 0..<1000 { try await writer.write(ByteBuffer(repeating: 0x41, count: 64 * 1024)) }
+                try await writer.finish(nil)
+            })
+        }
+        let port = Mutex<Int?>(nil)
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
+        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "big")))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+            var settings = Notifier.Settings(webhooks: [], dashboard: "", sender: "n1")
+            settings.attempts = 1
+            let notifier = Notifier(
+                settings: settings, store: DictionaryStore(), wallMillis: { 0 }, isLeader: { true },
+                source: { ScriptedView.view(dead: []) })
+            let ok = await notifier.post(Array("{}".utf8), to: "http://127.0.0.1:\(port.withLock { $0 }!)/hook")
+            #expect(!ok)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
         }
     }
 

@@ -308,7 +308,8 @@ public actor Notifier: Service {
         for attempt in 1...max(1, settings.attempts) {
             do {
                 let response = try await HTTPClient.request(
-                    url, method: .POST, headers: [("Content-Type", "application/json")], body: body, timeout: settings.attemptTimeout)
+                    url, method: .POST, headers: [("Content-Type", "application/json")], body: body, timeout: settings.attemptTimeout,
+                    maxBodyBytes: 64 * 1024)  // the answer is not used: a receiver cannot make us hold more
                 if (200..<300).contains(response.status) {
                     count(NotificationMetricNames.attempts, "result", "ok")
                     return true

@@ -41,10 +41,11 @@ public enum HTTPClient {
         return (address.host, Int(address.port), path)
     }
 
-    /// Sends one request to `url` and waits at most `timeout` for the whole answer.
+    /// Sends one request to `url` and waits at most `timeout` for the whole answer, of at most
+    /// `maxBodyBytes`.
     public static func request(
         _ url: String, method: HTTPMethod = .GET, headers: [(String, String)] = [], body: [UInt8]? = nil,
-        timeout: Duration = .seconds(5), userAgent: String = "chorus-cluster-health"
+        timeout: Duration = .seconds(5), userAgent: String = "chorus-cluster-health", maxBodyBytes: Int = 64 << 20
     ) async throws -> Response {
         let (host, port, path) = try split(url)
         return try await withThrowingTaskGroup(of: Response?.self) { group in
@@ -75,7 +76,12 @@ public enum HTTPClient {
                         case .head(let response):
                             status = Int(response.status.code)
                             fields = response.headers.map { ($0.name, $0.value) }
-                        case .body(let buffer): bytes += buffer.readableBytesView
+                        case .body(let buffer):
+                            // A server we do not run (a webhook receiver) may answer with anything.
+                            guard bytes.count + buffer.readableBytes <= maxBodyBytes else {
+                                throw URLError(description: "\(url): the answer is over \(maxBodyBytes) bytes")
+                            }
+                            bytes += buffer.readableBytesView
                         case .end: return Response(status: status, headers: fields, body: bytes)
                         }
                     }
