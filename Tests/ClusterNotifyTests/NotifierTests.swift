@@ -50,7 +50,9 @@ struct NotifierTests {
         settings.settle = .zero
         settings.initialBackoff = .milliseconds(20)
         settings.attempts = 4
-        settings.attemptTimeout = .milliseconds(500)
+        // Long enough for a loaded CI machine: an attempt that times out after the receiver took it
+        // is retried, and the receiver sees it twice (at least once, by design).
+        settings.attemptTimeout = .seconds(10)
         return Notifier(
             settings: settings, store: store, wallMillis: { clock.millis.load(ordering: .relaxed) },
             isLeader: { view.leader.withLock { $0 } == name }, source: { view.health.withLock { $0 }! })
