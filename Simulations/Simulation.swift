@@ -76,6 +76,8 @@ public final class Simulation {
     private var rng: SplitMix64
     private var burst: [Int: Bool] = [:]
     private var group: [Int]?
+    /// One libsodium check per distinct signature for all the nodes (see ``SharedSignatureChecks``).
+    private let signatureChecks = SharedSignatureChecks()
     /// Called with (sender, receiver, bytes) for every datagram sent, before loss: for tests
     /// and debugging.
     public var tap: ((Int, Int, [UInt8]) -> Void)?
@@ -102,7 +104,8 @@ public final class Simulation {
             keyIndex[keyPair.publicKey] = i
             let core = GossipCore(
                 keyPair: keyPair, address: addresses[i], generation: 1, settings: configuration.settings,
-                trust: .any, seeds: seeds, randomSeed: rng.next(), wallClockOrigin: Self.wallClockOrigin)
+                trust: .any, seeds: seeds, randomSeed: rng.next(), wallClockOrigin: Self.wallClockOrigin,
+                verifier: signatureChecks.verifier)
             nodes.append(Node(core: core, keyPair: keyPair))
         }
     }
@@ -150,7 +153,7 @@ public final class Simulation {
         nodes[i].core = GossipCore(
             keyPair: nodes[i].keyPair, address: addresses[i], generation: nodes[i].generation,
             settings: configuration.settings, trust: .any, seeds: seeds, randomSeed: rng.next(),
-            wallClockOrigin: Self.wallClockOrigin)
+            wallClockOrigin: Self.wallClockOrigin, verifier: signatureChecks.verifier)
         nodes[i].up = true
         schedule(.tick(i), at: now + configuration.settings.tickInterval)
         startNode(i, at: now, withStatus: true)

@@ -192,3 +192,26 @@ struct IsolationSimulationTests {
     }
 }
 
+
+@Suite("Simulations: one signature check shared by all the nodes")
+struct SharedSignatureCheckTests {
+    @Test("the shared answer is libsodium's, byte for byte: an altered message or signature never gets the genuine one's")
+    func exact() throws {
+        let pair = try #require(SigningKeyPair(seed: [UInt8](repeating: 7, count: 32)))
+        let other = try #require(SigningKeyPair(seed: [UInt8](repeating: 8, count: 32)))
+        let message: [UInt8] = Array("status version 1".utf8)
+        let signature = pair.sign(message)
+        let checks = SharedSignatureChecks(capacity: 2)
+        for _ in 0..<3 {
+            #expect(checks.verifier.verify(signature, of: message, by: pair.publicKey))
+            var altered = message
+            altered[0] ^= 1
+            #expect(!checks.verifier.verify(signature, of: altered, by: pair.publicKey))
+            var badSignature = signature
+            badSignature[63] ^= 0x80
+            #expect(!checks.verifier.verify(badSignature, of: message, by: pair.publicKey))
+            #expect(!checks.verifier.verify(signature, of: message, by: other.publicKey))
+            #expect(!checks.verifier.verify([], of: message, by: pair.publicKey))
+        }
+    }
+}

@@ -39,7 +39,9 @@ public struct Announcement: Sendable, Hashable {
 
     /// Whether the signature is the member's own (an Ed25519 verification, ≈ 60 µs: call it
     /// only for an announcement that would change something).
-    public func verify() -> Bool { key.verify(signature: signature, of: signedBytes) }
+    public func verify(_ verifier: SignatureVerifier = .libsodium) -> Bool {
+        verifier.verify(signature, of: signedBytes, by: key)
+    }
 
     /// The bytes the signature covers.
     public var signedBytes: [UInt8] {

@@ -164,10 +164,12 @@ public struct GossipCore: Sendable {
 
     /// Creates a node. `generation` MUST be larger than any generation this key used before
     /// (the shell persists it); `seed` seeds the core's random generator; `wallClockOrigin` is
-    /// the Unix time in seconds at `now == .zero`.
+    /// the Unix time in seconds at `now == .zero`; `verifier` checks signatures (see
+    /// ``SignatureVerifier``).
     public init(
         keyPair: SigningKeyPair, address: NodeAddress, generation: UInt64, settings: GossipSettings = GossipSettings(),
-        trust: TrustPolicy, seeds: [NodeAddress] = [], randomSeed: UInt64, wallClockOrigin: UInt64
+        trust: TrustPolicy, seeds: [NodeAddress] = [], randomSeed: UInt64, wallClockOrigin: UInt64,
+        verifier: SignatureVerifier = .libsodium
     ) {
         self.keyPair = keyPair
         self.address = address
@@ -175,7 +177,7 @@ public struct GossipCore: Sendable {
         self.ownAnnouncement = Announcement.sign(keyPair, life: life, address: address)
         self.wallClockOrigin = wallClockOrigin
         self.settings = settings
-        self.store = StatusStore(trust: trust)
+        self.store = StatusStore(trust: trust, verifier: verifier)
         self.seeds = seeds.filter { $0 != address }
         self.rng = SplitMix64(seed: randomSeed)
     }
@@ -728,7 +730,7 @@ public struct GossipCore: Sendable {
             stats.dropped[.forgeryBudget, default: 0] += 1
             return false
         }
-        guard announcement.verify() else {
+        guard announcement.verify(store.verifier) else {
             if let sender = receivingFrom { forgeries.failed(sender) }
             stats.dropped[.forgedAnnouncement, default: 0] += 1
             return false

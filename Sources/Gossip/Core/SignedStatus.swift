@@ -389,8 +389,11 @@ public struct SignedStatus: Sendable, Hashable {
     }
 
     /// Whether the signature is valid for the payload under the key the payload names (~60 µs).
-    public var isSignatureValid: Bool {
-        projection.publicKey.verify(signature: signature, of: payload)
+    public var isSignatureValid: Bool { isSignatureValid(.libsodium) }
+
+    /// Whether the signature is valid for the payload under the key the payload names, checked by `verifier`.
+    public func isSignatureValid(_ verifier: SignatureVerifier) -> Bool {
+        verifier.verify(signature, of: payload, by: projection.publicKey)
     }
 
     /// Writes the wire form: payload length (u16), payload, signature (64 bytes).

@@ -50,7 +50,11 @@ public struct StatusStore: Sendable {
     /// monotonic clock: the age the cluster view judges staleness by.
     public private(set) var acceptedAt: [PublicKey: Duration] = [:]
 
-    public init(trust: TrustPolicy) {
+    /// How signatures are checked (libsodium, unless a simulator shares its checks).
+    public let verifier: SignatureVerifier
+
+    public init(trust: TrustPolicy, verifier: SignatureVerifier = .libsodium) {
+        self.verifier = verifier
         self.trust = trust
     }
 
@@ -67,7 +71,7 @@ public struct StatusStore: Sendable {
             if offered == current { return reject(.replayed) }
         }
         verifications += 1
-        guard status.isSignatureValid else { return reject(.tampered) }
+        guard status.isSignatureValid(verifier) else { return reject(.tampered) }
         statuses[projection.publicKey] = status
         acceptedAt[projection.publicKey] = now
         return nil
