@@ -87,12 +87,20 @@ extension GossipCore {
     /// suspect) against those plus the members that died within
     /// ``GossipSettings/electionQuorumMemory`` (members that left do not count).
     func hasQuorum(now: Duration) -> Bool {
+        // Called on every tick: counts without building a set, and stops once the dead outnumber
+        // the seen (the filters it replaced were 7 % of the simulator's time).
         let memory = settings.electionQuorumMemory
-        let recentlyDead = goneKeys.filter { member in
-            members[member].map { $0.state == .dead && now - $0.since < memory } ?? false
-        }.count + remembered.values.filter { $0.state == .dead && now - $0.since < memory }.count
         let seen = 1 + liveKeys.count
-        return 2 * seen > seen + recentlyDead
+        var recentlyDead = 0
+        for member in goneKeys {
+            if recentlyDead >= seen { return false }
+            if let known = members[member], known.state == .dead, now - known.since < memory { recentlyDead += 1 }
+        }
+        for entry in remembered.values {
+            if recentlyDead >= seen { return false }
+            if entry.state == .dead, now - entry.since < memory { recentlyDead += 1 }
+        }
+        return seen > recentlyDead
     }
 
     mutating func evaluateElection(now: Duration, into out: inout [Directive]) {

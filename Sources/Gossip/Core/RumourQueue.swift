@@ -1,5 +1,6 @@
 /// Rumours waiting to be sent: each is retransmitted a bounded number of times, fewest
-/// transmissions first (newest first among equals), and a newer rumour about the same subject
+/// transmissions first (among equals the newest, or for rumours already sent the most recently
+/// sent, first), and a newer rumour about the same subject
 /// replaces the older one.
 ///
 /// Rumours are kept in levels by transmission count, so taking the next ones never sorts the
@@ -38,6 +39,8 @@ struct RumourQueue: Sendable {
     private var counter: UInt64 = 0
 
     var isEmpty: Bool { items.isEmpty }
+    /// Entries in the levels, stale ones included (for tests of the compaction).
+    var entryCount: Int { levels.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } } }
     var count: Int { items.count }
 
     /// Whether a rumour is news (urgent) rather than a join announcement.
@@ -85,20 +88,28 @@ struct RumourQueue: Sendable {
         return parts
     }
 
+    /// How many rumours in a row too large for the space left a walk passes over before it
+    /// gives up on a level: without the bound, a datagram with 100 bytes left walked every
+    /// waiting rumour on every gossip round (the simulator spent 22 % of its time in `take`).
+    static let lookahead = 16
+
     private mutating func take(class c: Int, remaining: inout Int, limit: Int, into parts: inout [GossipPart]) {
         var promoted: [(level: Int, entry: (Subject, UInt64))] = []
-        var full = false
         var level = 0
-        while level < levels[c].count && !full {
+        while level < levels[c].count && remaining >= 40 {
+            compactIfStale(class: c, level: level)
+            // Walks from the newest down; only the walked suffix is rewritten, the older
+            // entries stay in place (no copy of the level).
             var kept: [(Subject, UInt64)] = []
-            let entries = levels[c][level]
-            var index = entries.count - 1
-            while index >= 0 {
-                let (subject, token) = entries[index]
+            var index = levels[c][level].count - 1
+            var misses = 0
+            while index >= 0 && remaining >= 40 && misses < Self.lookahead {
+                let (subject, token) = levels[c][level][index]
                 index -= 1
                 guard let item = items[subject], item.token == token, item.transmits == level else { continue }
-                guard !full, item.size <= remaining else {
+                guard item.size <= remaining else {
                     kept.append((subject, token))
+                    misses += 1
                     continue
                 }
                 parts.append(item.part)
@@ -109,9 +120,9 @@ struct RumourQueue: Sendable {
                     items[subject]!.transmits += 1
                     promoted.append((level + 1, (subject, token)))
                 }
-                if remaining < 40 { full = true }
             }
-            levels[c][level] = kept.reversed()
+            levels[c][level].removeSubrange((index + 1)...)
+            levels[c][level].append(contentsOf: kept.reversed())
             level += 1
         }
         for (target, entry) in promoted.reversed() {
@@ -119,5 +130,16 @@ struct RumourQueue: Sendable {
             levels[c][target].append(entry)
         }
         while let last = levels[c].last, last.isEmpty { levels[c].removeLast() }
+    }
+
+    /// Drops the entries of rumours replaced or removed since they were queued, once they
+    /// outnumber the live ones: a walk that stops early leaves the older part of a level
+    /// unvisited, and replacements there would otherwise pile up.
+    private mutating func compactIfStale(class c: Int, level: Int) {
+        guard levels[c][level].count > 2 * items.count + 64 else { return }
+        levels[c][level].removeAll { subject, token in
+            guard let item = items[subject] else { return true }
+            return item.token != token || item.transmits != level
+        }
     }
 }
