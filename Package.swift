@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        // TLS for https:// webhooks and CLI URLs (BoringSSL inside: about 40 s of a clean build, BENCHMARKS.md).
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -79,6 +81,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Sources/NodeHealth/HTTP"
         ),
@@ -89,6 +92,7 @@ let package = Package(
                 "NodeHealth", "NodeHealthHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -211,7 +215,8 @@ let package = Package(
         .testTarget(
             name: "ClusterNotifyTests",
             dependencies: [
-                "ClusterNotify", "ClusterView", "ClusterEvents", "GossipCore", "Gossip", "NodeHealth", "NodeHealthTesting", "TestSupport",
+                "ClusterNotify", "ClusterView", "ClusterEvents", "GossipCore", "Gossip", "NodeHealth", "NodeHealthHTTP",
+                "NodeHealthTesting", "TestSupport",
             ]
         ),
         .testTarget(

@@ -9,7 +9,9 @@ import Logging
 import ServiceLifecycle
 import NodeHealth
 import Synchronization
+import NodeHealthHTTP
 import NodeHealthTesting
+import TestSupport
 import Testing
 
 /// The wall clock the test sets.
@@ -44,8 +46,11 @@ final class ScriptedView: Sendable {
 
 @Suite("The notifier: once per incident for the cluster, retried, never blocking", .serialized)
 struct NotifierTests {
-    func notifier(_ name: String, webhooks: [String], store: DictionaryStore, view: ScriptedView, clock: TestClock) -> Notifier {
+    func notifier(
+        _ name: String, webhooks: [String], store: DictionaryStore, view: ScriptedView, clock: TestClock, trust: TLSTrust? = nil
+    ) -> Notifier {
         var settings = Notifier.Settings(webhooks: webhooks, dashboard: "http://d/cluster", sender: name)
+        settings.trust = trust
         settings.policy.holdFor = .zero
         settings.settle = .zero
         settings.initialBackoff = .milliseconds(20)
@@ -175,6 +180,28 @@ struct NotifierTests {
                     #expect(hanging.received.isEmpty)
                     group.cancelAll()
                 }
+            }
+        }
+    }
+
+    @Test("an https:// webhook whose certificate chains to the configured authority gets the notification")
+    func https() async throws {
+        let certificates = try await TestCertificates.make()
+        defer { certificates.remove() }
+        let receiver = WebhookReceiver(tls: (certificates.certificateFile, certificates.keyFile))
+        try await receiver.serve { url in
+            let view = ScriptedView()
+            view.health.withLock { $0 = ScriptedView.view(dead: ["n2"]) }
+            let n1 = notifier(
+                "n1", webhooks: [url], store: DictionaryStore(), view: view, clock: TestClock(0),
+                trust: try TLSTrust(extraRootsFile: certificates.authorityFile))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await n1.run() }
+                await n1.tick()
+                // Two incidents: n2 dead, and the cluster degraded by it.
+                await eventually("the receiver gets both notifications over TLS") { receiver.received.count == 2 }
+                #expect(receiver.received.contains { $0["text"]?.contains("n2") == true }, "\(receiver.received)")
+                group.cancelAll()
             }
         }
     }

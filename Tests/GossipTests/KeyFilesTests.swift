@@ -61,8 +61,8 @@ struct KeyFilesTests {
         #expect(AddressResolution.split("host:0") == nil)
         #expect(AddressResolution.split("[::1:7946") == nil)
         #expect(AddressResolution.split("[::1]7946") == nil)
-        #expect(AddressResolution.isIPLiteral("127.0.0.1") && AddressResolution.isIPLiteral("::1"))
-        #expect(!AddressResolution.isIPLiteral("localhost"))
+        #expect(NodeAddress.isIPLiteral("127.0.0.1") && NodeAddress.isIPLiteral("::1"))
+        #expect(!NodeAddress.isIPLiteral("localhost"))
         #expect(AddressResolution.addresses(of: "localhost").contains("127.0.0.1"))
         #expect(AddressResolution.addresses(of: "10.1.2.3") == ["10.1.2.3"])
     }

@@ -32,8 +32,10 @@ public enum NotificationMetricNames {
 /// and a timeout per attempt; the planning tick and the probes never wait on a delivery.
 public actor Notifier: Service {
     public struct Settings: Sendable {
-        /// `http://` URLs to POST each notification to.
+        /// `http://` or `https://` URLs to POST each notification to.
         public var webhooks: [String]
+        /// What `https://` webhooks' certificates must chain to (`nil`: the system's trust store).
+        public var trust: TLSTrust?
         public var template = NotificationTemplate.standard
         public var policy = NotificationPolicy()
         /// The link in each notification.
@@ -309,7 +311,7 @@ public actor Notifier: Service {
             do {
                 let response = try await HTTPClient.request(
                     url, method: .POST, headers: [("Content-Type", "application/json")], body: body, timeout: settings.attemptTimeout,
-                    maxBodyBytes: 64 * 1024)  // the answer is not used: a receiver cannot make us hold more
+                    maxBodyBytes: 64 * 1024, trust: settings.trust)  // the answer is not used: a receiver cannot make us hold more
                 if (200..<300).contains(response.status) {
                     count(NotificationMetricNames.attempts, "result", "ok")
                     return true

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Where a node listens for gossip.
 public struct NodeAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
     public var host: String
@@ -34,6 +40,16 @@ public struct NodeAddress: Sendable, Hashable, Comparable, CustomStringConvertib
         (lhs.host, lhs.port) < (rhs.host, rhs.port)
     }
 }
+
+extension NodeAddress {
+    /// Whether `host` is an IPv4 or IPv6 address literal (not a name to resolve).
+    public static func isIPLiteral(_ host: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+}
+
 
 /// A member's life in the cluster: its generation (restart counter) and incarnation (bumped to
 /// refute suspicion), compared as a pair.

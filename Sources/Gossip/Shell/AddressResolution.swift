@@ -16,13 +16,6 @@ public enum AddressResolution {
         return (address.host, address.port)
     }
 
-    /// Whether `host` is an IPv4 or IPv6 address literal.
-    public static func isIPLiteral(_ host: String) -> Bool {
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
-    }
-
     /// Every IPv4 and IPv6 address `host` resolves to (an IP literal resolves to itself).
     /// Blocking; ``resolve(_:logger:)`` runs it on NIO's thread pool.
     public static func addresses(of host: String) -> [String] {

@@ -1,24 +1,28 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import ServiceLifecycle
 import Synchronization
 
 /// A webhook receiver on 127.0.0.1, port 0, for tests of notifications: records each JSON body
-/// (its string fields); answers 500 to the first
-/// `failFirst` requests and never answers while `hang` is set.
+/// (its string fields); answers 500 to the first `failFirst` requests and never answers while
+/// `hang` is set. With `tls` it serves `https://` with that certificate chain and key (PEM files).
 public final class WebhookReceiver: Sendable {
     public let bodies = Mutex<[[String: String]]>([])
     public let requests = Atomic<Int>(0)
     let failFirst: Int
     let hang: Bool
+    let tls: (certificateFile: String, keyFile: String)?
     /// Set when ``serve(_:)``'s body is done: a hanging request then ends, so the server can
     /// shut down gracefully.
     private let released = Atomic<Bool>(false)
 
-    public init(failFirst: Int = 0, hang: Bool = false) {
+    public init(failFirst: Int = 0, hang: Bool = false, tls: (certificateFile: String, keyFile: String)? = nil) {
         self.failFirst = failFirst
         self.hang = hang
+        self.tls = tls
     }
 
     public var received: [[String: String]] { bodies.withLock { $0 } }
@@ -36,8 +40,15 @@ public final class WebhookReceiver: Sendable {
             return Response(status: .ok)
         }
         let port = Mutex<Int?>(nil)
+        var server = HTTPServerBuilder.http1()
+        if let tls {
+            let configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)))
+            server = try .tls(.http1(), tlsConfiguration: configuration)
+        }
         let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            router: router, server: server, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
         // Stopped by a graceful shutdown, never by cancelling it: cancelling a server while a
         // connection is accepted but not yet served traps in NIO (swift-nio #3481).
@@ -46,7 +57,7 @@ public final class WebhookReceiver: Sendable {
             tasks.addTask { try await group.run() }
             while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
             do {
-                try await body("http://127.0.0.1:\(port.withLock { $0 }!)/hook")
+                try await body("\(tls == nil ? "http" : "https")://127.0.0.1:\(port.withLock { $0 }!)/hook")
             } catch {
                 released.store(true, ordering: .relaxed)
                 await group.triggerGracefulShutdown()

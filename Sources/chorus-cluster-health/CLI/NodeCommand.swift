@@ -116,8 +116,11 @@ struct NodeCommand: AsyncParsableCommand {
     @Flag(help: "Record no event history (no DATA_DIR/history.sqlite, no /cluster/events).")
     var noHistory = false
 
-    @Option(name: .customLong("notify-webhook"), help: ArgumentHelp("POST a JSON notification here when an incident opens and when it resolves (repeatable; http:// only). Only the leader sends.", valueName: "url"))
+    @Option(name: .customLong("notify-webhook"), help: ArgumentHelp("POST a JSON notification here when an incident opens and when it resolves (repeatable; http:// or https://). Only the leader sends.", valueName: "url"))
     var notifyWebhooks: [String] = []
+
+    @Option(help: ArgumentHelp("Also trust the CA certificates in this PEM file for https:// webhooks (an internal CA); the system's store is always trusted.", valueName: "file"))
+    var notifyCaFile: String?
 
     @Option(help: ArgumentHelp("The JSON body of each notification, with {{placeholders}} (see README); default Slack-compatible.", valueName: "file"))
     var notifyTemplate: String?
@@ -158,7 +161,7 @@ struct NodeCommand: AsyncParsableCommand {
         guard resolvedDiskPath != nil else { throw ValidationError("--disk-path \(diskPath): no such file or directory") }
         guard (0...65535).contains(gossipPort) else { throw ValidationError("--gossip-port must be 0 to 65535") }
         if let advertise {
-            guard let (host, _) = AddressResolution.split(advertise), AddressResolution.isIPLiteral(host) else {
+            guard let (host, _) = AddressResolution.split(advertise), NodeAddress.isIPLiteral(host) else {
                 throw ValidationError("--advertise must be IP:PORT (for IPv6: [IP]:PORT), not \(advertise)")
             }
         }
@@ -178,9 +181,17 @@ struct NodeCommand: AsyncParsableCommand {
             throw ValidationError("--flap-threshold must be from \(FlapPolicy.thresholds.lowerBound) to \(FlapPolicy.thresholds.upperBound), not \(flapThreshold)")
         }
         for url in notifyWebhooks {
-            guard url.hasPrefix("http://"), (try? HTTPClient.split(url)) != nil else {
-                throw ValidationError(
-                    "--notify-webhook \(url): an http://host[:port]/path URL (https is not built in: point it at a local relay, see README)")
+            do {
+                _ = try HTTPClient.split(url)
+            } catch {
+                throw ValidationError("--notify-webhook \(error): give an http[s]://host[:port]/path URL")
+            }
+        }
+        if let notifyCaFile {
+            do {
+                _ = try TLSTrust(extraRootsFile: notifyCaFile)
+            } catch {
+                throw ValidationError("--notify-ca-file \(error)")
             }
         }
         for (flag, text) in [("--notify-min-interval", notifyMinInterval), ("--notify-hold", notifyHold)] {
@@ -275,6 +286,7 @@ struct NodeCommand: AsyncParsableCommand {
         }
         configuration.adminToken = try adminTokenFile.map(readAdminToken)
         configuration.notifications.webhooks = notifyWebhooks
+        configuration.notifications.trust = try notifyCaFile.map { try TLSTrust(extraRootsFile: $0) }
         configuration.notifications.policy.minInterval = DurationText.parse(notifyMinInterval) ?? .zero
         configuration.notifications.policy.holdFor = DurationText.parse(notifyHold) ?? .zero
         configuration.notifications.dashboard = dashboardUrl

@@ -140,6 +140,7 @@ public struct ChorusNode: Sendable {
         var settings = Notifier.Settings(
             webhooks: notifications.webhooks,
             dashboard: notifications.dashboard ?? "http://\(host):\(configuration.http.port)/cluster", sender: configuration.nodeID)
+        settings.trust = notifications.trust
         settings.template = notifications.template
         settings.policy = notifications.policy
         settings.initialBackoff = notifications.initialBackoff

@@ -4,6 +4,7 @@ import Gossip
 import GossipCore
 import Logging
 import NodeHealth
+import NodeHealthHTTP
 
 /// Everything that makes one node: what `chorus-cluster-health node`'s flags say, as a value.
 public struct NodeConfiguration: Sendable {
@@ -40,8 +41,10 @@ public struct NodeConfiguration: Sendable {
     public var history = History()
     /// Webhook notifications (``ClusterNotify/Notifier``).
     public struct Notifications: Sendable {
-        /// `http://` URLs; none: no notifications.
+        /// `http://` or `https://` URLs; none: no notifications.
         public var webhooks: [String] = []
+        /// What `https://` webhooks' certificates must chain to; `nil`: the system's trust store.
+        public var trust: TLSTrust?
         public var template = NotificationTemplate.standard
         public var policy = NotificationPolicy()
         /// The link in each notification; `nil`: this node's `/cluster` at its HTTP address.
