@@ -3,11 +3,12 @@
 #   0. `swift build --build-tests`, with the fuzz target compiling beside it (it needs no
 #      SwiftPM, and the package build starts by fetching);
 #   1. the real-time tests (in-process nodes, node processes, sockets, the health manager's
-#      timers), with the fuzzer beside them: the tests mostly wait on timers and the network,
-#      the fuzzer takes one core (its build with -O, then a million datagrams);
-#   2. the CPU-bound simulations alone, two at a time, from a release build of the simulator and
-#      its suite (GossipCore and the simulator only: about 30 s to build).
-# Every phase runs; the script fails when any of them failed.
+#      timers), with two CPU-bound jobs beside them at a lower priority (`nice`): the fuzzer (a
+#      million datagrams) and the simulations (a release build of GossipCore, the simulator and
+#      its suite, ~25 s, then the suite, two at a time, ~27 s). The tests mostly wait on timers
+#      and the network; niced, the other two take the CPU they leave and never delay a timer.
+#      Run one after the other, the three took 55 + 52 s (BENCHMARKS.md).
+# Every job runs; the script fails when any of them failed.
 #
 # The debug build carries no debug information (`-debug-info-format none`): test failures are
 # reported by Swift Testing with their source locations either way, and the build took 133 s
@@ -25,20 +26,26 @@ fuzzbuild=$!
 $SWIFT build --build-tests "${DEBUG_INFO[@]}" || { kill "$fuzzbuild" 2>/dev/null; exit 1; }
 wait "$fuzzbuild" || { cat "$log"; echo "FAILED: the fuzz target does not build" >&2; exit 1; }
 
-echo "== real-time tests, with the fuzzer beside them $(date +%T)"
-SANITIZERS=fuzzer scripts/fuzz.sh 1000000 >> "$log" 2>&1 &
+echo "== real-time tests, with the fuzzer and the simulations beside them $(date +%T)"
+simlog=.build-fuzz/simulations.log
+nice -n 10 env SANITIZERS=fuzzer scripts/fuzz.sh 1000000 >> "$log" 2>&1 &
 fuzzer=$!
+(
+    nice -n 10 $SWIFT build -c release --product simulation-tests \
+        && CHORUS_SIMULATIONS_PARALLEL=2 nice -n 10 "$($SWIFT build -c release --show-bin-path)/simulation-tests"
+) > "$simlog" 2>&1 &
+simulations=$!
 $SWIFT test --skip-build "${DEBUG_INFO[@]}"
 tests=$?
+echo "== real-time tests done $(date +%T)"
 wait "$fuzzer"
 fuzzed=$?
-echo "== fuzzing $(date +%T)"
+echo "== fuzzing done $(date +%T)"
 cat "$log"
-
-echo "== simulations (release build) $(date +%T)"
-$SWIFT build -c release --product simulation-tests \
-    && CHORUS_SIMULATIONS_PARALLEL=2 "$($SWIFT build -c release --show-bin-path)/simulation-tests"
+wait "$simulations"
 simulated=$?
+echo "== simulations (release build) done $(date +%T)"
+cat "$simlog"
 
 failed=()
 [ "$tests" -eq 0 ] || failed+=("tests")
