@@ -169,7 +169,7 @@ struct NotifierTests {
                 view.health.withLock { $0 = ScriptedView.view(dead: ["n2"]) }
                 let clock = TestClock(0)
                 let n1 = notifier("n1", webhooks: [hangingURL, flakyURL], store: DictionaryStore(), view: view, clock: clock)
-                try await withThrowingTaskGroup(of: Void.self) { group in
+                await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await n1.run() }
                     let start = ContinuousClock.now
                     await n1.tick()
@@ -195,7 +195,7 @@ struct NotifierTests {
             let n1 = notifier(
                 "n1", webhooks: [url], store: DictionaryStore(), view: view, clock: TestClock(0),
                 trust: try TLSTrust(extraRootsFile: certificates.authorityFile))
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await n1.run() }
                 await n1.tick()
                 // Two incidents: n2 dead, and the cluster degraded by it.
