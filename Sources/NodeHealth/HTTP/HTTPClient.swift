@@ -74,11 +74,7 @@ public enum HTTPClient {
             group.addTask {
                 let channel = try await connect(endpoint, timeout: .seconds(Int64(timeout.components.seconds) + 1), trust: trust)
                 return try await channel.executeThenClose { inbound, outbound in
-                    var head = HTTPRequestHead(version: .http1_1, method: method, uri: endpoint.path)
-                    head.headers.add(name: "Host", value: endpoint.hostHeader)
-                    head.headers.add(name: "Connection", value: "close")
-                    head.headers.add(name: "User-Agent", value: userAgent)
-                    for (name, value) in headers { head.headers.add(name: name, value: value) }
+                    var head = requestHead(method, endpoint, headers: headers, userAgent: userAgent)
                     if let body { head.headers.add(name: "Content-Length", value: "\(body.count)") }
                     // A server may answer before the body is sent and close (413 for a body over its
                     // limit): a failed write is reported only when no answer follows it.
@@ -139,12 +135,7 @@ public enum HTTPClient {
         let endpoint = try split(url)
         let channel = try await connect(endpoint, timeout: connectTimeout, trust: trust)
         try await channel.executeThenClose { inbound, outbound in
-            var request = HTTPRequestHead(version: .http1_1, method: .GET, uri: endpoint.path)
-            request.headers.add(name: "Host", value: endpoint.hostHeader)
-            request.headers.add(name: "Connection", value: "close")
-            request.headers.add(name: "User-Agent", value: userAgent)
-            for (name, value) in headers { request.headers.add(name: name, value: value) }
-            try await outbound.write(.head(request))
+            try await outbound.write(.head(requestHead(.GET, endpoint, headers: headers, userAgent: userAgent)))
             try await outbound.write(.end(nil))
             for try await part in inbound {
                 switch part {
@@ -157,6 +148,19 @@ public enum HTTPClient {
             }
             throw URLError(description: "\(url): the connection closed before the response ended")
         }
+    }
+
+    /// The head of a one-request connection to `endpoint`: Host, `Connection: close`, the user
+    /// agent, then the caller's headers.
+    static func requestHead(_ method: HTTPMethod, _ endpoint: Endpoint, headers: [(String, String)], userAgent: String)
+        -> HTTPRequestHead
+    {
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: endpoint.path)
+        head.headers.add(name: "Host", value: endpoint.hostHeader)
+        head.headers.add(name: "Connection", value: "close")
+        head.headers.add(name: "User-Agent", value: userAgent)
+        for (name, value) in headers { head.headers.add(name: name, value: value) }
+        return head
     }
 
     /// A connection to `endpoint` with the HTTP client codec (behind TLS for `https://`), as an
