@@ -55,6 +55,23 @@ def parse(payload):
     out["extensions"] = [{"type": r.u8(), "value": r.take(r.u8()).hex()} for _ in range(r.u8())]
     if r.pos != len(payload):
         raise ValueError("trailing bytes")
+    for extension in out["extensions"]:
+        if extension["type"] == 4:
+            out["labels"] = labels(bytes.fromhex(extension["value"]))
+    return out
+
+
+def labels(value):
+    """Extension 4: m (= every byte after it), a count, then str8 key and str8 value per label."""
+    r = Reader(value)
+    if r.u8() != len(value) - 1:
+        raise ValueError("labels: wrong meaningful length")
+    out = {}
+    for _ in range(r.u8()):
+        key = r.str8()
+        out[key] = r.str8()
+    if r.pos != len(value) or list(out) != sorted(out, key=lambda k: k.encode()):
+        raise ValueError("labels: trailing bytes or not sorted by key")
     return out
 
 

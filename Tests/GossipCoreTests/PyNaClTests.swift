@@ -8,7 +8,9 @@ struct PyNaClTests {
     @Test("PyNaCl verifies a signed status and decodes it from the documented layout")
     func verifies() throws {
         let keys = SigningKeyPair()
-        let signed = try SignedStatus.sign(sampleProjection(keys, generation: 4, version: 17), with: keys)
+        var projection = sampleProjection(keys, generation: 4, version: 17)
+        projection.extensions.append(try #require(try NodeLabels(parsing: ["zone=eu-1", "rack=r7", "role=ä"]).encoded))
+        let signed = try SignedStatus.sign(projection, with: keys)
         let document = [
             "public_key": keys.publicKey.hex,
             "payload": Data(signed.payload).base64EncodedString(),
@@ -27,6 +29,7 @@ struct PyNaClTests {
         #expect(checks?.map { $0["name"] as? String } == ["db", "disk-space", "memory-usage"])
         #expect(checks?.first?["critical"] as? Bool == true)
         #expect(checks?[1]["healthy"] as? Bool == false)
+        #expect(fields?["labels"] as? [String: String] == ["rack": "r7", "role": "ä", "zone": "eu-1"], "extension 4 by the documented layout")
     }
 
     @Test("PyNaCl rejects a tampered status")

@@ -1,5 +1,6 @@
 /// The typed extensions a node's own gossip layer adds to its signed status: its election view
-/// (type 1), its peer count (type 2) and its replication figures (type 3).
+/// (type 1), its peer count (type 2) and its replication figures (type 3); the shell adds the
+/// node's labels (type 4, ``NodeLabels``).
 ///
 /// Every extension value starts with a byte `m`: the `m` bytes after it are the meaningful part
 /// (a change re-signs and republishes the status at once); the bytes after those are figures
@@ -8,6 +9,7 @@ public enum StatusExtensionType {
     public static let election: UInt8 = 1
     public static let peers: UInt8 = 2
     public static let replication: UInt8 = 3
+    public static let labels: UInt8 = 4
 }
 
 extension StatusProjection.Extension {

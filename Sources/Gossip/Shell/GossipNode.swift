@@ -47,6 +47,8 @@ public actor GossipNode: Service {
         /// Called on the node's actor for every change it observes (for the event history); must
         /// return at once (hand the observation on, never wait).
         public var observe: @Sendable (Observation) -> Void = { _ in }
+        /// This node's labels, signed in every status it publishes (extension type 4).
+        public var labels: NodeLabels = .none
 
         public init(keyPair: SigningKeyPair, generation: UInt64, trust: TrustPolicy) {
             self.keyPair = keyPair
@@ -453,7 +455,8 @@ public actor GossipNode: Service {
     }
 
     private func publish(_ update: HealthManager.Update) async {
-        let draft = StatusDraft(status: update.status, critical: update.critical, issuedAt: Date())
+        var draft = StatusDraft(status: update.status, critical: update.critical, issuedAt: Date())
+        if let labels = configuration.labels.encoded { draft.extensions.append(labels) }
         await drive { core, now in core.publish(draft, now: now) }
     }
 

@@ -47,6 +47,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "This node's identifier (default: the host name).")
     var nodeId: String?
 
+    @Option(help: ArgumentHelp("A label of this node, signed in its status, e.g. zone=eu-1 (repeatable; keys: a-z 0-9 . _ - /).", valueName: "key=value"))
+    var label: [String] = []
+
     @Option(help: "Path whose file system the disk-space check watches.")
     var diskPath: String = "/"
 
@@ -158,6 +161,11 @@ struct NodeCommand: AsyncParsableCommand {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
         if let nodeId, nodeId.isEmpty { throw ValidationError("--node-id must not be empty") }
+        do {
+            _ = try NodeLabels(parsing: label)
+        } catch {
+            throw ValidationError("--label: \(error)")
+        }
         guard resolvedDiskPath != nil else { throw ValidationError("--disk-path \(diskPath): no such file or directory") }
         guard (0...65535).contains(gossipPort) else { throw ValidationError("--gossip-port must be 0 to 65535") }
         if let advertise {
@@ -359,6 +367,7 @@ struct NodeCommand: AsyncParsableCommand {
         }
         var configuration = GossipNode.Configuration(keyPair: keyPair, generation: generation, trust: trustPolicy)
         configuration.settings.minPeers = minPeers
+        configuration.labels = try NodeLabels(parsing: label)
         if let clusterKeyFile {
             do {
                 configuration.clusterKeys = try ClusterKeyRing(fileContents: try KeyFiles.read(clusterKeyFile))
