@@ -159,6 +159,34 @@ struct EnhancedChecksTests {
         #expect(await !enhanced.runPubSub().healthy, "a lasting cut fails the probe")
     }
 
+    @Test("election-health judges stability over its window: a burst of changes degrades it until the window passes")
+    func electionWindow() async throws {
+        let fakes = FakeSubsystems()
+        var config = HealthConfig()
+        config.electionProbeTimeout = .seconds(1)
+        config.electionStabilityWindow = .seconds(600)
+        let enhanced = try await EnhancedHealthChecks(
+            manager: makeManager(), election: fakes, dht: nil, pubsub: nil, replication: nil, connectivity: nil, tasks: nil,
+            config: config)
+        let start = ContinuousClock.now
+        fakes.state.withLock { $0.election.leadershipChanges = 1 }
+        let first = await enhanced.runElection(now: start)
+        #expect(!first.degraded && first.details["window_changes"] == 0, "the first change of a young node is free")
+        // A partition heals: 8 changes (as measured on five processes).
+        fakes.state.withLock { $0.election.leadershipChanges = 9 }
+        let burst = await enhanced.runElection(now: start + .seconds(30))
+        #expect(burst.degraded && burst.details["window_changes"] == 8 && burst.message.contains("8 leadership changes since start"))
+        let still = await enhanced.runElection(now: start + .seconds(300))
+        #expect(still.degraded)
+        // Ten minutes after the first sample the window has moved past the start: the baseline is
+        // the count then (1), and the burst still counts; once it too is older, nothing does.
+        let later = await enhanced.runElection(now: start + .seconds(601))
+        #expect(later.details["window_changes"] == 8)
+        let healed = await enhanced.runElection(now: start + .seconds(940))
+        #expect(!healed.degraded && healed.details["window_changes"] == 0 && healed.message.contains("in the last 10m0s"))
+        #expect(healed.details["leadership_changes"] == 9, "the lifetime count is still shown")
+    }
+
     @Test("figure checks: election, replication, connectivity and tasks read their subsystems")
     func figureChecks() async throws {
         let manager = makeManager()

@@ -12,6 +12,8 @@ struct ElectionState: Sendable {
     var leaderSince: Duration?
     var heartbeatSequence: UInt32?
     var heartbeatSentAt: Duration = .zero
+    /// Resends of the pending heartbeat (a lost ping or ack is tried again, ``GossipCore/heartbeatAttempts``).
+    var heartbeatResends = 0
     var lastHeartbeatAt: Duration?
     var heartbeatRTT: Duration?
     var nextHeartbeatAt: Duration = .zero
@@ -163,22 +165,43 @@ extension GossipCore {
         election.leaderSince = now
     }
 
+    /// Attempts per heartbeat: a ping whose ack has not come within the probe timeout is sent
+    /// again, up to twice. With one unretried ping every 5 s, 20 % loss each way lost a heartbeat
+    /// round trip 36 % of the time, and two in a row (13 %) made `election-health` report "no
+    /// heartbeat recently" while membership kept the leader alive: a five-node cluster flipped
+    /// between healthy and degraded 8–9 times per node in 5 minutes. Three attempts lose a round
+    /// 4.7 % of the time, and two rounds in a row 0.2 %.
+    static let heartbeatAttempts = 3
+
     /// Pings the leader now and then; its ack is the heartbeat.
     mutating func heartbeat(now: Duration, into out: inout [Directive]) {
-        guard let leader = election.leader, leader != key, now >= election.nextHeartbeatAt,
-            let member = members[leader], !member.state.isGone
-        else { return }
-        election.nextHeartbeatAt = now + max(settings.leaderHeartbeatInterval, settings.leaderHeartbeatPerMember * liveKeys.count)
+        guard let leader = election.leader, leader != key, let member = members[leader], !member.state.isGone else { return }
+        if election.heartbeatSequence != nil, election.heartbeatResends < Self.heartbeatAttempts - 1,
+            now - election.heartbeatSentAt >= settings.probeTimeout, now < election.nextHeartbeatAt
+        {
+            election.heartbeatResends += 1
+        } else {
+            guard now >= election.nextHeartbeatAt else { return }
+            election.nextHeartbeatAt = now + max(settings.leaderHeartbeatInterval, settings.leaderHeartbeatPerMember * liveKeys.count)
+            election.heartbeatResends = 0
+        }
         sequence &+= 1
         election.heartbeatSequence = sequence
         election.heartbeatSentAt = now
         send([.ping(sequence: sequence, target: leader.prefix)], to: member.peer, into: &out)
     }
 
-    mutating func noteHeartbeat(_ ackSequence: UInt32, now: Duration) {
-        guard election.heartbeatSequence == ackSequence else { return }
+    /// An ack: the heartbeat when it answers the latest ping; any ack from the leader while a
+    /// heartbeat is pending (a late answer to an earlier attempt, or to a membership probe) shows
+    /// it alive too, without a round trip to measure.
+    mutating func noteHeartbeat(_ ackSequence: UInt32, from sender: PublicKey?, now: Duration) {
+        guard let pending = election.heartbeatSequence else { return }
+        if pending == ackSequence {
+            election.heartbeatRTT = now - election.heartbeatSentAt
+        } else if sender == nil || sender != election.leader {
+            return
+        }
         election.heartbeatSequence = nil
-        election.heartbeatRTT = now - election.heartbeatSentAt
         election.lastHeartbeatAt = now
     }
 

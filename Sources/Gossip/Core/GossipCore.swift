@@ -497,7 +497,7 @@ public struct GossipCore: Sendable {
             forwards[sequence] = Forward(requester: sender, sequence: theirSequence, expires: now + settings.probeTimeout)
             sendWithPiggyback([.ping(sequence: sequence, target: target.prefix)], to: member.peer, into: &out)
         case .ack(let sequence):
-            noteHeartbeat(sequence, now: now)
+            noteHeartbeat(sequence, from: sender.key, now: now)
             if let index = pending.firstIndex(where: { $0.sequence == sequence }) {
                 pending.remove(at: index)
             } else if let forward = forwards.removeValue(forKey: sequence) {

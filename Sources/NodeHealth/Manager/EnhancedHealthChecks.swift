@@ -55,6 +55,10 @@ public struct HealthConfig: Sendable, Hashable {
     public var minPeers: Int = 2
     /// A leader not heard from for longer than this makes `election-health` degraded. Default 10 s.
     public var maxHeartbeatAge: Duration = .seconds(10)
+    /// `election-health` judges stability by the leadership changes within this window (since
+    /// start while the node is younger, the first election forgiven), so a node is not degraded
+    /// for the rest of its life by a partition it saw heal. Default 10 minutes.
+    public var electionStabilityWindow: Duration = .seconds(600)
     /// Weight of the newest probe in a probe component's score (an exponential moving average of
     /// successes). Default 0.3: one failure drops a perfect score to 0.7, and five successes
     /// bring it back above 0.95.
@@ -170,6 +174,8 @@ public final class EnhancedHealthChecks: Sendable {
         /// The task manager's counters at each `task-manager` run within the window, oldest first
         /// (the first one at or before the window's start is the baseline).
         var taskSamples: [(at: ContinuousClock.Instant, completed: Int64, failed: Int64)] = []
+        /// The leadership-change count at each `election-health` run within its window, the same way.
+        var electionSamples: [(at: ContinuousClock.Instant, changes: Int64)] = []
     }
 
     public let config: HealthConfig
@@ -305,7 +311,9 @@ public final class EnhancedHealthChecks: Sendable {
             details: ["outcome": "skipped", "connected_peers": 0])
     }
 
-    public func runElection() async -> CheckResult {
+    /// `election-health`: a leader agreed, heard from recently, and stable over
+    /// ``HealthConfig/electionStabilityWindow`` (`now` is for tests).
+    public func runElection(now: ContinuousClock.Instant = .now) async -> CheckResult {
         guard let election else { return .fail("no election configured") }
         var snapshot = await election.electionSnapshot()
         // A starting node elects within a few seconds: give it most of the timeout before judging.
@@ -314,13 +322,26 @@ public final class EnhancedHealthChecks: Sendable {
             try? await Task.sleep(for: .milliseconds(100))
             snapshot = await election.electionSnapshot()
         }
-        // Stability: each leadership change beyond the first election costs 0.1 (floor 0).
-        let stability = max(0, 1 - 0.1 * Double(max(0, snapshot.leadershipChanges - 1)))
+        // Stability: each leadership change within the window costs 0.1 (floor 0); while the node
+        // is younger than the window, its first change (joining a cluster that had a leader) is free.
+        let window = max(.milliseconds(1), config.electionStabilityWindow)
+        let (recent, windowed) = state.withLock { state -> (Int64, Bool) in
+            var samples = state.electionSamples
+            if let last = samples.last, last.changes > snapshot.leadershipChanges { samples = [] }
+            samples.append((now, snapshot.leadershipChanges))
+            if let baseline = samples.lastIndex(where: { $0.at <= now - window }) { samples.removeFirst(baseline) }
+            state.electionSamples = samples
+            let windowed = samples[0].at <= now - window
+            return windowed ? (snapshot.leadershipChanges - samples[0].changes, true) : (max(0, snapshot.leadershipChanges - 1), false)
+        }
+        let stability = max(0, 1 - 0.1 * Double(recent))
+        let span = windowed ? "in the last \(TimeFormatting.goDuration(window))" : "since start"
         var details: [String: JSONValue] = [
             "term": .integer(snapshot.term), "is_leader": .bool(snapshot.isLeader),
             "leadership_changes": .integer(snapshot.leadershipChanges),
             "admin_uptime": .string(TimeFormatting.goDuration(snapshot.adminUptime)),
-            "stability": .double(rounded(stability)),
+            "stability": .double(rounded(stability)), "window_changes": .integer(recent),
+            "window": .string(TimeFormatting.goDuration(window)),
         ]
         if let leader = snapshot.leader { details["leader"] = .string(leader) }
         if let latency = snapshot.heartbeatLatency { details["heartbeat_latency_ms"] = .double(rounded(latency.milliseconds)) }
@@ -346,7 +367,7 @@ public final class EnhancedHealthChecks: Sendable {
         }
         return recordFigure(
             "election", ok: true, score: score,
-            message: "Election: \(role), term \(snapshot.term), \(snapshot.leadershipChanges) leadership changes",
+            message: "Election: \(role), term \(snapshot.term), \(recent) leadership changes \(span)",
             details: details)
     }
 
