@@ -4,7 +4,7 @@ PORT ?= 8081
 NODES ?= 5
 
 # Debian packages the tests need, as COMMAND:PACKAGE (installed only when the command is missing).
-BUILD_PACKAGES = pkg-config:pkg-config pkg-config=libsodium:libsodium-dev pkg-config=sqlite3:libsqlite3-dev
+BUILD_PACKAGES = pkg-config:pkg-config pkg-config=libsodium:libsodium-dev pkg-config=sqlite3:libsqlite3-dev pkg-config=zlib:zlib1g-dev
 TEST_PACKAGES = $(BUILD_PACKAGES) openssl:openssl promtool:prometheus python=nacl.signing:python3-nacl python=yaml:python3-yaml curl:curl chromium:chromium
 BENCH_PACKAGES = wrk:wrk curl:curl
 

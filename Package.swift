@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         // SQLite for the event history (needs libsqlite3-dev; `make` installs it when missing).
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // gzip for /cluster/health (system zlib; needs zlib1g-dev, which `make` installs when missing).
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
         // MARK: The gossip protocol
@@ -82,6 +84,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Sources/NodeHealth/HTTP"
         ),
@@ -109,6 +112,7 @@ let package = Package(
             name: "ClusterView",
             dependencies: [
                 "GossipCore", "Gossip", "NodeHealth", "NodeHealthHTTP", "ClusterEvents",
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -210,7 +214,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ClusterViewTests",
-            dependencies: ["ClusterView", "ClusterEvents", "GossipCore", "Gossip", "NodeHealth", "NodeHealthTesting", "TestSupport"]
+            dependencies: ["ClusterView", "ClusterEvents", "GossipCore", "Gossip", "NodeHealth", "NodeHealthHTTP", "NodeHealthTesting", "TestSupport",
+                .product(name: "CompressNIO", package: "compress-nio"), .product(name: "Hummingbird", package: "hummingbird")]
         ),
         .testTarget(
             name: "ClusterNotifyTests",

@@ -18,7 +18,8 @@ struct ClusterHealthTests {
     /// A report for node `i`: alive with a fresh status following node 0 as leader, 4 peers, 10 keys fully replicated.
     static func report(
         _ i: Int, state: MemberState = .alive, status: StatusLevel = .healthy, age: Duration? = .seconds(5),
-        leader: Int? = 0, peers: UInt16 = 4, underReplicated: UInt32 = 0, checks: [StatusProjection.Check]? = nil
+        leader: Int? = 0, peers: UInt16 = 4, underReplicated: UInt32 = 0, checks: [StatusProjection.Check]? = nil,
+        labels: [String: String] = [:]
     ) -> MemberReport {
         let election = ElectionExtension(
             leaderPrefix: leader.map { keys[$0].prefix } ?? 0, term: 1, claiming: leader == i, heartbeatMillis: 1,
@@ -30,7 +31,8 @@ struct ClusterHealthTests {
             publicKey: keys[i], generation: 7, version: 3, issuedAtMillis: 0, nodeID: "n\(i)", status: status, message: "",
             uptimeSeconds: 100, softwareVersion: "test",
             checks: checks ?? [.init(name: "disk-space", healthy: true, critical: false, latencyMicros: 10, message: "ok")],
-            extensions: [election.encoded, PeersExtension(belowMinimum: peers < 2, connectedPeers: peers).encoded, replication.encoded])
+            extensions: [election.encoded, PeersExtension(belowMinimum: peers < 2, connectedPeers: peers).encoded, replication.encoded]
+                + [try! NodeLabels(labels).encoded].compactMap { $0 })
         return MemberReport(key: keys[i], state: state, life: Life(generation: 7, incarnation: 0), isSelf: i == 0, status: projection, statusAge: age)
     }
 
@@ -67,6 +69,32 @@ struct ClusterHealthTests {
         #expect(health.verboseText.contains("[+]n1 alive healthy [flapping]"))
         let json = String(decoding: JSONBytes.encode(health), as: UTF8.self)
         #expect(json.contains("\"last_transition\":\"2023-11-14T22:13:20Z\"") && json.contains("\"flapping_checks\":[\"disk-space\"]"))
+    }
+
+    @Test("observed peers: each live member counts the live members this node sees; the view counts the fewer of reported and observed")
+    func observedPeers() {
+        // A status signed before n4 died still says 4 peers; this node sees 3 for each survivor.
+        var members = (0..<5).map { Self.report($0) }
+        members[4].state = .dead
+        members[1].stateAge = .milliseconds(2500)
+        let health = ClusterHealth.merge(members, policy: Self.policy)
+        for node in health.nodes where node.nodeID != "n4" {
+            #expect(node.connectedPeers == 4 && node.observedPeers == 3 && node.effectivePeers == 3, "\(node.nodeID)")
+        }
+        #expect(health.nodes[4].observedPeers == nil, "a dead member has no observed peers")
+        #expect(health.nodes[1].stateAgeSeconds == 2.5)
+        #expect(health.peers.min == 3 && health.peers.max == 3)
+        // A member that reports fewer peers than this node sees (it cannot reach them) counts its own figure.
+        let cut = ClusterHealth.merge([Self.report(0), Self.report(1, peers: 0), Self.report(2)], policy: Self.policy)
+        #expect(cut.nodes[1].effectivePeers == 0 && cut.peers.belowMinimum == ["n1"])
+    }
+
+    @Test("labels: signed in the status, listed per node and counted by key and value")
+    func labels() {
+        let members = (0..<4).map { Self.report($0, labels: ["zone": $0 < 3 ? "eu-1" : "us-2", "role": "db"]) } + [Self.report(4)]
+        let health = ClusterHealth.merge(members, policy: Self.policy)
+        #expect(health.nodes[0].labels == ["zone": "eu-1", "role": "db"] && health.nodes[4].labels == nil)
+        #expect(health.byLabel == ["zone": ["eu-1": 3, "us-2": 1], "role": ["db": 4]])
     }
 
     @Test("a dead node: degraded, listed unknown and stale; a stale status never counts as a pass")
@@ -112,8 +140,8 @@ struct ClusterHealthTests {
             let health = ClusterHealth.merge(members, policy: Self.policy)
             #expect(health.status == .degraded && health.reasons.contains(reason), "\(health.reasons)")
         }
-        var left = (0..<3).map { Self.report($0) }
-        left[2].state = .left
+        var left = (0..<4).map { Self.report($0) }
+        left[3].state = .left
         #expect(ClusterHealth.merge(left, policy: Self.policy).status == .healthy)
         let scored = ClusterHealth.merge([Self.report(0), Self.report(1, checks: [degradedCheck, .init(name: "x", healthy: true, critical: false, latencyMicros: 1, message: "")])], policy: Self.policy)
         #expect(scored.nodes[1].score == 0.5 && scored.nodes[1].degradedChecks == ["dht-enhanced"])

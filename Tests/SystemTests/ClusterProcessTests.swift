@@ -235,7 +235,7 @@ struct ClusterProcessTests {
 
     @Test("/cluster/health from every node: healthy; a killed node dead and the cluster degraded; a frozen node unknown, never healthy; both back, healthy")
     func clusterHealthAcrossNodes() async throws {
-        var cluster = try await LocalCluster("c", count: 5, extra: ["--no-enhanced-checks"])
+        var cluster = try await LocalCluster("c", count: 5, extra: ["--no-enhanced-checks", "--label", "zone=eu-1", "--label", "role=test"])
         defer { cluster.stop() }
         let nodes = cluster.nodes
         var bases = cluster.bases
@@ -268,9 +268,25 @@ struct ClusterProcessTests {
         #expect(nodeCode == 200 && nodeJSON["state"] == "alive")
         let missing = try await httpGet("\(bases[0])/cluster/nodes/nobody")
         #expect(missing.status == 404)
+        #expect(nodeJSON["labels"] == ["role": "test", "zone": "eu-1"], "labels signed in the status: \(nodeJSON)")
+        let (_, zoneBody) = try await httpGet("\(bases[1])/cluster/health?label=zone=eu-1&fields=status&summary")
+        let zone = try decodeJSON(String(decoding: zoneBody, as: UTF8.self))
+        #expect(zone["matched"] == 5 && zone["by_label"]?["zone"]?["eu-1"] == 5 && zone["nodes"] == nil, "\(zone)")
 
-        // Kill c4: every other node shows it dead (unknown, stale) and the cluster degraded.
+        // Kill c4: within 10 s every survivor shows 3 observed peers for each survivor (the
+        // statuses they signed before still say 4), then c4 dead (unknown, stale) and the cluster degraded.
         nodes[4].kill()
+        let killedAt = ContinuousClock.now
+        await eventually(timeout: .seconds(20), "every survivor's view shows 3 observed peers for each survivor") {
+            for base in bases.prefix(4) {
+                guard let (_, json) = await Self.clusterHealth(base) else { return false }
+                for id in ["c0", "c1", "c2", "c3"] where Self.node(id, in: json)?["observed_peers"] != 3 { return false }
+            }
+            return true
+        }
+        let observedAfter = ContinuousClock.now - killedAt
+        print("observed peers 3 everywhere \(observedAfter) after the kill")
+        #expect(observedAfter < .seconds(10), "3 observed peers everywhere within 10 s of the kill: \(observedAfter)")
         await eventually(timeout: .seconds(45), "the others show c4 dead and the cluster degraded") {
             for base in bases.prefix(4) {
                 guard let (code, json) = await Self.clusterHealth(base), code == 200, json["status"] == "degraded",

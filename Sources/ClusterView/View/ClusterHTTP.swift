@@ -23,10 +23,12 @@ public enum ClusterHTTP {
         public var isSelf: Bool
         public var stateAgeSeconds: Double
         public var status: StatusSummary?
+        /// Its labels, from its signed status (absent when it has none).
+        public var labels: [String: String]?
 
         enum CodingKeys: String, CodingKey {
             case nodeID = "node_id", publicKey = "public_key", fingerprint, address, state, incarnation, generation
-            case isSelf = "self", stateAgeSeconds = "state_age_seconds", status
+            case isSelf = "self", stateAgeSeconds = "state_age_seconds", status, labels
         }
     }
 
@@ -142,14 +144,7 @@ public enum ClusterHTTP {
             try HealthHTTP.jsonResponse(await monitor.history(), status: .ok)
         }
         router.get("/cluster/health") { request, _ in
-            let snapshot = await monitor.serve()
-            let status: HTTPResponse.Status = snapshot.health.status == .unhealthy ? .serviceUnavailable : .ok
-            if request.uri.queryParameters["verbose"] != nil || request.uri.query == "verbose" {
-                return Response(
-                    status: status, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
-                    body: .init(byteBuffer: ByteBuffer(string: snapshot.verbose)))
-            }
-            return HealthHTTP.jsonResponse(ByteBuffer(bytes: snapshot.json), status: status)
+            try await health(request, monitor: monitor)
         }
         router.get("/cluster/nodes/:id") { request, context in
             let id = try context.parameters.require("id")
@@ -161,6 +156,41 @@ public enum ClusterHTTP {
             return try HealthHTTP.jsonResponse(found, status: .ok)
         }
         return router
+    }
+
+    /// `GET /cluster/health`: the view as JSON (filtered, paged, only some fields, or counts only;
+    /// see ``ClusterHealthQuery``), or as text with `?verbose`; 503 while the cluster is unhealthy.
+    /// A weak ETag that changes when anything but the ages changed answers `If-None-Match` with
+    /// 304; gzip when the client accepts it. A bad parameter is a 400 that says what would do.
+    static func health(_ request: Request, monitor: ClusterMonitor) async throws -> Response {
+        let query: ClusterHealthQuery
+        do {
+            query = try ClusterHealthQuery(parameters: request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+        } catch {
+            return try HealthHTTP.errorResponse(.badRequest, error.description, path: request.uri.path)
+        }
+        let snapshot = await monitor.serve()
+        let status: HTTPResponse.Status = snapshot.health.status == .unhealthy ? .serviceUnavailable : .ok
+        if query.verbose {
+            return Response(
+                status: status, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: snapshot.verbose)))
+        }
+        let document = snapshot.document
+        // no-cache: a cache may keep it but must ask again (with If-None-Match) before each use.
+        var headers: HTTPFields = [
+            .contentType: "application/json; charset=utf-8", .cacheControl: "no-cache", .eTag: document.etag,
+            .vary: "Accept-Encoding",
+        ]
+        if HTTPNegotiation.notModified(request.headers, etag: document.etag) {
+            headers[.contentType] = nil
+            return Response(status: .notModified, headers: headers)
+        }
+        if HTTPNegotiation.accepts(request.headers, coding: "gzip"), let compressed = document.renderGzip(query) {
+            headers[.contentEncoding] = "gzip"
+            return Response(status: status, headers: headers, body: .init(byteBuffer: compressed))
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: document.render(query))))
     }
 
     /// The `/cluster/members` answer for `views`.
@@ -176,7 +206,8 @@ public enum ClusterHTTP {
                     StatusSummary(
                         status: view.status?.rawValue, generation: generation, version: view.statusVersion ?? 0,
                         ageSeconds: view.statusAge.map(millis))
-                })
+                },
+                labels: view.projection.map { NodeLabels($0).dictionary }.flatMap { $0.isEmpty ? nil : $0 })
         }
         return Members(members: members, counts: counts)
     }

@@ -18,13 +18,15 @@ public struct MemberReport: Sendable, Hashable {
     /// The latest verified status, and how long ago this node accepted it (signed it, for itself).
     public var status: StatusProjection?
     public var statusAge: Duration?
+    /// How long its membership state has held in this node's view.
+    public var stateAge: Duration?
     /// When it and its checks last changed and whether they flap, as this node observed it
     /// (``ClusterMemory``); `nil` without a memory.
     public var transitions: MemberTransitions?
 
     public init(
         key: PublicKey, state: MemberState, life: Life, isSelf: Bool, status: StatusProjection?, statusAge: Duration?,
-        transitions: MemberTransitions? = nil
+        transitions: MemberTransitions? = nil, stateAge: Duration? = nil
     ) {
         self.key = key
         self.state = state
@@ -33,6 +35,7 @@ public struct MemberReport: Sendable, Hashable {
         self.status = status
         self.statusAge = statusAge
         self.transitions = transitions
+        self.stateAge = stateAge
     }
 }
 
@@ -80,8 +83,17 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         public var score: Double?
         public var leader: String?
         public var term: UInt64?
+        /// Live peers the member reported in its signed status (as of `status_age_seconds` ago).
         public var connectedPeers: Int?
         public var belowMinPeers: Bool?
+        /// What this node measures itself, now: the live members besides this one in its own
+        /// membership (nil when the member is dead or left), and how long the member's state has held.
+        public var observedPeers: Int? = nil
+        public var stateAgeSeconds: Double? = nil
+        /// RFC 3339: when the member signed the status held (its own clock).
+        public var statusIssuedAt: String? = nil
+        /// The member's labels (signed in its status), absent when it has none.
+        public var labels: [String: String]? = nil
         /// Reports healthy while this node cannot reach it (suspect or dead here).
         public var unreachable: Bool
         /// RFC 3339: the last change of its membership state or status level this node observed,
@@ -94,13 +106,24 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         /// Its checks that flap, by name (absent when none).
         public var flappingChecks: [String]? = nil
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case nodeID = "node_id", fingerprint, isSelf = "self", state, generation, version
             case statusAgeSeconds = "status_age_seconds", reportedStatus = "reported_status", message, status, stale
             case failingChecks = "failing_checks", degradedChecks = "degraded_checks", score, leader, term
             case connectedPeers = "connected_peers", belowMinPeers = "below_min_peers", unreachable
             case lastTransition = "last_transition", checksLastTransition = "checks_last_transition", flapping
-            case flappingChecks = "flapping_checks"
+            case flappingChecks = "flapping_checks", observedPeers = "observed_peers", stateAgeSeconds = "state_age_seconds"
+            case statusIssuedAt = "status_issued_at", labels
+        }
+
+        /// The peers the view counts for the member: the fewer of what it reported and what this
+        /// node observes, so that neither a status signed before a death nor a member that cannot
+        /// reach others shows more peers than there are.
+        public var effectivePeers: Int? {
+            switch (connectedPeers, observedPeers) {
+            case let (reported?, observed?): min(reported, observed)
+            case let (reported, observed): reported ?? observed
+            }
         }
     }
 
@@ -137,6 +160,7 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
     }
 
     public struct Peers: Codable, Sendable, Hashable {
+        /// Over the live members with a fresh status, each counted by ``Node/effectivePeers``.
         public var min: Int?
         public var average: Double?
         public var max: Int?
@@ -183,6 +207,8 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
     public var nodeCount: Int
     public var byStatus: [String: Int]
     public var byState: [String: Int]
+    /// Nodes by label: key → value → count.
+    public var byLabel: [String: [String: Int]]
     public var election: Election
     public var peers: Peers
     public var replication: Replication
@@ -190,7 +216,7 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case status, reasons, observer, election, peers, replication, nodes
-        case nodeCount = "node_count", byStatus = "by_status", byState = "by_state"
+        case nodeCount = "node_count", byStatus = "by_status", byState = "by_state", byLabel = "by_label"
     }
 
     /// Merges `members` (this node's view, itself included) under `policy`. The rules:
@@ -225,6 +251,7 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         var primaries = 0
         var leaderAges: [UInt64: Int] = [:]
         var terms: [UInt64: UInt64] = [:]
+        let live = members.count { $0.state == .alive || $0.state == .suspect }
 
         for (member, memberName) in named {
             let projection = member.status
@@ -243,6 +270,7 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
                 && !member.isSelf
             let transitions = member.transitions
             let flappingChecks = transitions?.checks.filter { $0.value.flapping != nil }.keys.sorted() ?? []
+            let labels = projection.map { NodeLabels($0).dictionary } ?? [:]
             nodes.append(
                 Node(
                     nodeID: memberName, fingerprint: member.key.fingerprint, isSelf: member.isSelf,
@@ -251,6 +279,9 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
                     message: projection?.message, status: effective, stale: stale, failingChecks: failing, degradedChecks: degraded,
                     score: score.map { ($0 * 1000).rounded() / 1000 }, leader: election.flatMap { name(ofPrefix: $0.leaderPrefix) },
                     term: election?.term, connectedPeers: peers.map { Int($0.connectedPeers) }, belowMinPeers: peers?.belowMinimum,
+                    observedPeers: gone ? nil : live - 1, stateAgeSeconds: member.stateAge.map { ($0.milliseconds).rounded() / 1000 },
+                    statusIssuedAt: projection.map { TimeFormatting.rfc3339(millis: $0.issuedAtMillis) },
+                    labels: labels.isEmpty ? nil : labels,
                     unreachable: unreachable, lastTransition: transitions.map { TimeFormatting.rfc3339(millis: $0.lastTransitionMillis) },
                     checksLastTransition: transitions.map { $0.checks.mapValues { TimeFormatting.rfc3339(millis: $0.lastTransitionMillis) } },
                     flapping: transitions?.flapping.map(FlappingBody.init), flappingChecks: flappingChecks.isEmpty ? nil : flappingChecks))
@@ -269,9 +300,9 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
                     leaderAges[member.key.prefix] = Int(election.leaderAgeSeconds) + Int((member.statusAge ?? .zero).components.seconds)
                 }
             }
-            if let peers {
-                peerCounts.append(Int(peers.connectedPeers))
-                if Int(peers.connectedPeers) < policy.minPeers { belowMinimum.append(memberName) }
+            if let counted = nodes[nodes.count - 1].effectivePeers {
+                peerCounts.append(counted)
+                if counted < policy.minPeers { belowMinimum.append(memberName) }
             }
             if let figures = projection.flatMap(ReplicationExtension.init) {
                 replication.underReplicatedKeys += Int(figures.underReplicatedKeys)
@@ -334,7 +365,10 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         return ClusterHealth(
             status: status, reasons: reasons, observer: named.first(where: \.member.isSelf)?.name ?? "",
             nodeCount: nodes.count, byStatus: Dictionary(grouping: nodes, by: \.status.rawValue).mapValues(\.count),
-            byState: Dictionary(grouping: nodes, by: \.state.description).mapValues(\.count), election: election, peers: peers,
+            byState: Dictionary(grouping: nodes, by: \.state.description).mapValues(\.count),
+            byLabel: nodes.reduce(into: [:]) { counts, node in
+                for (key, value) in node.labels ?? [:] { counts[key, default: [:]][value, default: 0] += 1 }
+            }, election: election, peers: peers,
             replication: replication, nodes: nodes)
     }
 

@@ -86,7 +86,7 @@ public actor ClusterMonitor: Service {
         let reports = views.map {
             MemberReport(
                 key: $0.key, state: $0.state, life: $0.life, isSelf: $0.isSelf, status: $0.projection, statusAge: $0.statusAge,
-                transitions: transitions[$0.key])
+                transitions: transitions[$0.key], stateAge: $0.stateAge)
         }
         return ClusterHealth.merge(reports, policy: policy)
     }
@@ -125,12 +125,12 @@ public actor ClusterMonitor: Service {
     /// and at least one a minute.
     public func history() -> [Entry] { entries }
 
-    /// A merged view ready to serve: the merge, its JSON and `?verbose` text, and when it was made.
+    /// A merged view ready to serve: the merge, its JSON document and `?verbose` text, and when it was made.
     public struct Snapshot: Sendable {
-        public let health: ClusterHealth
-        public let json: [UInt8]
+        public let document: ClusterHealthDocument
         public let verbose: String
         public let at: ContinuousClock.Instant
+        public var health: ClusterHealth { document.health }
     }
 
     /// A snapshot younger than this is served as it is.
@@ -161,11 +161,13 @@ public actor ClusterMonitor: Service {
         return snapshot
     }
 
-    /// Makes a new snapshot (on the caller's task) and keeps it.
+    /// Makes a new snapshot (on the caller's task, reusing the last one's unchanged node entries) and keeps it.
     @discardableResult
     public nonisolated func refresh() async -> Snapshot {
         let health = await current()
-        let made = Snapshot(health: health, json: JSONBytes.encode(health), verbose: health.verboseText, at: .now)
+        let previous = await snapshot?.document
+        let document = ClusterHealthDocument(health: health, previous: previous, wallMillis: Int64(Date().timeIntervalSince1970 * 1000))
+        let made = Snapshot(document: document, verbose: health.verboseText, at: .now)
         await keep(made)
         return made
     }

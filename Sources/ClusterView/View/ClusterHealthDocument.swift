@@ -1,0 +1,172 @@
+import CompressNIO
+import NIOCore
+import NodeHealth
+import Synchronization
+
+/// The `/cluster/health` answer, made once per snapshot from per-node JSON entries that are
+/// encoded only when the node's entry changed: at 1000 nodes a snapshot re-encoded everything
+/// with `JSONEncoder` (25 of its 33 ms, BENCHMARKS.md); now a steady cluster re-encodes nothing
+/// but the summary, and a request copies the entries it selects.
+///
+/// The ages (`status_age_seconds`, `state_age_seconds`, the leader's age) grow with every
+/// snapshot, so they are written apart from the entries and left out of ``revision``: the
+/// revision, and the weak ETag made from it, change when anything but time changed.
+public struct ClusterHealthDocument: Sendable {
+    public let health: ClusterHealth
+    /// Bumped whenever anything but the ages changed.
+    public let revision: UInt64
+    /// Wall-clock time the view was merged, Unix milliseconds (`generated_at`).
+    public let generatedAtMillis: Int64
+    private let entries: [Entry]
+    /// The top-level members but `nodes`, without braces.
+    private let summary: [UInt8]
+    private let stableSummary: [UInt8]
+    private let cache: RenderCache
+
+    /// A node's entry without its ages, encoded and split into members.
+    struct Entry: Sendable {
+        let stable: ClusterHealth.Node
+        let members: JSONMembers
+    }
+
+    /// The process's ETags begin with this, so that a restarted node's revision 1 is not mistaken
+    /// for the previous process's.
+    static let epoch = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+
+    /// `W/"epoch-revision"`.
+    public var etag: String { "W/\"\(Self.epoch)-\(revision)\"" }
+
+    /// The document for `health`, reusing `previous`'s entries for the nodes whose entry is unchanged.
+    public init(health: ClusterHealth, previous: ClusterHealthDocument?, wallMillis: Int64) {
+        self.health = health
+        generatedAtMillis = wallMillis
+        let reusable = previous.map { previous in
+            Dictionary(previous.entries.map { ($0.stable.fingerprint, $0) }, uniquingKeysWith: { a, _ in a })
+        } ?? [:]
+        var changed = previous == nil || previous!.entries.count != health.nodes.count
+        entries = health.nodes.map { node in
+            var stable = node
+            stable.statusAgeSeconds = nil
+            stable.stateAgeSeconds = nil
+            if let entry = reusable[stable.fingerprint], entry.stable == stable { return entry }
+            changed = true
+            let members = JSONMembers(object: JSONBytes.encode(stable)) ?? JSONMembers(members: [])
+            return Entry(stable: stable, members: members)
+        }
+        var header = Summary(health)
+        summary = Array(JSONBytes.encode(header).dropFirst().dropLast())
+        header.election.leaderAgeSeconds = nil
+        stableSummary = JSONBytes.encode(header)
+        if let previous, previous.stableSummary != stableSummary { changed = true }
+        revision = previous.map { changed ? $0.revision &+ 1 : $0.revision } ?? 1
+        cache = RenderCache()
+    }
+
+    /// The JSON answer to `query` (which must not be `verbose`).
+    public func render(_ query: ClusterHealthQuery) -> [UInt8] {
+        let whole = !query.selects && !query.summary && query.fields == nil
+        if whole, let cached = cache.state.withLock({ $0.whole }) { return cached }
+        var out: [UInt8] = []
+        out.reserveCapacity(whole ? 400 * entries.count + summary.count : 4096)
+        out.append(UInt8(ascii: "{"))
+        out += summary
+        out += Array(",\"generated_at\":\"\(TimeFormatting.rfc3339(millis: generatedAtMillis))\"".utf8)
+        var selected: [Int] = []
+        var next: String?
+        for (index, node) in health.nodes.enumerated() where query.matches(node) {
+            if let after = query.after, node.nodeID <= after { continue }
+            if let limit = query.limit, selected.count == limit {
+                next = ClusterHealthQuery.cursor(after: health.nodes[selected[selected.count - 1]].nodeID)
+                break
+            }
+            selected.append(index)
+        }
+        if query.selects {
+            out += Array(",\"matched\":\(selected.count)".utf8)
+            if let next { out += Array(",\"next_cursor\":\"\(next)\"".utf8) }
+        }
+        if !query.summary {
+            out += Array(",\"nodes\":[".utf8)
+            let fields = query.fields.map { Set($0 + ["node_id"]) }
+            for (position, index) in selected.enumerated() {
+                if position > 0 { out.append(UInt8(ascii: ",")) }
+                write(entry: index, fields: fields, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        }
+        out.append(UInt8(ascii: "}"))
+        if whole { cache.state.withLock { $0.whole = out } }
+        return out
+    }
+
+    /// `render(query)` gzip-compressed (with compress-nio); the whole document's is made once.
+    public func renderGzip(_ query: ClusterHealthQuery) -> ByteBuffer? {
+        let whole = !query.selects && !query.summary && query.fields == nil
+        if whole, let cached = cache.state.withLock({ $0.wholeGzip }) { return cached }
+        var plain = ByteBuffer(bytes: render(query))
+        guard let compressed = try? plain.compress(with: .gzip()) else { return nil }
+        if whole { cache.state.withLock { $0.wholeGzip = compressed } }
+        return compressed
+    }
+
+    private func write(entry index: Int, fields: Set<String>?, into out: inout [UInt8]) {
+        let node = health.nodes[index]
+        out.append(UInt8(ascii: "{"))
+        var first = true
+        func separate() {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+        }
+        for member in entries[index].members.members where fields?.contains(member.key) ?? true {
+            separate()
+            out += member.bytes
+        }
+        for (key, value) in [("status_age_seconds", node.statusAgeSeconds), ("state_age_seconds", node.stateAgeSeconds)] {
+            guard let value, fields?.contains(key) ?? true else { continue }
+            separate()
+            out += Array("\"\(key)\":\(value)".utf8)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// The top level of ``ClusterHealth`` but its nodes.
+    private struct Summary: Encodable {
+        var status: HealthStatus
+        var reasons: [String]
+        var observer: String
+        var nodeCount: Int
+        var byStatus: [String: Int]
+        var byState: [String: Int]
+        var byLabel: [String: [String: Int]]
+        var election: ClusterHealth.Election
+        var peers: ClusterHealth.Peers
+        var replication: ClusterHealth.Replication
+
+        enum CodingKeys: String, CodingKey {
+            case status, reasons, observer, election, peers, replication
+            case nodeCount = "node_count", byStatus = "by_status", byState = "by_state", byLabel = "by_label"
+        }
+
+        init(_ health: ClusterHealth) {
+            status = health.status
+            reasons = health.reasons
+            observer = health.observer
+            nodeCount = health.nodeCount
+            byStatus = health.byStatus
+            byState = health.byState
+            byLabel = health.byLabel
+            election = health.election
+            peers = health.peers
+            replication = health.replication
+        }
+    }
+
+    /// The whole document, plain and compressed, made by the first request that wants it.
+    private final class RenderCache: Sendable {
+        struct State {
+            var whole: [UInt8]?
+            var wholeGzip: ByteBuffer?
+        }
+        let state = Mutex(State())
+    }
+}
