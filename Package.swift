@@ -118,7 +118,9 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "Sources/ClusterView/View"
+            path: "Sources/ClusterView/View",
+            // The console's static files, embedded in the binary (no Foundation bundle, no file at run time).
+            resources: [.embedInCode("Console/console.html"), .embedInCode("Console/console.css"), .embedInCode("Console/console.js")]
         ),
         // The event history: the transitions a node observes, in SQLite through GRDB.
         .target(
@@ -133,6 +135,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/ClusterView/Events"
+        ),
+
+        // Test kit (not a product): a cluster of statuses signed in process, for benchmarks and console tests.
+        .target(
+            name: "ClusterViewTesting",
+            dependencies: ["ClusterView", "ClusterEvents", "GossipCore"],
+            path: "Sources/ClusterView/Testing"
         ),
 
         // Notifications: incidents from the cluster view, sent by the leader to webhooks, recorded in the DHT.
@@ -214,8 +223,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ClusterViewTests",
-            dependencies: ["ClusterView", "ClusterEvents", "GossipCore", "Gossip", "NodeHealth", "NodeHealthHTTP", "NodeHealthTesting", "TestSupport",
-                .product(name: "CompressNIO", package: "compress-nio"), .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["ClusterView", "ClusterViewTesting", "ClusterEvents", "GossipCore", "Gossip", "NodeHealth", "NodeHealthHTTP",
+                "NodeHealthTesting", "TestSupport", .product(name: "CompressNIO", package: "compress-nio"), .product(name: "Hummingbird", package: "hummingbird")]
         ),
         .testTarget(
             name: "ClusterNotifyTests",
@@ -246,7 +255,7 @@ let package = Package(
             name: "SystemTests",
             dependencies: [
                 "chorus-cluster-health", "GossipCore", "Gossip", "NodeHealth", "NodeHealthHTTP", "NodeHealthTesting",
-                "ClusterView", "TestSupport",
+                "ClusterView", "ClusterViewTesting", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
     ],
@@ -271,7 +280,7 @@ if Context.environment["CHORUS_BENCHMARKS"] != nil {
         ),
         .executableTarget(
             name: "cluster-view-bench",
-            dependencies: ["ClusterView", "GossipCore", "NodeHealthHTTP", "Simulations"],
+            dependencies: ["ClusterView", "ClusterViewTesting", "GossipCore", "NodeHealthHTTP", "Simulations"],
             path: "Benchmarks/cluster-view-bench"
         ),
         .executableTarget(

@@ -112,39 +112,63 @@ public enum ClusterHTTP {
         }
     }
 
-    /// The cluster endpoints: the merged view from `monitor` (``viewRoutes(monitor:)``), and the
-    /// membership and signed statuses straight from `node`.
+    /// What the view endpoints read besides the merged view: the signed statuses held, and the
+    /// keys trusted. A node's gossip in a node; a simulated cluster in `simulate --serve`.
+    public struct Source: Sendable {
+        public var signedStatus: @Sendable (String) async -> SignedStatus?
+        public var trust: @Sendable () async -> TrustPolicy
+
+        public init(signedStatus: @escaping @Sendable (String) async -> SignedStatus?, trust: @escaping @Sendable () async -> TrustPolicy) {
+            self.signedStatus = signedStatus
+            self.trust = trust
+        }
+
+        /// No signed statuses, no trusted key (benchmarks and tests of the merged view alone).
+        public static let none = Source(signedStatus: { _ in nil }, trust: { .keys([]) })
+
+        public static func node(_ node: GossipNode) -> Source {
+            Source(signedStatus: { await node.signedStatus(of: $0) }, trust: { await node.trustPolicy() })
+        }
+    }
+
+    /// The trust list as `/cluster/trust` shows it.
+    public struct TrustBody: Codable, Sendable, Hashable {
+        /// `keys`: only `keys` are trusted; `any`: any key (open mode).
+        public var mode: String
+        /// Hex of each trusted Ed25519 public key, sorted.
+        public var keys: [String]
+    }
+
+    /// The cluster endpoints: the merged view from `monitor` (``viewRoutes(monitor:source:)``),
+    /// and the membership straight from `node`.
     public static func routes(node: GossipNode, monitor: ClusterMonitor) -> NodeRoutes<BasicRequestContext> {
-        let router = viewRoutes(monitor: monitor)
+        let router = viewRoutes(monitor: monitor, source: .node(node))
         router.get("/cluster/members") { _, _ in
             let views = await node.memberViews()
             return try HealthHTTP.jsonResponse(members(views), status: .ok)
         }
-        router.get("/cluster/nodes/:id/status") { request, context in
-            let id = try context.parameters.require("id")
-            guard let signed = await node.signedStatus(of: id) else {
-                return try HealthHTTP.errorResponse(.notFound, "no status held for node \(id)", path: request.uri.path)
-            }
-            return try HealthHTTP.jsonResponse(SignedStatusBody(signed), status: .ok)
-        }
         return router
     }
 
-    /// The endpoints served from `monitor`'s merged view: `/cluster`, `/cluster/history`,
-    /// `/cluster/health` and `/cluster/nodes/{id}` (a benchmark serves a simulated view this way).
-    public static func viewRoutes(monitor: ClusterMonitor) -> NodeRoutes<BasicRequestContext> {
+    /// The endpoints served from `monitor`'s merged view and `source`: the console (`/cluster` and
+    /// its files), `/cluster/history`, `/cluster/health` and its live stream, `/cluster/nodes/{id}`,
+    /// the signed statuses and the trust list.
+    public static func viewRoutes(monitor: ClusterMonitor, source: Source = .none) -> NodeRoutes<BasicRequestContext> {
         let router = NodeRoutes(context: BasicRequestContext.self)
-        router.get("/cluster") { _, _ in
-            let page = Dashboard.page(health: await monitor.serve().health, history: await monitor.history())
-            return Response(
-                status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
-                body: .init(byteBuffer: ByteBuffer(string: page)))
-        }
+        Console.add(to: router)
         router.get("/cluster/history") { _, _ in
             try HealthHTTP.jsonResponse(await monitor.history(), status: .ok)
         }
         router.get("/cluster/health") { request, _ in
             try await health(request, monitor: monitor)
+        }
+        router.get("/cluster/health/stream") { request, _ in
+            guard request.uri.queryParameters.isEmpty else {
+                return try HealthHTTP.errorResponse(.badRequest, "the stream takes no parameters", path: request.uri.path)
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store"],
+                body: ResponseBody { writer in try await stream(monitor, to: &writer) })
         }
         router.get("/cluster/nodes/:id") { request, context in
             let id = try context.parameters.require("id")
@@ -155,7 +179,48 @@ public enum ClusterHTTP {
             }
             return try HealthHTTP.jsonResponse(found, status: .ok)
         }
+        router.get("/cluster/nodes/:id/status") { request, context in
+            let id = try context.parameters.require("id")
+            guard let signed = await source.signedStatus(id) else {
+                return try HealthHTTP.errorResponse(.notFound, "no status held for node \(id)", path: request.uri.path)
+            }
+            return try HealthHTTP.jsonResponse(SignedStatusBody(signed), status: .ok)
+        }
+        router.get("/cluster/trust") { _, _ in
+            let body: TrustBody = switch await source.trust() {
+            case .any: TrustBody(mode: "any", keys: [])
+            case .keys(let keys): TrustBody(mode: "keys", keys: keys.map(\.hex).sorted())
+            }
+            return try HealthHTTP.jsonResponse(body, status: .ok)
+        }
         return router
+    }
+
+    /// `GET /cluster/health/stream`: Server-Sent Events. First `view` (the whole `/cluster/health`
+    /// document), then `change` whenever the view's revision moves (``ClusterHealthDocument/changes(since:)``:
+    /// the summary and only the nodes that changed), checked every 250 ms, so a change reaches
+    /// the page within about the snapshot's age plus 250 ms; a comment every 15 s keeps proxies
+    /// from closing a quiet stream.
+    static func stream(_ monitor: ClusterMonitor, to writer: inout some ResponseBodyWriter) async throws {
+        var previous = await monitor.serve().document
+        try await writer.write(ByteBuffer(bytes: Array("retry: 2000\nevent: view\nid: \(previous.revision)\ndata: ".utf8) + previous.render(ClusterHealthQuery()) + Array("\n\n".utf8)))
+        var quiet = Duration.zero
+        while !Task.isCancelled {
+            try await Task.sleep(for: .milliseconds(250))
+            let document = await monitor.serve().document
+            if document.revision != previous.revision {
+                try await writer.write(ByteBuffer(bytes: Array("event: change\nid: \(document.revision)\ndata: ".utf8) + document.changes(since: previous) + Array("\n\n".utf8)))
+                previous = document
+                quiet = .zero
+            } else {
+                quiet += .milliseconds(250)
+                if quiet >= .seconds(15) {
+                    try await writer.write(ByteBuffer(string: ": still here\n\n"))
+                    quiet = .zero
+                }
+            }
+        }
+        try await writer.finish(nil)
     }
 
     /// `GET /cluster/health`: the view as JSON (filtered, paged, only some fields, or counts only;

@@ -109,6 +109,27 @@ public struct ClusterHealthDocument: Sendable {
         return compressed
     }
 
+    /// What changed since `previous`, for the console's live updates: `{"revision", "generated_at",
+    /// "summary": {every top-level member but nodes}, "nodes": [the entries that changed or
+    /// appeared, ages included], "removed": [ids of members no longer listed]}`. Unchanged entries
+    /// are left out: their ages the client advances itself.
+    public func changes(since previous: ClusterHealthDocument) -> [UInt8] {
+        let before = Dictionary(previous.entries.map { ($0.stable.fingerprint, $0.stable) }, uniquingKeysWith: { a, _ in a })
+        var out = Array("{\"revision\":\(revision),\"generated_at\":\"\(TimeFormatting.rfc3339(millis: generatedAtMillis))\",\"summary\":{".utf8)
+        out += summary
+        out += Array("},\"nodes\":[".utf8)
+        var first = true
+        for (index, entry) in entries.enumerated() where before[entry.stable.fingerprint] != entry.stable {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            write(entry: index, fields: nil, into: &out)
+        }
+        let present = Set(entries.map(\.stable.fingerprint))
+        let removed = previous.entries.filter { !present.contains($0.stable.fingerprint) }.map(\.stable.nodeID)
+        out += Array("],\"removed\":".utf8) + JSONBytes.encode(removed) + [UInt8(ascii: "}")]
+        return out
+    }
+
     private func write(entry index: Int, fields: Set<String>?, into out: inout [UInt8]) {
         let node = health.nodes[index]
         out.append(UInt8(ascii: "{"))

@@ -599,6 +599,9 @@ public actor GossipNode: Service {
 
     /// The latest signed status of the member named `id`: its node id, its full public key in
     /// hex, or its key fingerprint.
+    /// The keys whose statuses this node accepts (`--trust`, or any with `--trust-any`).
+    public func trustPolicy() -> TrustPolicy { configuration.trust }
+
     public func signedStatus(of id: String) -> SignedStatus? {
         guard let core else { return nil }
         let lowered = id.lowercased()
