@@ -41,42 +41,116 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Print the cluster as a node sees it (its /cluster/health) as a table.",
-        discussion: "Exits 0 when the cluster is healthy or degraded, 2 when it is unhealthy, 1 when the node cannot be read."
+        discussion: """
+            Counts first, then the nodes: all of them up to 20 nodes; in a larger cluster only those \
+            that are not healthy and alive (--all for every node). Exits 0 when the cluster is healthy \
+            or degraded, 2 when it is unhealthy, 1 when the node cannot be read.
+            """
     )
 
     @Argument(help: "A node's HTTP base URL, e.g. http://127.0.0.1:8081.")
     var url: String
 
-    func run() async throws {
-        let health: ClusterHealth
+    @Flag(help: "List every node, healthy ones included.")
+    var all = false
+
+    @Option(help: ArgumentHelp("Only nodes with one of these statuses (comma-separated: healthy, degraded, unhealthy, starting, stopping, unknown).", valueName: "statuses"))
+    var status: String?
+
+    @Option(help: ArgumentHelp("Only nodes with this label (KEY=VALUE, or KEY for any value); repeatable.", valueName: "key=value"))
+    var label: [String] = []
+
+    @Option(help: ArgumentHelp("Redraw in place every this many seconds until interrupted.", valueName: "seconds"))
+    var watch: Double?
+
+    /// Nodes listed without --all (beyond, only those not healthy).
+    static let listAllUpTo = 20
+
+    func validate() throws {
+        if let watch, !(0.2...3600).contains(watch) { throw ValidationError("--watch must be 0.2 to 3600 seconds") }
         do {
-            let response = try await HTTPClient.request(baseURL(url) + "/cluster/health")
-            guard response.status == 200 || response.status == 503 else {
-                throw HTTPClient.URLError(description: "\(url)/cluster/health answered \(response.status)")
+            _ = try ClusterHealthQuery(parameters: queryParameters)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    var queryParameters: [(name: String, value: String)] {
+        (status.map { [("status", $0)] } ?? []) + label.map { ("label", $0) }
+    }
+
+    /// `/cluster/health` with the filters, percent-encoded.
+    var healthURL: String {
+        let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~,=".utf8)
+        func encode(_ text: String) -> String {
+            text.utf8.map { byte in
+                allowed.contains(byte) ? String(UnicodeScalar(byte)) : "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+            }.joined()
+        }
+        let query = queryParameters.map { "\($0.name)=\(encode($0.value))" }.joined(separator: "&")
+        return baseURL(url) + "/cluster/health" + (query.isEmpty ? "" : "?" + query)
+    }
+
+    func run() async throws {
+        guard let watch else {
+            let health = try await fetch()
+            print(Self.render(health, all: all || !queryParameters.isEmpty), terminator: "")
+            if health.status == .unhealthy { throw ExitCode(2) }
+            return
+        }
+        while !Task.isCancelled {
+            let screen: String
+            do {
+                screen = Self.render(try await fetch(), all: all || !queryParameters.isEmpty)
+            } catch {
+                screen = "status: cannot read \(url): \(error)\n"
             }
-            health = try JSONDecoder().decode(ClusterHealth.self, from: Data(response.body))
+            // Home and clear, then the table: redrawn in place.
+            print((Paint.enabled ? "\u{1B}[H\u{1B}[2J" : "") + screen + "(every \(watch) s; Ctrl-C to stop)", terminator: Paint.enabled ? "" : "\n")
+            fflush(nil)
+            try await Task.sleep(for: .milliseconds(Int64(watch * 1000)))
+        }
+    }
+
+    func fetch() async throws -> ClusterHealth {
+        do {
+            let response = try await HTTPClient.request(healthURL)
+            guard response.status == 200 || response.status == 503 else {
+                throw HTTPClient.URLError(description: "\(healthURL) answered \(response.status): \(String(decoding: response.body, as: UTF8.self))")
+            }
+            return try JSONDecoder().decode(ClusterHealth.self, from: Data(response.body))
         } catch {
             writeStandardError("status: \(error)\n")
             throw ExitCode.failure
         }
-        print(Self.render(health), terminator: "")
-        if health.status == .unhealthy { throw ExitCode(2) }
     }
 
-    static func render(_ health: ClusterHealth) -> String {
+    static func render(_ health: ClusterHealth, all: Bool = true) -> String {
         let e = health.election
         var out = Paint.bold("cluster ") + Paint.status(health.status.rawValue.uppercased(), health.status.rawValue)
         out += "  \(health.nodeCount) nodes, seen from \(health.observer); leader \(e.leader ?? "none")"
         out += e.term.map { " (term \($0))" } ?? ""
         out += ", agreement \(Int((e.agreement * 100).rounded())) %, \(e.leadershipChanges) leadership changes\n"
-        let rows = health.nodes.map { node -> [String] in
+        let statuses = ClusterHealth.NodeStatus.allCases.compactMap { status in
+            health.byStatus[status.rawValue].map { Paint.status("\($0) \(status.rawValue)", status.rawValue) }
+        }
+        let states = MemberState.allCases.compactMap { state in health.byState[state.description].map { "\($0) \(state)" } }
+        out += statuses.joined(separator: ", ") + "; " + states.joined(separator: ", ")
+        for (key, values) in health.byLabel.sorted(by: { $0.key < $1.key }) {
+            out += "; \(key): " + values.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        }
+        out += "\n"
+        let listAll = all || health.nodes.count <= listAllUpTo
+        let listed = listAll ? health.nodes : health.nodes.filter { $0.status != .healthy || $0.state != .alive }
+        let rows = listed.map { node -> [String] in
             let age = node.statusAgeSeconds.map { "\(Int($0.rounded()))s" } ?? "-"
-            let peers = node.connectedPeers.map(String.init) ?? "-"
+            let peers = node.effectivePeers.map(String.init) ?? "-"
             var notes: [String] = []
             if node.nodeID == e.leader { notes.append("leader") }
             if node.isSelf { notes.append("here") }
             if node.stale { notes.append("stale") }
             if node.unreachable { notes.append("unreachable") }
+            if node.flapping != nil { notes.append("flapping") }
             if node.status != .healthy, node.failingChecks.isEmpty, let message = node.message, !message.isEmpty { notes.append(message) }
             notes += node.failingChecks.map { "failing \($0)" } + node.degradedChecks.map { "degraded \($0)" }
             return [node.nodeID, node.state.description, node.status.rawValue, age, peers, notes.joined(separator: ", ")]
@@ -90,14 +164,20 @@ struct StatusCommand: AsyncParsableCommand {
             }.joined() + "\n"
         }
         out += Paint.bold(line(header, status: nil))
-        for (row, node) in zip(rows, health.nodes) { out += line(row, status: node.status.rawValue) }
+        for (row, node) in zip(rows, listed) { out += line(row, status: node.status.rawValue) }
+        if listed.count < health.nodes.count {
+            out += "(\(health.nodes.count - listed.count) healthy nodes not listed; --all lists them)\n"
+        }
         let p = health.peers
         if let min = p.min, let average = p.average, let max = p.max {
             out += "peers min/avg/max \(min)/\(average)/\(max) (required \(p.minimum))"
         }
         let r = health.replication
         out += r.averageFactor.map { "; replication factor \($0), \(r.underReplicatedKeys) keys under-replicated\n" } ?? "\n"
-        for reason in health.reasons { out += "  - \(reason)\n" }
+        // At 1000 nodes every degraded node is a reason: the first ten, and how many more.
+        let shown = listAll ? health.reasons : Array(health.reasons.prefix(10))
+        for reason in shown { out += "  - \(reason)\n" }
+        if shown.count < health.reasons.count { out += "  … and \(health.reasons.count - shown.count) more reasons\n" }
         return out
     }
 }
