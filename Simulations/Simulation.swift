@@ -141,6 +141,13 @@ public final class Simulation {
         carryOut(nodes[i].core.publish(draft, now: now), from: i)
     }
 
+    /// Publishes `draft` as node `i`'s status (issued now, by the virtual clock).
+    public func publish(_ i: Int, draft: StatusDraft) {
+        var draft = draft
+        draft.issuedAtMillis = UInt64(now / .milliseconds(1))
+        carryOut(nodes[i].core.publish(draft, now: now), from: i)
+    }
+
     /// Stops node `i` without a word (its datagrams in flight are still delivered).
     public func crash(_ i: Int) {
         nodes[i].up = false

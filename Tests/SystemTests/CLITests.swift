@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import NodeHealthTesting
+import TestSupport
 
 /// The admin CLI against a real demo cluster: demo, status, verify, maint.
 @Suite("The CLI: demo, status, verify, maint, events, history", .serialized)
@@ -23,6 +24,10 @@ struct CLITests {
         let status = try await ClusterProcessTests.run(["status", base])
         #expect(status.status == 0, "\(status.log)")
         #expect(status.log.contains("cluster HEALTHY") && status.log.contains("demo-3") && status.log.contains("leader"), "\(status.log)")
+        let filtered = try await ClusterProcessTests.run(["status", base, "--status", "unhealthy"])
+        #expect(filtered.status == 0 && filtered.log.contains("3 healthy") && !filtered.log.contains("demo-3 "), "\(filtered.log)")
+        let bad = try await ClusterProcessTests.run(["status", base, "--status", "fine"])
+        #expect(bad.status == 64 && bad.log.contains("status=fine: expected healthy"), "\(bad.log)")
 
         let verify = try await ClusterProcessTests.run(["verify", "\(base)/cluster/nodes/demo-2/status", "--trust", "\(dir)/trust"])
         #expect(verify.status == 0 && verify.log.contains("signature valid"), "\(verify.log)")
@@ -84,5 +89,32 @@ struct CLITests {
         #expect(demo.log.contains("stopping the demo cluster"))
         let gone = try? await httpGet("\(base)/health")
         #expect(gone == nil, "the nodes stopped")
+    }
+
+    @Test("simulate --serve: a simulated cluster through the real routes, with zones, unhealthy and degraded nodes, and real signed statuses")
+    func simulateServe() async throws {
+        let simulate = try NodeProcess(arguments: ["simulate", "--nodes", "60", "--serve", "0"])
+        defer { simulate.terminate() }
+        var base: String?
+        await eventually(timeout: .seconds(30), "simulate reports where it serves") {
+            if let match = simulate.log.firstMatch(of: #/http://127\.0\.0\.1:(\d+)/cluster/#) { base = "http://127.0.0.1:\(match.1)" }
+            return base != nil || !simulate.isRunning
+        }
+        let url = try #require(base, "\(simulate.log)")
+        var seen = ""
+        await eventually(timeout: .seconds(90), "node-0 sees all 60, in four zones, some unhealthy and degraded; \(seen)") {
+            guard let (_, json) = await ClusterProcessTests.clusterHealth(url) else { return false }
+            seen = "\(json["node_count"] ?? nil) nodes, \(json["by_status"] ?? nil)"
+            return json["node_count"] == 60 && json["by_label"]?["zone"]?["zone-1"] == 15
+                && json["by_status"]?["unhealthy"] != nil && json["by_status"]?["degraded"] != nil
+        }
+        let (code, body) = try await httpGet("\(url)/cluster/nodes/node-7/status")
+        #expect(code == 200)
+        let signed = try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any])
+        let document = ["public_key", "payload", "signature"].reduce(into: [String: String]()) { $0[$1] = signed[$1] as? String }
+        let (valid, output) = try verifyWithPyNaCl(document)
+        #expect(valid == 0 && output.contains("\"status\": \"unhealthy\"") && output.contains("zone-3"), "\(output)")
+        let (pageCode, _) = try await httpGet("\(url)/cluster")
+        #expect(pageCode == 200)
     }
 }

@@ -7,11 +7,17 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import ClusterView
 import Gossip
 import GossipCore
+import Hummingbird
+import Logging
+import NodeHealthHTTP
+import ServiceLifecycle
 import Simulations
+import Synchronization
 
-struct SimulateCommand: ParsableCommand {
+struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
         abstract: "Run the real gossip protocol for many nodes under a virtual clock and a lossy network.",
@@ -19,7 +25,10 @@ struct SimulateCommand: ParsableCommand {
             Phases: join (all nodes start through 3 seeds), change (one node publishes a new \
             status; holders per 200 ms round), rest (bytes per node per second), crash (time until \
             every live node considers a stopped node dead). The same --seed gives the same run. \
-            Progress goes to standard error.
+            Progress goes to standard error. With --serve PORT it runs one cluster instead, as long \
+            as it is left running, and serves it as its node 0 sees it on 127.0.0.1:PORT: the \
+            real /cluster console and /cluster/health, with nodes in four zones, some unhealthy, \
+            degraded, dead, stale and flapping.
             """
     )
 
@@ -41,13 +50,18 @@ struct SimulateCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON.")
     var json = false
 
+    @Option(help: ArgumentHelp("Serve the simulated cluster on 127.0.0.1:PORT (the /cluster console and API) until interrupted.", valueName: "port"))
+    var serve: Int?
+
     func validate() throws {
         guard (2...20_000).contains(nodes) else { throw ValidationError("--nodes must be 2 to 20000") }
         guard (0..<1).contains(loss) else { throw ValidationError("--loss must be at least 0 and below 1") }
         guard restSeconds >= 1 else { throw ValidationError("--rest-seconds must be at least 1") }
+        if let serve, !(0...65535).contains(serve) { throw ValidationError("--serve must be a port, 0 to 65535") }
     }
 
-    func run() throws {
+    func run() async throws {
+        if let serve { return try await serveCluster(port: serve) }
         var scenario = Scenario(
             configuration: .init(nodes: nodes, seed: seed, loss: loss), statusesAtStart: statusesAtStart || nodes <= 300)
         scenario.restSeconds = restSeconds
@@ -70,6 +84,32 @@ struct SimulateCommand: ParsableCommand {
         print("rest: \((report.restBytesPerNodePerSecond * 10).rounded() / 10) bytes per node per second")
         print("crash: first suspicion after \(show(report.firstSuspicionSeconds, "s")), dead everywhere after \(show(report.deadEverywhereSeconds, "s"))")
         print("false deaths: \(report.falseDeaths); datagrams lost \(report.datagramsLost) of \(report.datagramsLost + report.datagramsDelivered)")
+    }
+}
+
+extension SimulateCommand {
+    /// Runs one simulated cluster and serves node 0's view through the node's own view routes
+    /// and console, until SIGINT or SIGTERM.
+    func serveCluster(port: Int) async throws {
+        let cluster = SimulatedCluster(nodes: nodes, seed: seed, loss: loss)
+        // CPU-bound: a detached task, which holds one thread of the pool while it computes.
+        let simulation = Task.detached(priority: .utility) {
+            await cluster.run { writeStandardError("[simulate] \($0)\n") }
+        }
+        let monitor = ClusterMonitor(interval: .seconds(2)) { cluster.health() }
+        let router = NodeRoutes<BasicRequestContext>.router(serving: [ClusterHTTP.viewRoutes(monitor: monitor, source: cluster.source)])
+        var logger = Logger(label: "chorus.simulate")
+        logger.logLevel = .warning
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? port
+                writeStandardError("[simulate] serving \(cluster.nodes) simulated nodes as node-0 sees them: http://127.0.0.1:\(bound)/cluster (API: /cluster/health)\n")
+            }, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app, monitor], gracefulShutdownSignals: [.sigint, .sigterm], logger: logger))
+        try await group.run()
+        simulation.cancel()
+        await simulation.value
     }
 }
 
