@@ -255,7 +255,7 @@ public enum ClusterHTTP {
             headers[.contentEncoding] = "gzip"
             return Response(status: status, headers: headers, body: .init(byteBuffer: compressed))
         }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: document.render(query))))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: document.renderBuffer(query)))
     }
 
     /// The `/cluster/members` answer for `views`.

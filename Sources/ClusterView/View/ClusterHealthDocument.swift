@@ -62,6 +62,17 @@ public struct ClusterHealthDocument: Sendable {
         cache = RenderCache()
     }
 
+    /// ``render(_:)`` in a buffer; the whole view's is made once and shared by every request
+    /// (a ByteBuffer is copied on write: 16 connections no longer copy 600 KB each per request).
+    public func renderBuffer(_ query: ClusterHealthQuery) -> ByteBuffer {
+        let whole = !query.selects && !query.summary && query.fields == nil
+        guard whole else { return ByteBuffer(bytes: render(query)) }
+        if let cached = cache.state.withLock({ $0.wholeBuffer }) { return cached }
+        let buffer = ByteBuffer(bytes: render(query))
+        cache.state.withLock { $0.wholeBuffer = buffer }
+        return buffer
+    }
+
     /// The JSON answer to `query` (which must not be `verbose`).
     public func render(_ query: ClusterHealthQuery) -> [UInt8] {
         let whole = !query.selects && !query.summary && query.fields == nil
@@ -102,8 +113,8 @@ public struct ClusterHealthDocument: Sendable {
     /// `render(query)` gzip-compressed (with compress-nio); the whole document's is made once.
     public func renderGzip(_ query: ClusterHealthQuery) -> ByteBuffer? {
         let whole = !query.selects && !query.summary && query.fields == nil
-        if whole, let cached = cache.state.withLock({ $0.wholeGzip }) { return cached }
-        var plain = ByteBuffer(bytes: render(query))
+        if whole, let cached = cache.state.withLock({ $0.wantedGzip = true; return $0.wholeGzip }) { return cached }
+        var plain = renderBuffer(query)
         guard let compressed = try? plain.compress(with: .gzip()) else { return nil }
         if whole { cache.state.withLock { $0.wholeGzip = compressed } }
         return compressed
@@ -182,11 +193,24 @@ public struct ClusterHealthDocument: Sendable {
         }
     }
 
+    /// Whether a request asked this document for the whole view compressed: then the monitor
+    /// compresses the next one before it serves it (``prepare(like:)``), so that no request waits on
+    /// compressing 600 KB (5–7 ms at 1000 nodes; it was the p99 of gzip requests).
+    var gzipWanted: Bool { cache.state.withLock { $0.wantedGzip } }
+
+    /// Makes ahead what requests asked of `previous`: the whole view, compressed.
+    public func prepare(like previous: ClusterHealthDocument?) {
+        guard let previous, previous.gzipWanted else { return }
+        _ = renderGzip(ClusterHealthQuery())
+    }
+
     /// The whole document, plain and compressed, made by the first request that wants it.
     private final class RenderCache: Sendable {
         struct State {
             var whole: [UInt8]?
+            var wholeBuffer: ByteBuffer?
             var wholeGzip: ByteBuffer?
+            var wantedGzip = false
         }
         let state = Mutex(State())
     }

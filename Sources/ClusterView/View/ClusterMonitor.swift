@@ -167,6 +167,7 @@ public actor ClusterMonitor: Service {
         let health = await current()
         let previous = await snapshot?.document
         let document = ClusterHealthDocument(health: health, previous: previous, wallMillis: Int64(Date().timeIntervalSince1970 * 1000))
+        document.prepare(like: previous)
         let made = Snapshot(document: document, verbose: health.verboseText, at: .now)
         await keep(made)
         return made

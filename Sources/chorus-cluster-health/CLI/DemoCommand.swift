@@ -70,6 +70,8 @@ struct DemoCommand: AsyncParsableCommand {
                     "--gossip-host", "127.0.0.1", "--gossip-port", "\(gossipPort + i - 1)", "--disk-path", dir,
                     "--key-file", "\(dir)/keys\(i)/node.key", "--data-dir", "\(dir)/data\(i)", "--trust", "\(dir)/trust",
                     "--admin-token-file", tokenFile, "--min-peers", "\(min(2, nodes - 1))",
+                    // Two zones, so that the console and `status` show grouping by label.
+                    "--label", "zone=zone-\(i % 2 == 1 ? "a" : "b")",
                 ]
                 if i > 1 { arguments += ["--join", "127.0.0.1:\(gossipPort)"] }
                 children.append(try Self.spawn(executable, arguments, log: "\(dir)/node\(i).log"))
