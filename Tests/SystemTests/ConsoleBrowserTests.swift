@@ -49,7 +49,8 @@ struct ConsoleBrowserTests {
         fixture.tamper(3)
         let signal = temporaryDirectory() + "/page-ready"
         let router = NodeRoutes<BasicRequestContext>.router(serving: [ClusterHTTP.viewRoutes(monitor: monitor, source: fixture.source)])
-        try await Application(router: router).test(.live) { client in
+        // The monitor runs as in a node: it makes the snapshots that requests ask for.
+        try await Application(router: router, services: [monitor]).test(.live) { client in
             let base = "http://127.0.0.1:\(client.port!)"
             // The page tells the test when it shows the cluster; the test then turns one node
             // unhealthy, and the change must reach the page over the live stream.
@@ -91,6 +92,7 @@ struct ConsoleBrowserTests {
             let layout = results[3] as? [Any]
             #expect(layout?[0] as? Bool == true && layout?[1] as? Bool == true, "1000 nodes on one 1440×900 screen without scrolling")
             #expect(waited(results[6]) != nil, "a Server-Sent Event recoloured \(healthyCell)")
+            print("console: first render \(results[3]); recoloured \((results[6] as? [String: Any])?["waited"] ?? "-") s after the change was asked for")
             #expect(waited(results[8]) as? Int == unhealthy + 1, "?status=unhealthy shows only the unhealthy")
             #expect(waited(results[10]) as? Int == 1, "?label=zone=zone-1 shows its 250 nodes in one group")
             #expect(waited(results[12]) as? String == "verified", "node-7's signature verified in the browser: \(results[13])")

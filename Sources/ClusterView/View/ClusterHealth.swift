@@ -119,11 +119,10 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         /// The peers the view counts for the member: the fewer of what it reported and what this
         /// node observes, so that neither a status signed before a death nor a member that cannot
         /// reach others shows more peers than there are.
+        /// Nil for a member that is dead or left (what it last reported is history).
         public var effectivePeers: Int? {
-            switch (connectedPeers, observedPeers) {
-            case let (reported?, observed?): min(reported, observed)
-            case let (reported, observed): reported ?? observed
-            }
+            guard let observed = observedPeers else { return nil }
+            return connectedPeers.map { min($0, observed) } ?? observed
         }
     }
 

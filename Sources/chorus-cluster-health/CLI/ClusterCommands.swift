@@ -151,7 +151,9 @@ struct StatusCommand: AsyncParsableCommand {
             if node.stale { notes.append("stale") }
             if node.unreachable { notes.append("unreachable") }
             if node.flapping != nil { notes.append("flapping") }
-            if node.status != .healthy, node.failingChecks.isEmpty, let message = node.message, !message.isEmpty { notes.append(message) }
+            if node.status != .healthy, !node.state.isGone, node.failingChecks.isEmpty, let message = node.message, !message.isEmpty {
+                notes.append(message)
+            }
             notes += node.failingChecks.map { "failing \($0)" } + node.degradedChecks.map { "degraded \($0)" }
             return [node.nodeID, node.state.description, node.status.rawValue, age, peers, notes.joined(separator: ", ")]
         }

@@ -260,7 +260,7 @@ async function openNode(id) {
   const stateAge = n.state_age_seconds == null ? null : n.state_age_seconds + since();
   const row = (k, v) => `<tr><th>${k}</th><td>${v}</td></tr>`;
   body.innerHTML = `<h2>${esc(n.node_id)}</h2>
-    <div><span class="badge" style="background:${colour(n.status)}">${esc(n.status)}</span> ${esc(n.state)}${n.stale ? " · stale" : ""}${n.flapping ? ` · flapping (${n.flapping.changes} changes since ${esc(n.flapping.since)})` : ""}</div>
+    <div><span class="badge s-${esc(n.status)}">${esc(n.status)}</span> ${esc(n.state)}${n.stale ? " · stale" : ""}${n.flapping ? ` · flapping (${n.flapping.changes} changes since ${esc(n.flapping.since)})` : ""}</div>
     <h3>Reported and observed</h3><table>
     ${row("reported", `${esc(n.reported_status ?? "–")}, ${n.connected_peers ?? "–"} peers — signed ${age(statusAge)} ago${n.status_issued_at ? ` (${esc(n.status_issued_at)} by its clock)` : ""}`)}
     ${row("observed here", `${esc(n.state)} for ${age(stateAge)}, ${n.observed_peers ?? "–"} live peers in this node's membership`)}
@@ -293,7 +293,7 @@ async function openNode(id) {
     }).join("") : "";
     signedBox.innerHTML = `<div id="verification" class="${result.state}" data-verification="${result.state}">${{ verified: "✔ verified", "not-verified": "✘ not verified", "cannot-verify": "? cannot verify here" }[result.state]}: ${esc(result.text)}</div>
       ${f ? `<table>${row("signed", `${esc(f.nodeID)}, ${esc(f.status)}, generation ${f.generation}, version ${f.version}, at ${new Date(f.issuedAt).toISOString()}`)}${row("key", `<span class="mono">${esc(f.key)}</span>`)}</table>
-      <p class="muted">Messages are as of the signature (${age((dt - f.issuedAt) / 1000)} ago).</p><table>${checks}</table>` : ""}
+      <p class="muted">Messages are as of the signature (${dt >= f.issuedAt ? age((dt - f.issuedAt) / 1000) + " ago" : "its signer's clock is ahead of this browser's"}).</p><table>${checks}</table>` : ""}
       <p class="muted">Pin keys (hex, space-separated) to verify without trusting this node: <input id="pins" class="mono" size="30" value="${esc(pinnedKeys().join(" "))}"></p>
       <p class="muted">By hand: <code>${esc(command)}</code></p>`;
     $("pins").addEventListener("change", e => { localStorage.setItem("chorus.pinned", e.target.value.trim()); openNode(id); });
