@@ -15,7 +15,7 @@ struct CLITests {
             "demo", "--nodes", "3", "--http-port", "\(httpPort)", "--gossip-port", "\(36000 + offset)", "--dir", dir,
         ])
         defer { demo.terminate() }
-        await eventually(timeout: .seconds(40), "the demo reports its cluster ready") {
+        await eventually(timeout: .seconds(70), "the demo reports its cluster ready") {
             demo.log.contains("healthy with one leader") || !demo.isRunning
         }
         #expect(demo.log.contains("dashboard   http://127.0.0.1:\(httpPort)/cluster"), "\(demo.log)")

@@ -85,7 +85,9 @@ struct DemoCommand: AsyncParsableCommand {
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         let base = "http://127.0.0.1:\(httpPort)"
         let ready = await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await self.waitUntilHealthy(deadline: .now + .seconds(30)) }
+            // About 4 s on an idle machine; 60 s allows for a loaded one (a fresh-clone `make test`
+            // once needed over 30 s, with the fuzzer and the other suites beside it).
+            group.addTask { await self.waitUntilHealthy(deadline: .now + .seconds(60)) }
             group.addTask {
                 for await _ in signals { return false }
                 return false
