@@ -21,7 +21,7 @@ extension GossipCore {
             return []
         }
         store.storeOwn(signed, now: now)
-        digestCache = nil
+        digestChanged.insert(key)
         scheduleRefresh(now: now)
         queueRumour(.status(signed), about: .init(key: key, isStatus: true))
         return [.statusAccepted(key)]

@@ -142,8 +142,10 @@ public struct GossipCore: Sendable {
     var newsWaiting = false
     var nextAntiEntropyAt: Duration = .zero
     var draft: StatusDraft?
-    /// The anti-entropy digest, recomputed only after a change (at rest nothing changes).
-    var digestCache: (entries: [DigestEntry], buckets: [UInt64], summary: (UInt64, UInt32))?
+    /// The anti-entropy digest, patched for the members changed since it was last read
+    /// (``digestChanged``); nil until first read.
+    var digestIndex: DigestIndex?
+    var digestChanged: Set<PublicKey> = []
     /// When the slow refresh re-signs the status next (jittered ±25 % so that nodes started
     /// together do not refresh in lockstep).
     var nextRefreshAt: Duration = .zero
@@ -210,7 +212,7 @@ public struct GossipCore: Sendable {
     public mutating func leave(now: Duration) -> [Directive] {
         guard !hasLeft else { return [] }
         hasLeft = true
-        digestCache = nil
+        digestChanged.insert(key)
         ownAnnouncement = Announcement.sign(keyPair, life: life, address: nil)
         let part = GossipPart.left(ownAnnouncement)
         var out: [Directive] = []
@@ -684,7 +686,7 @@ public struct GossipCore: Sendable {
             return
         }
         if let announcement { guard verify(announcement, now: now) else { return } }
-        digestCache = nil
+        digestChanged.insert(subject)
         var member = current
         if let announcement {
             member.announcement = announcement
@@ -830,7 +832,7 @@ public struct GossipCore: Sendable {
     }
 
     mutating func enqueueSelfAlive() {
-        digestCache = nil
+        digestChanged.insert(key)
         if ownAnnouncement.life != life { ownAnnouncement = Announcement.sign(keyPair, life: life, address: address) }
         queueRumour(.alive(ownAnnouncement), about: .init(key: key, isStatus: false))
     }
@@ -861,7 +863,7 @@ public struct GossipCore: Sendable {
             }
             return
         }
-        digestCache = nil
+        digestChanged.insert(subject)
         noteClaim(of: subject, in: status.projection)
         queueRumour(.status(status), about: .init(key: subject, isStatus: true))
         out.append(.statusAccepted(subject))
@@ -950,7 +952,7 @@ public struct GossipCore: Sendable {
 
     /// Keeps ``liveKeys`` in step with a member's state.
     mutating func trackLiveness(_ memberKey: PublicKey, live: Bool) {
-        digestCache = nil
+        digestChanged.insert(memberKey)
         successorCache = nil
         dht.membershipChanged = true
         election.dirty = true
@@ -986,51 +988,40 @@ public struct GossipCore: Sendable {
     // MARK: Anti-entropy
 
     /// Every entry this node knows (itself included), sorted by key, with its bucket hashes and summary.
-    mutating func digest() -> (entries: [DigestEntry], buckets: [UInt64], summary: (UInt64, UInt32)) {
-        if let digestCache, digestCache.entries.count == members.count + 1 { return digestCache }
-        let entries = computeDigestEntries()
-        var hashes = [UInt64](repeating: 0, count: 16)
-        for entry in entries { hashes[Self.bucket(entry.key)] ^= Self.entryHash(entry) }
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for hash in hashes { h = StableHash.combine(h, hash) }
-        let result = (entries, hashes, (StableHash.finish(h), UInt32(entries.count)))
-        digestCache = result
-        return result
+    mutating func digest() -> DigestIndex {
+        if var index = digestIndex {
+            digestIndex = nil  // `index` alone holds the entries now: patched in place, not copied
+            for changed in digestChanged { index.update(changed, to: digestEntry(for: changed)) }
+            digestChanged.removeAll(keepingCapacity: true)
+            // A change no call site reported shows in the count at least: then it is rebuilt.
+            if index.entries.count == members.count + 1 {
+                digestIndex = index
+                return index
+            }
+        }
+        let index = DigestIndex(members.keys.compactMap(digestEntry(for:)) + [digestEntry(for: key)].compactMap { $0 })
+        digestChanged.removeAll(keepingCapacity: true)
+        digestIndex = index
+        return index
+    }
+
+    /// What the digest says about `subject` now: nil for a member this node does not list.
+    func digestEntry(for subject: PublicKey) -> DigestEntry? {
+        let version = store.versionOf(subject)
+        let generation = version?.generation ?? 0
+        let statusVersion = version?.version ?? 0
+        if subject == key {
+            return DigestEntry(
+                key: key, life: life, state: hasLeft ? .left : .alive, statusGeneration: generation,
+                statusVersion: statusVersion)
+        }
+        guard let member = members[subject] else { return nil }
+        return DigestEntry(
+            key: subject, life: member.life, state: member.state, statusGeneration: generation,
+            statusVersion: statusVersion)
     }
 
     var digestEntries: [DigestEntry] { mutating get { digest().entries } }
-
-    func computeDigestEntries() -> [DigestEntry] {
-        var entries = members.values.map { member in
-            let version = store.versionOf(member.key)
-            return DigestEntry(
-                key: member.key, life: member.life, state: member.state,
-                statusGeneration: version?.generation ?? 0, statusVersion: version?.version ?? 0)
-        }
-        let own = store.versionOf(key)
-        entries.append(
-            DigestEntry(
-                key: key, life: life, state: hasLeft ? .left : .alive, statusGeneration: own?.generation ?? 0,
-                statusVersion: own?.version ?? 0))
-        return entries.sorted { $0.key < $1.key }
-    }
-
-    static func bucket(_ key: PublicKey) -> Int { Int(key.prefix >> 60) }
-
-    static func entryHash(_ entry: DigestEntry) -> UInt64 {
-        var h = StableHash.start
-        let words = entry.key.words
-        h = StableHash.combine(h, bigEndian: words.0)
-        h = StableHash.combine(h, bigEndian: words.1)
-        h = StableHash.combine(h, bigEndian: words.2)
-        h = StableHash.combine(h, bigEndian: words.3)
-        h = StableHash.combine(h, entry.life.generation)
-        h = StableHash.combine(h, entry.life.incarnation)
-        h = StableHash.combine(h, UInt64(entry.state.rawValue))
-        h = StableHash.combine(h, entry.statusGeneration)
-        h = StableHash.combine(h, entry.statusVersion)
-        return StableHash.finish(h)
-    }
 
     mutating func bucketHashes() -> [UInt64] { digest().buckets }
 
@@ -1044,7 +1035,7 @@ public struct GossipCore: Sendable {
     /// Sends every entry in the masked buckets, paged to the datagram budget. The pages cover
     /// contiguous key-prefix ranges from 0 to `UInt64.max`, so the receiver can tell what is missing.
     mutating func sendDigest(mask: UInt16, reply: Bool, to target: Peer, into out: inout [Directive]) {
-        let entries = digestEntries.filter { mask & (1 << Self.bucket($0.key)) != 0 }
+        let entries = digestEntries.filter { mask & (1 << DigestIndex.bucket($0.key)) != 0 }
         let perPage = max(1, (settings.maxDatagramBytes - Datagram.headerSize - 3 - 21) / DigestEntry.wireSize)
         var start = 0
         var low: UInt64 = 0
@@ -1072,9 +1063,7 @@ public struct GossipCore: Sendable {
             refute(aboutMe.life, aboutMe.state, now: now, into: &out)
         }
         var deltas: [GossipPart] = []
-        for mine in digestEntries where mask & (1 << Self.bucket(mine.key)) != 0 {
-            let prefix = mine.key.prefix
-            guard prefix >= low && prefix <= high else { continue }
+        for mine in digest().entries(prefixFrom: low, through: high) where mask & (1 << DigestIndex.bucket(mine.key)) != 0 {
             guard let their = theirs[mine.key] else {
                 deltas += updateParts(for: mine.key)
                 continue
@@ -1152,7 +1141,7 @@ public struct GossipCore: Sendable {
             guard let member = members[memberKey], now - member.since >= settings.tombstoneGrace else { continue }
             goneKeys.remove(memberKey)
             members[memberKey] = nil
-            digestCache = nil
+            digestChanged.insert(memberKey)
             remembered[memberKey] = (member.life, member.state, member.announcement, member.since)
             store.remove(memberKey)
             rumours.remove(.init(key: memberKey, isStatus: false))

@@ -1,0 +1,93 @@
+@testable import GossipCore
+import Testing
+
+/// The anti-entropy digest is patched one entry at a time; these tests hold it to the digest
+/// built from scratch, entry for entry and hash for hash.
+@Suite("Anti-entropy digest, kept up to date incrementally")
+struct DigestIndexTests {
+    static func key(_ i: UInt8) -> PublicKey { SigningKeyPair(seed: [UInt8](repeating: i, count: 32))!.publicKey }
+
+    static func entry(_ key: PublicKey, _ n: UInt64) -> DigestEntry {
+        DigestEntry(
+            key: key, life: Life(generation: n % 3, incarnation: n), state: MemberState(rawValue: UInt8(n % 4))!,
+            statusGeneration: n &* 7, statusVersion: n == 5 ? .max : n)
+    }
+
+    static func expectSame(_ patched: DigestIndex, _ rebuilt: DigestIndex, _ context: String = "") {
+        #expect(patched.entries == rebuilt.entries, "\(context)")
+        #expect(patched.buckets == rebuilt.buckets, "\(context)")
+        #expect(patched.summary == rebuilt.summary, "\(context)")
+    }
+
+    @Test("random inserts, changes and removals leave the index equal to one built from scratch")
+    func randomUpdates() {
+        let keys = (1...40).map { Self.key(UInt8($0)) }
+        var rng = SplitMix64(seed: 9)
+        var truth: [PublicKey: DigestEntry] = [:]
+        var index = DigestIndex([])
+        for step in 0..<2000 {
+            let key = keys[Int(rng.next() % UInt64(keys.count))]
+            let entry = rng.next() % 4 == 0 ? nil : Self.entry(key, rng.next() % 10)
+            truth[key] = entry
+            index.update(key, to: entry)
+            if step % 50 == 0 { Self.expectSame(index, DigestIndex(Array(truth.values)), "step \(step)") }
+        }
+        Self.expectSame(index, DigestIndex(Array(truth.values)))
+        #expect(index.entries.map(\.key) == index.entries.map(\.key).sorted())
+    }
+
+    @Test("entries by prefix range: bounds included, 0 and 2^64−1 as bounds, an empty range when low > high")
+    func prefixRanges() {
+        let index = DigestIndex((1...30).map { Self.entry(Self.key(UInt8($0)), 1) })
+        let prefixes = index.entries.map(\.key.prefix)
+        #expect(index.entries(prefixFrom: 0, through: .max).count == 30)
+        #expect(index.entries(prefixFrom: prefixes[3], through: prefixes[7]).map(\.key.prefix) == Array(prefixes[3...7]))
+        #expect(index.entries(prefixFrom: prefixes[3] + 1, through: prefixes[7] - 1).count == 3)
+        #expect(index.entries(prefixFrom: prefixes[7], through: prefixes[3]).isEmpty)
+        #expect(index.entries(prefixFrom: .max, through: .max).count == (prefixes.last == .max ? 1 : 0))
+        #expect(DigestIndex([]).entries(prefixFrom: 0, through: .max).isEmpty)
+    }
+
+    /// Every core's digest against the one built from its members now.
+    static func expectCurrent(_ h: inout Harness, _ context: String) {
+        for i in h.cores.indices {
+            let core = h.cores[i]
+            let rebuilt = DigestIndex((Array(core.members.keys) + [core.key]).compactMap(core.digestEntry(for:)))
+            Self.expectSame(h.cores[i].digest(), rebuilt, "node \(i), \(context)")
+        }
+    }
+
+    @Test("through join, status, suspicion, death, restart, leave and reaping, every node's digest is current")
+    func protocolKeepsDigestCurrent() throws {
+        var settings = GossipSettings()
+        settings.tombstoneGrace = .seconds(10)
+        var h = Harness(count: 5, settings: settings)
+        h.start()
+        h.advance(.seconds(3))
+        Self.expectCurrent(&h, "joined")
+        h.collect(h.cores[1].publish(Harness.draft("hello"), now: h.now), from: 1)
+        h.advance(.seconds(1))
+        Self.expectCurrent(&h, "status")
+        h.deaf = [4]
+        for _ in 0..<30 { h.advance(.milliseconds(100), skip: [4]) }
+        Self.expectCurrent(&h, "suspected")
+        for _ in 0..<100 { h.advance(.milliseconds(100), skip: [4]) }
+        Self.expectCurrent(&h, "dead")
+        h.collect(h.cores[3].leave(now: h.now), from: 3)
+        h.settle()
+        h.advance(.seconds(1), skip: [3, 4])
+        Self.expectCurrent(&h, "left")
+        h.advance(.seconds(12), skip: [3, 4])
+        #expect(h.cores[0].members[h.key(4)] == nil)
+        Self.expectCurrent(&h, "reaped")
+        h.deaf = []
+        h.cores[4] = GossipCore(
+            keyPair: h.keys[4], address: Harness.address(4), generation: 2, settings: settings,
+            trust: .keys(Set(h.keys.map(\.publicKey))), seeds: [Harness.address(0)], randomSeed: 5,
+            wallClockOrigin: Harness.wallClock)
+        h.collect(h.cores[4].start(now: h.now), from: 4)
+        h.advance(.seconds(3), skip: [3])
+        #expect(h.cores[0].members[h.key(4)]?.state == .alive)
+        Self.expectCurrent(&h, "restarted")
+    }
+}
