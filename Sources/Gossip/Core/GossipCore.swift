@@ -956,6 +956,7 @@ public struct GossipCore: Sendable {
         successorCache = nil
         dht.membershipChanged = true
         election.dirty = true
+        noteCandidacy(of: memberKey)
         if live { goneKeys.remove(memberKey) } else { goneKeys.insert(memberKey) }
         if live { livePrefixes[memberKey.prefix] = memberKey } else if livePrefixes[memberKey.prefix] == memberKey {
             livePrefixes[memberKey.prefix] = nil

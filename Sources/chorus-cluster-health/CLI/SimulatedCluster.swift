@@ -18,7 +18,8 @@ import Synchronization
 ///
 /// The cluster: four zones (label `zone`); 2 % of the nodes unhealthy (a failing DHT probe), 3 %
 /// degraded, 0.5 % never sign a status (stale: unknown), 0.5 % flap between healthy and unhealthy
-/// every 15 s, and 1 % crash once the cluster has formed (dead).
+/// every 5 s of simulated time (flapping after five changes), and 1 % crash once the cluster has
+/// formed (dead; gone from the view when their tombstones are reaped, 60 s later, as in a node).
 final class SimulatedCluster: Sendable {
     private struct View {
         var members: [MemberReport] = []
@@ -80,7 +81,8 @@ final class SimulatedCluster: Sendable {
         let wallStart = ContinuousClock.now
         var formed: Duration?
         var crashed = false
-        var nextFlap = Duration.seconds(15)
+        let flapEvery = Duration.seconds(5)
+        var nextFlap = flapEvery
         var previous: (states: [PublicKey: MemberState], versions: [PublicKey: UInt64]) = ([:], [:])
         var lastProgress = ContinuousClock.now
         while !Task.isCancelled {
@@ -94,11 +96,11 @@ final class SimulatedCluster: Sendable {
                 crashed = true
             }
             if now >= nextFlap {
-                let up = (now / .seconds(15)).rounded(.down).truncatingRemainder(dividingBy: 2) == 0
+                let up = (now / flapEvery).rounded(.down).truncatingRemainder(dividingBy: 2) == 0
                 for i in 0..<nodes where Self.flaps(i) && sim.nodes[i].up {
                     sim.publish(i, draft: Self.draft(i, level: up ? .healthy : .unhealthy))
                 }
-                nextFlap = now + .seconds(15)
+                nextFlap = now + flapEvery
             }
             previous = copyView(of: core, now: now, previous: previous)
             if ContinuousClock.now - lastProgress >= .seconds(5) {

@@ -81,7 +81,9 @@ function renderSummary() {
   const byStatus = STATUSES.filter(s => h.by_status[s]).map(s => `<span class="count"><b>${h.by_status[s]}</b> ${s}</span>`);
   const byState = STATES.filter(s => h.by_state[s]).map(s => `<span class="count"><b>${h.by_state[s]}</b> ${s}</span>`);
   const group = filters.group && h.by_label && h.by_label[filters.group];
-  const byGroup = group ? Object.keys(group).sort().map(v => `<span class="count"><b>${group[v]}</b> ${esc(filters.group)}=${esc(v)}</span>`) : [];
+  // Up to 8 groups fit the counts line; with more (16 racks) each group's heading on the map carries its counts.
+  const groupValues = group ? Object.keys(group).sort() : [];
+  const byGroup = groupValues.length <= 8 ? groupValues.map(v => `<span class="count"><b>${group[v]}</b> ${esc(filters.group)}=${esc(v)}</span>`) : [];
   $("counts").innerHTML = [byStatus.join(""), byState.join(""), byGroup.join("")].filter(Boolean).join('<span class="sep">|</span>')
     + `<span class="legend"><span class="cell s-healthy"></span>healthy <span class="cell s-degraded"></span>degraded <span class="cell s-unhealthy"></span>unhealthy <span class="cell s-unknown"></span>unknown <span class="cell dead"></span>dead <span class="cell s-healthy stale"></span>stale <span class="cell s-healthy flapping"></span>flapping <span class="cell s-healthy leader"></span>leader</span>`;
   const e = h.election;
@@ -89,7 +91,7 @@ function renderSummary() {
   $("election").textContent = `term ${e.term ?? "–"} · agreement ${Math.round(e.agreement * 100)} % · ${e.changes_last_15m ?? 0} changes in 15 min · stability ${e.stability}`;
   const p = h.peers;
   $("peers").textContent = p.min == null ? "–" : `${p.min} / ${p.average} / ${p.max}`;
-  $("peers-detail").textContent = `min / avg / max (reported or observed, the fewer) · required ${p.required}` + (p.below_minimum.length ? ` · below: ${p.below_minimum.length}` : "");
+  $("peers-detail").textContent = `min / avg / max · required ${p.required}` + (p.below_minimum.length ? ` · ${p.below_minimum.length} below` : "");
   const r = h.replication;
   $("replication").textContent = r.average_factor == null ? "no keys" : `factor ${r.average_factor}`;
   $("replication-detail").textContent = `${r.stored_keys} stored · ${r.under_replicated_keys} under-replicated · ${r.provider_records} provider records`;
@@ -152,7 +154,7 @@ function renderMap() {
 // ---- The timeline: the cluster's status over the last hour or day, with events ----
 function renderTimeline() {
   const svg = $("timeline");
-  const width = svg.clientWidth || 1000, height = 60, band = 32;
+  const width = svg.clientWidth || 1000, height = 48, band = 24;
   const span = Number($("span").value) * 1000, end = Date.now(), start = end - span;
   const x = t => Math.max(0, Math.min(width, (t - start) / span * width));
   const points = view.history.map(h => ({ t: Date.parse(h.time), h })).filter(p => !isNaN(p.t));

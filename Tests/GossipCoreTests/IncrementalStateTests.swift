@@ -1,9 +1,9 @@
 @testable import GossipCore
 import Testing
 
-/// The anti-entropy digest is patched one entry at a time; these tests hold it to the digest
-/// built from scratch, entry for entry and hash for hash.
-@Suite("Anti-entropy digest, kept up to date incrementally")
+/// State the core keeps up to date as members change instead of recomputing it every tick —
+/// the anti-entropy digest, the election's candidate — held to what a scan from scratch gives.
+@Suite("Incremental state: the anti-entropy digest and the election candidate")
 struct DigestIndexTests {
     static func key(_ i: UInt8) -> PublicKey { SigningKeyPair(seed: [UInt8](repeating: i, count: 32))!.publicKey }
 
@@ -48,16 +48,19 @@ struct DigestIndexTests {
         #expect(DigestIndex([]).entries(prefixFrom: 0, through: .max).isEmpty)
     }
 
-    /// Every core's digest against the one built from its members now.
+    /// Every core's digest and election candidate against those found from its members now.
     static func expectCurrent(_ h: inout Harness, _ context: String) {
         for i in h.cores.indices {
             let core = h.cores[i]
             let rebuilt = DigestIndex((Array(core.members.keys) + [core.key]).compactMap(core.digestEntry(for:)))
             Self.expectSame(h.cores[i].digest(), rebuilt, "node \(i), \(context)")
+            let alive = core.members.values.filter { $0.state == .alive }.map(\.key)
+            let oldest = alive.min { core.outranks(($0, 0), ($1, 0)) }
+            #expect(h.cores[i].otherCandidate() == oldest, "node \(i), \(context)")
         }
     }
 
-    @Test("through join, status, suspicion, death, restart, leave and reaping, every node's digest is current")
+    @Test("through join, status, suspicion, death, restart, leave and reaping, every node's digest and candidate are current")
     func protocolKeepsDigestCurrent() throws {
         var settings = GossipSettings()
         settings.tombstoneGrace = .seconds(10)
