@@ -97,6 +97,10 @@ function renderSummary() {
   $("replication-detail").textContent = `${r.stored_keys} stored · ${r.under_replicated_keys} under-replicated · ${r.provider_records} provider records`;
   $("reason-count").textContent = h.reasons.length ? `(${h.reasons.length})` : "";
   $("reasons").innerHTML = h.reasons.length ? h.reasons.map(x => `<li>${esc(x)}</li>`).join("") : "<li>all nodes healthy, one leader agreed</li>";
+  // Only the statuses some node has (or a filter asks for) get a checkbox: the filter row stays one line.
+  for (const box of $("status-filter").querySelectorAll("input")) {
+    box.parentElement.hidden = !h.by_status[box.value] && !box.checked;
+  }
   const select = $("group");
   const keys = Object.keys(h.by_label || {}).sort();
   const have = [...select.options].map(o => o.value).slice(1);
