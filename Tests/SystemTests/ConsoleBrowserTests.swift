@@ -84,9 +84,10 @@ struct ConsoleBrowserTests {
                 ["wait": "!document.getElementById('drill').hidden && document.activeElement.dataset.node", "timeout": 10],
                 ["viewport": [390, 844]],
                 ["eval": "document.documentElement.scrollWidth <= innerWidth"],
+                ["eval": Self.hostilePayloads],
             ])
-            #expect(results.count == 24)
-            guard results.count == 24 else { return }
+            #expect(results.count == 25)
+            guard results.count == 25 else { return }
             #expect(waited(results[1]) != nil, "1000 cells rendered, live over the stream")
             #expect(results[2] as? Int == 1000, "every node has its own data-node cell")
             let layout = results[3] as? [Any]
@@ -101,8 +102,43 @@ struct ConsoleBrowserTests {
             let focused = results[18] as? String
             #expect(focused != nil && waited(results[21]) as? String != focused, "the arrow key moved the focus, Enter opened the node")
             #expect(results[23] as? Bool == true, "no horizontal scrolling at phone width")
+            let hostile = (results[24] as? String).flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            #expect(hostile?["whole"] as? String == "node-7", "\(results[24])")
+            #expect(hostile?["accepted"] as? Int == 0, "every truncation of a payload is refused: \(results[24])")
+            #expect((hostile?["other"] as? [Any])?.isEmpty == true, "refused with the decoder's own errors, not TypeError or RangeError")
+            #expect(hostile?["status"] as? String == "unknown status code 255")
+            #expect((hostile?["when"] as? String)?.hasPrefix("an impossible time") == true, "issued at 2^64−1 ms is shown, not thrown")
+            #expect(hostile?["generation"] as? String == "18446744073709551615")
+            #expect(hostile?["protoLabel"] as? String == "x", "a label named __proto__ is a label like any other")
+            #expect(hostile?["junkLabels"] as? Int == 0, "a malformed labels extension shows no labels")
         }
     }
+
+    /// The page's payload decoder fed hostile bytes: every truncation of a real signed payload, an
+    /// unknown status code, the extremes 2^64−1 for the issue time and the generation, a label
+    /// named `__proto__` and a labels extension that lies about its count. (Offsets per
+    /// docs/wire-format.md: tag 0–15, format 16, key 17–48, generation 49, version 57, issued 65, status 73.)
+    static let hostilePayloads = """
+        (async () => {
+          const doc = await (await fetch('/cluster/nodes/node-7/status')).json();
+          const p = Uint8Array.from(atob(doc.payload), c => c.charCodeAt(0));
+          const whole = decodePayload(p).nodeID;
+          let accepted = 0; const other = [];
+          for (let n = 0; n < p.length; n++) {
+            try { decodePayload(p.slice(0, n)); accepted++; }
+            catch (e) { if (e instanceof TypeError || e instanceof RangeError) other.push(n + ': ' + e); }
+          }
+          let status;
+          const bad = p.slice(); bad[73] = 255;
+          try { decodePayload(bad); } catch (e) { status = e.message; }
+          const far = p.slice(); far.fill(255, 65, 73);
+          const old = p.slice(); old.fill(255, 49, 57);
+          const proto = decodeLabels(Uint8Array.of(0, 1, 9, ...new TextEncoder().encode('__proto__'), 1, 120));
+          const junk = decodeLabels(Uint8Array.of(0, 5, 255, 255));
+          return JSON.stringify({ whole, accepted, other, status, when: isoTime(decodePayload(far).issuedAt),
+            generation: decodePayload(old).generation.toString(), protoLabel: proto['__proto__'], junkLabels: Object.keys(junk).length });
+        })()
+        """
 
     @Test("three node processes: the console shows them, the leader, a maintenance and the reasons; a status verifies")
     func threeNodes() async throws {

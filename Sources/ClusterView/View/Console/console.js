@@ -192,34 +192,60 @@ function toHex(bytes) { return [...bytes].map(b => b.toString(16).padStart(2, "0
 
 /// The signed payload, as docs/wire-format.md lays it out.
 function decodePayload(p) {
+  // Every read is bounds-checked: a truncated or hostile payload is an error ("does not
+  // decode"), never an undefined field or a broken page.
   let i = 0;
-  const u8 = () => p[i++];
-  const un = n => { let v = 0n; for (let k = 0; k < n; k++) v = (v << 8n) | BigInt(p[i++]); return v; };
-  const str = n => { const len = Number(un(n)); const s = new TextDecoder().decode(p.slice(i, i + len)); i += len; return s; };
-  if (new TextDecoder().decode(p.slice(0, 16)) !== "CHORUS-STATUS-v1") throw new Error("wrong domain tag");
+  const need = n => { if (i + n > p.length) throw new Error(`truncated: ${n} bytes needed at byte ${i} of ${p.length}`); };
+  const u8 = () => { need(1); return p[i++]; };
+  const un = n => { need(n); let v = 0n; for (let k = 0; k < n; k++) v = (v << 8n) | BigInt(p[i++]); return v; };
+  const bytes = n => { need(n); const b = p.slice(i, i + n); i += n; return b; };
+  const utf8 = new TextDecoder("utf-8", { fatal: true });
+  const str = n => { const len = Number(un(n)); try { return utf8.decode(bytes(len)); } catch (e) { if (e instanceof TypeError) throw new Error(`invalid UTF-8 before byte ${i}`); throw e; } };
+  if (p.length < 16 || new TextDecoder().decode(p.slice(0, 16)) !== "CHORUS-STATUS-v1") throw new Error("wrong domain tag");
   i = 16;
   if (u8() !== 1) throw new Error("unknown format version");
-  const key = toHex(p.slice(i, i + 32)); i += 32;
-  const out = { key, generation: un(8), version: un(8), issuedAt: Number(un(8)), status: ["healthy", "degraded", "unhealthy", "starting", "stopping"][u8()], uptime: Number(un(4)) };
+  const key = toHex(bytes(32));
+  const out = { key, generation: un(8), version: un(8), issuedAt: Number(un(8)) };
+  const code = u8();
+  out.status = ["healthy", "degraded", "unhealthy", "starting", "stopping"][code];
+  if (!out.status) throw new Error(`unknown status code ${code}`);
+  out.uptime = Number(un(4));
   out.nodeID = str(1); out.software = str(1); out.message = str(2);
   out.checks = [];
   for (let n = u8(); n > 0; n--) {
     const name = str(1), flags = u8(), latency = Number(un(4)), message = str(1);
     out.checks.push({ name, healthy: !!(flags & 1), critical: !!(flags & 2), degraded: !!(flags & 4), latency, message });
   }
-  out.labels = {};
+  out.labels = Object.create(null);
   for (let n = u8(); n > 0; n--) {
-    const type = u8(), len = u8(), value = p.slice(i, i + len); i += len;
-    if (type === 4) {
-      let j = 2;
-      for (let c = value[1]; c > 0; c--) {
-        const kl = value[j++]; const k = new TextDecoder().decode(value.slice(j, j + kl)); j += kl;
-        const vl = value[j++]; out.labels[k] = new TextDecoder().decode(value.slice(j, j + vl)); j += vl;
-      }
-    }
+    const type = u8(), value = bytes(u8());
+    if (type === 4) out.labels = decodeLabels(value);
   }
-  if (i !== p.length) throw new Error("trailing bytes");
+  if (i !== p.length) throw new Error(`${p.length - i} trailing bytes`);
   return out;
+}
+
+/// The labels extension (docs/wire-format.md): malformed ones show no labels and never refuse the
+/// status, as on the server.
+function decodeLabels(value) {
+  const labels = Object.create(null);
+  try {
+    const utf8 = new TextDecoder("utf-8", { fatal: true });
+    let j = 2;
+    const take = () => { if (j >= value.length) throw new Error("truncated"); const len = value[j++]; if (j + len > value.length) throw new Error("truncated"); const s = utf8.decode(value.slice(j, j + len)); j += len; return s; };
+    if (value.length < 2) throw new Error("truncated");
+    for (let c = value[1]; c > 0; c--) { const k = take(); labels[k] = take(); }
+    if (j !== value.length) throw new Error("trailing bytes");
+    return labels;
+  } catch (_) {
+    return Object.create(null);
+  }
+}
+
+/// A time in Unix milliseconds for people, or what is wrong with it (2^64−1 is no date).
+function isoTime(ms) {
+  const d = new Date(ms);
+  return isNaN(d.getTime()) ? `an impossible time (${ms} ms)` : d.toISOString();
 }
 
 function pinnedKeys() { return (localStorage.getItem("chorus.pinned") || "").split(/\s+/).filter(k => /^[0-9a-f]{64}$/.test(k)); }
@@ -298,7 +324,7 @@ async function openNode(id) {
       return `<tr><th>${esc(c.name)}</th><td>${level}${c.critical ? ", critical" : ""}: ${message}${lastChange[c.name] ? ` <span class="muted">(since ${esc(lastChange[c.name])})</span>` : ""}</td></tr>`;
     }).join("") : "";
     signedBox.innerHTML = `<div id="verification" class="${result.state}" data-verification="${result.state}">${{ verified: "✔ verified", "not-verified": "✘ not verified", "cannot-verify": "? cannot verify here" }[result.state]}: ${esc(result.text)}</div>
-      ${f ? `<table>${row("signed", `${esc(f.nodeID)}, ${esc(f.status)}, generation ${f.generation}, version ${f.version}, at ${new Date(f.issuedAt).toISOString()}`)}${row("key", `<span class="mono">${esc(f.key)}</span>`)}</table>
+      ${f ? `<table>${row("signed", `${esc(f.nodeID)}, ${esc(f.status)}, generation ${f.generation}, version ${f.version}, at ${esc(isoTime(f.issuedAt))}`)}${row("key", `<span class="mono">${esc(f.key)}</span>`)}${row("signed labels", Object.keys(f.labels).length ? Object.entries(f.labels).map(([k, v]) => `${esc(k)}=${esc(v)}`).join(", ") : "none")}</table>
       <p class="muted">Messages are as of the signature (${dt >= f.issuedAt ? age((dt - f.issuedAt) / 1000) + " ago" : "its signer's clock is ahead of this browser's"}).</p><table>${checks}</table>` : ""}
       <p class="muted">Pin keys (hex, space-separated) to verify without trusting this node: <input id="pins" class="mono" size="30" value="${esc(pinnedKeys().join(" "))}"></p>
       <p class="muted">By hand: <code>${esc(command)}</code></p>`;
