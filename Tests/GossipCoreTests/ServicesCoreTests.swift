@@ -56,6 +56,82 @@ struct ServicesCoreTests {
         }
     }
 
+    @Test("a loopback message goes to two members and straight back: four datagrams in a cluster of 30, never spread or repaired")
+    func loopback() throws {
+        var h = Self.converged(30)
+        h.advance(.seconds(30))  // the join's rumours spent
+        h.events = []
+        h.sent = []
+        let (id, out) = try h.cores[0].publishMessage(topic: "probe", payload: [7], reach: .loopback, now: h.now)
+        #expect(!out.contains { if case .delivered = $0 { true } else { false } }, "no local shortcut")
+        h.collect(out, from: 0)
+        h.settle()
+        h.advance(.seconds(30))  // anti-entropy exchanges with message ids, rumour rounds
+        func carries(_ parts: [GossipPart]) -> Bool {
+            parts.contains { part in
+                switch part {
+                case .publish(let m), .loopback(let m): m.id == id
+                default: false
+                }
+            }
+        }
+        let carriers = h.sent.filter { carries($0.parts) }
+        #expect(carriers.count == 4, "\(carriers.map { ($0.from, $0.to) })")
+        let relays = Set(carriers.filter { $0.from == 0 }.map(\.to))
+        #expect(relays.count == 2 && carriers.filter { $0.from != 0 }.allSatisfy { $0.to == 0 && relays.contains($0.from) })
+        let delivered = h.events.compactMap { event -> Int? in
+            if case .delivered(let message) = event.1, message.id == id { return event.0 }
+            return nil
+        }
+        #expect(delivered.sorted() == ([0] + relays.sorted()), "the publisher once (its echo), each relay once")
+        #expect(h.cores[0].pubSubStats.loopbacksSent == 1)
+        #expect(h.cores.map(\.pubSubStats.loopbacksReturned).reduce(0, +) == 2)
+
+        // A lone node has no one to carry it back.
+        var lone = Harness(count: 1)
+        lone.start()
+        #expect(throws: PubSubError.noRelay) {
+            _ = try lone.cores[0].publishMessage(topic: "probe", payload: [7], reach: .loopback, now: lone.now)
+        }
+    }
+
+    @Test("a loopback part (18) is returned only to its publisher, once, and only for a live member; hops 255 does not overflow")
+    func hostileLoopback() throws {
+        var h = Self.converged(3)
+        func loopback(id: UInt64, origin: UInt64, hops: UInt8 = 0) -> [UInt8] {
+            Datagram.encode([.loopback(PubSubMessage(id: id, origin: origin, hops: hops, topic: "t", payload: [1]))])
+        }
+        func returned(_ out: [GossipCore.Directive]) -> [PubSubMessage] {
+            out.compactMap { directive -> [PubSubMessage]? in
+                guard case .send(let bytes, let target) = directive, target.address == Harness.address(1) else { return nil }
+                return ((try? Datagram.decode(bytes)) ?? []).compactMap { if case .publish(let m) = $0 { m } else { nil } }
+            }.flatMap { $0 }
+        }
+        let member = h.key(1).prefix
+        // From its publisher, at hops 255: delivered and returned once, hops saturating.
+        var out = h.cores[0].receive(loopback(id: 41, origin: member, hops: 255), from: Harness.address(1), sender: h.key(1), now: h.now)
+        #expect(returned(out).map(\.hops) == [255])
+        // The same id again: nothing (no reflection loop, no amplification).
+        out = h.cores[0].receive(loopback(id: 41, origin: member), from: Harness.address(1), sender: h.key(1), now: h.now)
+        #expect(returned(out).isEmpty)
+        // Naming another publisher: dropped and counted.
+        out = h.cores[0].receive(loopback(id: 42, origin: h.key(2).prefix), from: Harness.address(1), sender: h.key(1), now: h.now)
+        #expect(returned(out).isEmpty && h.cores[0].stats.dropped[.loopbackNotFromPublisher] == 1)
+        // From a stranger: dropped and counted.
+        let stranger = SigningKeyPair(seed: [UInt8](repeating: 99, count: 32))!
+        let before = h.cores[0].stats.dropped[.publishFromStranger, default: 0]
+        out = h.cores[0].receive(
+            loopback(id: 43, origin: stranger.publicKey.prefix), from: NodeAddress(host: "10.9.9.9", port: 1),
+            sender: stranger.publicKey, now: h.now)
+        #expect(out.isEmpty && h.cores[0].stats.dropped[.publishFromStranger] == before + 1)
+        // Extreme ids are ids like any other.
+        for id in [UInt64.max, 1 << 63] {
+            out = h.cores[0].receive(loopback(id: id, origin: member), from: Harness.address(1), sender: h.key(1), now: h.now)
+            #expect(returned(out).map(\.id) == [id])
+        }
+        #expect(try Datagram.decode(loopback(id: 9, origin: 9)) == [.loopback(PubSubMessage(id: 9, origin: 9, hops: 0, topic: "t", payload: [1]))])
+    }
+
     @Test("message ids (part 17) round-trip; a count over the limit or a bad reply flag is refused")
     func messageIDsCodec() throws {
         let part = GossipPart.messageIDs(reply: true, ids: [1, 2, .max])

@@ -29,6 +29,8 @@ public enum DropReason: String, Sendable, Hashable, CaseIterable {
     case pingRequestUnknownTarget = "ping_request_unknown_target"
     /// A pub/sub message from a sender that is not a live member.
     case publishFromStranger = "publish_from_stranger"
+    /// A loopback message whose publisher is not its sender (a member returns only its sender's own).
+    case loopbackNotFromPublisher = "loopback_not_from_publisher"
     /// A pub/sub message beyond GossipSettings.pubSubMaxMessages.
     case pubsubMemoryFull = "pubsub_memory_full"
     /// A pub/sub message beyond GossipSettings.pubSubMaxPerPublisher for its publisher.

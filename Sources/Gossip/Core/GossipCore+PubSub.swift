@@ -3,6 +3,8 @@ public enum PubSubError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidTopic(String)
     case payloadTooLarge(size: Int, limit: Int)
     case notRunning
+    /// A loopback message needs another live member to carry it back.
+    case noRelay
 
     public var description: String {
         switch self {
@@ -12,8 +14,21 @@ public enum PubSubError: Error, Sendable, Hashable, CustomStringConvertible {
             "pub/sub payload of \(size) bytes exceeds the limit of \(limit) bytes"
         case .notRunning:
             "the gossip node is not running"
+        case .noRelay:
+            "no other live member to carry a loopback message back"
         }
     }
+}
+
+/// Which nodes a published message is for.
+public enum PubSubReach: Sendable, Hashable {
+    /// Every node of the cluster: the message spreads as a rumour.
+    case cluster
+    /// ``GossipSettings/pubSubLoopbackRelays`` random live members, each of which delivers it to its
+    /// own subscribers and sends it straight back (``GossipPart/loopback(_:)``): the publisher's
+    /// subscribers get it after a round trip through real members, at a cost that does not grow
+    /// with the cluster. The pub/sub probe's reach.
+    case loopback
 }
 
 /// Pub/sub state: the message ids seen recently (for de-duplication) and this node's own
@@ -46,24 +61,30 @@ public struct PubSubStats: Sendable, Hashable {
     /// Messages this node missed and got through the pull repair, and those it sent to others.
     public var repairedIn = 0
     public var repairedOut = 0
+    /// Loopback messages this node published, and other members' it delivered and sent back.
+    public var loopbacksSent = 0
+    public var loopbacksReturned = 0
 }
 
 extension GossipCore {
     /// Pub/sub counters.
     public var pubSubStats: PubSubStats { pubsub.stats }
 
-    /// Publishes `payload` on `topic` to every node of the cluster: the message spreads as a
-    /// rumour (same fanout, retransmit budget and eager rounds as statuses), each node relays it
-    /// once per copy budget and drops copies it has seen (by id), and relays stop at
-    /// ``GossipSettings/pubSubHopLimit``. This node's own subscribers receive it when the first copy
+    /// Publishes `payload` on `topic`. With ``PubSubReach/cluster`` the message spreads as a rumour
+    /// to every node (same fanout, retransmit budget and eager rounds as statuses), each node
+    /// relays it once per copy budget and drops copies it has seen (by id), and relays stop at
+    /// ``GossipSettings/pubSubHopLimit``. With ``PubSubReach/loopback`` it goes to a few random
+    /// members and back. Either way this node's own subscribers receive it when the first copy
     /// comes back from the network (``Directive/delivered(_:)``), never by a local shortcut.
-    public mutating func publishMessage(topic: String, payload: [UInt8], now: Duration) throws(PubSubError)
-        -> (id: UInt64, directives: [Directive])
-    {
+    public mutating func publishMessage(
+        topic: String, payload: [UInt8], reach: PubSubReach = .cluster, now: Duration
+    ) throws(PubSubError) -> (id: UInt64, directives: [Directive]) {
         guard !hasLeft else { throw .notRunning }
         guard !topic.isEmpty, topic.utf8.count <= PubSubMessage.maxTopicBytes else { throw .invalidTopic(topic) }
         let limit = min(PubSubMessage.maxPayloadBytes, settings.maxDatagramBytes - 64 - topic.utf8.count)
         guard payload.count <= limit else { throw .payloadTooLarge(size: payload.count, limit: limit) }
+        let relays = reach == .loopback ? randomMembers(count: settings.pubSubLoopbackRelays, excluding: [key]) : []
+        guard reach == .cluster || !relays.isEmpty else { throw .noRelay }
         var id = rng.next()
         while id == 0 || pubsub.seen[id] != nil { id = rng.next() }
         pubsub.seen[id] = (now + settings.pubSubMemory, key.prefix)
@@ -71,10 +92,17 @@ extension GossipCore {
         pubsub.awaitingEcho.insert(id)
         pubsub.stats.published += 1
         let message = PubSubMessage(id: id, origin: key.prefix, hops: 0, topic: topic, payload: payload)
-        remember(message, now: now)
-        queueRumour(.publish(message), about: .init(key: key, isStatus: false, message: id))
         var out: [Directive] = []
-        gossipIfDue(now: now, into: &out)
+        switch reach {
+        case .cluster:
+            remember(message, now: now)
+            queueRumour(.publish(message), about: .init(key: key, isStatus: false, message: id))
+            gossipIfDue(now: now, into: &out)
+        case .loopback:
+            // Not remembered for the pull repair either: that would spread it to everyone.
+            pubsub.stats.loopbacksSent += 1
+            for relay in relays { send([.loopback(message)], to: relay.peer, into: &out) }
+        }
         return (id, out)
     }
 
@@ -93,23 +121,7 @@ extension GossipCore {
             rumours.noteDuplicate(subject, limit: settings.duplicatesBeforeSilence, minimumTransmits: retransmitLimit / 2)
             return
         }
-        if message.origin == key.prefix {
-            // Our own message, from before a restart or older than our memory: not news.
-            pubsub.stats.duplicates += 1
-            return
-        }
-        // Memory is bounded in all and per publisher, so a flood costs a bounded amount and
-        // never silences the other publishers.
-        guard pubsub.seen.count < settings.pubSubMaxMessages else {
-            stats.dropped[.pubsubMemoryFull, default: 0] += 1
-            return
-        }
-        guard pubsub.perPublisher[message.origin, default: 0] < settings.pubSubMaxPerPublisher else {
-            stats.dropped[.pubsubPublisherLimit, default: 0] += 1
-            return
-        }
-        pubsub.seen[message.id] = (now + settings.pubSubMemory, message.origin)
-        pubsub.perPublisher[message.origin, default: 0] += 1
+        guard admit(message, now: now) else { return }
         pubsub.stats.delivered += 1
         out.append(.delivered(message))
         remember(message, now: now)
@@ -125,6 +137,44 @@ extension GossipCore {
         relayed.hops += 1
         pubsub.stats.relayed += 1
         queueRumour(.publish(relayed), about: subject)
+    }
+
+    /// Delivers another member's loopback message and sends it straight back to `sender`, its
+    /// publisher; a copy seen before (the publisher's retry, a replay) gets nothing.
+    mutating func returnLoopback(_ message: PubSubMessage, to sender: Peer, now: Duration, into out: inout [Directive]) {
+        guard pubsub.seen[message.id] == nil else {
+            pubsub.stats.duplicates += 1
+            return
+        }
+        guard admit(message, now: now) else { return }
+        pubsub.stats.delivered += 1
+        pubsub.stats.loopbacksReturned += 1
+        out.append(.delivered(message))
+        var back = message
+        back.hops = min(message.hops, UInt8.max - 1) + 1
+        send([.publish(back)], to: sender, into: &out)
+    }
+
+    /// Records a message not seen before as seen, unless it is this node's own or memory is full
+    /// (in all, or for its publisher: a flood costs a bounded amount and never silences the other
+    /// publishers). False when the message is to be dropped.
+    private mutating func admit(_ message: PubSubMessage, now: Duration) -> Bool {
+        if message.origin == key.prefix {
+            // Our own message, from before a restart or older than our memory: not news.
+            pubsub.stats.duplicates += 1
+            return false
+        }
+        guard pubsub.seen.count < settings.pubSubMaxMessages else {
+            stats.dropped[.pubsubMemoryFull, default: 0] += 1
+            return false
+        }
+        guard pubsub.perPublisher[message.origin, default: 0] < settings.pubSubMaxPerPublisher else {
+            stats.dropped[.pubsubPublisherLimit, default: 0] += 1
+            return false
+        }
+        pubsub.seen[message.id] = (now + settings.pubSubMemory, message.origin)
+        pubsub.perPublisher[message.origin, default: 0] += 1
+        return true
     }
 
     /// Forgets message ids older than ``GossipSettings/pubSubMemory`` (once a second).

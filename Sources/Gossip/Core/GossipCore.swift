@@ -567,6 +567,16 @@ public struct GossipCore: Sendable {
                 return
             }
             receiveMessage(message, now: now, catchingUp: catchingUp, into: &out)
+        case .loopback(let message):
+            guard let senderKey = sender.key, liveIndex[senderKey] != nil else {
+                stats.dropped[.publishFromStranger, default: 0] += 1
+                return
+            }
+            guard message.origin == senderKey.prefix else {
+                stats.dropped[.loopbackNotFromPublisher, default: 0] += 1
+                return
+            }
+            returnLoopback(message, to: sender, now: now, into: &out)
         case .messageIDs(let reply, let ids):
             guard isLiveMember(sender) else {
                 stats.dropped[.requestFromStranger, default: 0] += 1

@@ -108,6 +108,10 @@ public struct GossipSettings: Sendable, Hashable {
 
     /// Pub/sub: relays stop after this many hops. Default 16.
     public var pubSubHopLimit: Int = 16
+    /// Pub/sub: the random members a loopback message (the pub/sub probe's) goes to and comes
+    /// back from. Default 2: the probe passes when either brings it back, so one member that died
+    /// unnoticed does not fail it, and it costs 4 datagrams whatever the cluster's size.
+    public var pubSubLoopbackRelays: Int = 2
     /// Pub/sub: how long a message id is remembered to drop copies. Default 60 s.
     public var pubSubMemory: Duration = .seconds(60)
     /// Pub/sub pull repair: messages seen this recently are offered in anti-entropy exchanges

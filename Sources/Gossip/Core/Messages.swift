@@ -174,6 +174,11 @@ public enum GossipPart: Sendable, Hashable {
     /// deltas, the recent messages missing from the list, and when it lacks some of the listed
     /// ones, answers with its own list (`reply` set; a reply gets no list back).
     case messageIDs(reply: Bool, ids: [UInt64])
+    /// A pub/sub message sent to one member and back (the loopback probe's): the receiver
+    /// delivers it to its own subscribers as any message, sends it straight back to the sender as
+    /// a ``publish(_:)`` part and relays it nowhere else; nobody keeps it for the pull repair. So a
+    /// probe costs a few datagrams however large the cluster (``PubSubReach/loopback``).
+    case loopback(PubSubMessage)
 
     /// Most ids in one ``messageIDs(reply:ids:)`` part.
     public static let maxMessageIDs = 64
@@ -197,6 +202,7 @@ public enum GossipPart: Sendable, Hashable {
         case .dhtRequest: 15
         case .dhtResponse: 16
         case .messageIDs: 17
+        case .loopback: 18
         }
     }
 
@@ -223,6 +229,7 @@ public enum GossipPart: Sendable, Hashable {
         case 15: "dht_request"
         case 16: "dht_response"
         case 17: "message_ids"
+        case 18: "loopback"
         default: nil
         }
     }
@@ -249,7 +256,7 @@ public enum GossipPart: Sendable, Hashable {
             w.u32(sequence)
         case .catchUp:
             break
-        case .publish(let message):
+        case .publish(let message), .loopback(let message):
             message.encode(into: &w)
         case .dhtRequest(let request):
             request.encode(into: &w)
@@ -369,6 +376,8 @@ public enum GossipPart: Sendable, Hashable {
             var ids: [UInt64] = []
             for _ in 0..<count { ids.append(try r.u64("message id")) }
             part = .messageIDs(reply: reply == 1, ids: ids)
+        case 18:
+            part = .loopback(try PubSubMessage.decode(from: &r))
         default:
             throw .invalidValue(field: "part type", value: UInt64(type))
         }

@@ -255,13 +255,14 @@ public actor GossipNode: Service {
         handlers[topic, default: []].append(handler)
     }
 
-    /// Publishes `payload` on `topic` to every node of the cluster (see
-    /// ``GossipCore/publishMessage(topic:payload:now:)``). Throws for an invalid topic, a payload
-    /// over the limit, or a node that is not running.
+    /// Publishes `payload` on `topic` to every node of the cluster, or with `reach` ``PubSubReach/loopback``
+    /// to a few members and back (see ``GossipCore/publishMessage(topic:payload:reach:now:)``).
+    /// Throws for an invalid topic, a payload over the limit, a node that is not running, or a
+    /// loopback with no other live member.
     @discardableResult
-    public func publish(topic: String, payload: [UInt8]) async throws(PubSubError) -> UInt64 {
+    public func publish(topic: String, payload: [UInt8], reach: PubSubReach = .cluster) async throws(PubSubError) -> UInt64 {
         guard core != nil, !stopped else { throw .notRunning }
-        let (id, directives) = try core!.publishMessage(topic: topic, payload: payload, now: elapsed())
+        let (id, directives) = try core!.publishMessage(topic: topic, payload: payload, reach: reach, now: elapsed())
         metrics.published()
         await perform(directives)
         return id

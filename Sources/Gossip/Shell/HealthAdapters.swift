@@ -21,6 +21,12 @@ public struct GossipPubSubAdapter: PubSubInterface {
     public func publishToTopic(_ topic: String, data: [UInt8]) async throws {
         try await node.publish(topic: topic, payload: data)
     }
+
+    /// Sends the probe's message to a few random members and back (``PubSubReach/loopback``), so
+    /// that a probe costs the same in a cluster of 5 or of 1000.
+    public func publishProbe(_ topic: String, data: [UInt8]) async throws {
+        try await node.publish(topic: topic, payload: data, reach: .loopback)
+    }
 }
 
 /// Why a DHT operation failed, as the adapters throw it.

@@ -81,7 +81,7 @@ public enum ActiveProbes {
         }
         inbox.expect(id)
         do {
-            try await inbox.adapter.publishToTopic(pubSubTopic, data: sent)
+            try await inbox.adapter.publishProbe(pubSubTopic, data: sent)
         } catch {
             inbox.forget(id)
             return ProbeOutcome(

@@ -16,9 +16,18 @@ public protocol PubSubInterface: Sendable {
     func subscribeToTopic(_ topic: String, handler: @escaping @Sendable ([UInt8]) -> Void) async throws
     /// Publishes `data` to every subscriber of `topic` in the cluster.
     func publishToTopic(_ topic: String, data: [UInt8]) async throws
+    /// Publishes the loopback probe's message: it must leave this node and come back to its
+    /// subscribers through other nodes, but need not reach every node (the cluster's own pub/sub
+    /// sends it to a few members and back, so a probe's cost does not grow with the cluster). The
+    /// default publishes to the whole cluster.
+    func publishProbe(_ topic: String, data: [UInt8]) async throws
 }
 
 extension PubSubInterface {
+    public func publishProbe(_ topic: String, data: [UInt8]) async throws {
+        try await publishToTopic(topic, data: data)
+    }
+
     /// Publishes `value` encoded as JSON.
     public func publishToTopic(_ topic: String, json value: JSONValue) async throws {
         try await publishToTopic(topic, data: JSONBytes.encode(value))
