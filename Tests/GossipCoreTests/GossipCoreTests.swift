@@ -364,8 +364,8 @@ struct GossipCoreTests {
         }
     }
 
-    @Test("anti-entropy deltas are applied, but their join announcements are not spread again")
-    func catchUpNotRumoured() {
+    @Test("anti-entropy deltas are applied, but their join announcements and statuses are not spread again")
+    func catchUpNotRumoured() throws {
         var h = Harness(count: 3)
         h.start()
         h.advance(.seconds(5))
@@ -386,6 +386,16 @@ struct GossipCoreTests {
             from: Harness.address(1), sender: h.key(1), now: .zero)
         #expect(core.members[other.publicKey]?.state == .alive)
         #expect(core.pendingRumours == before + 1, "a rumoured join announcement is relayed")
+
+        // Statuses likewise: a delta's status is stored (and offered in the digest), a rumoured one relayed.
+        let delta = try SignedStatus.sign(sampleProjection(stranger), with: stranger)
+        var out = core.receive(Datagram.encode([.catchUp, .status(delta)]), from: Harness.address(1), sender: h.key(1), now: .zero)
+        #expect(out.contains { if case .statusAccepted(stranger.publicKey) = $0 { true } else { false } })
+        #expect(core.pendingRumours == before + 1)
+        let rumoured = try SignedStatus.sign(sampleProjection(other), with: other)
+        out = core.receive(Datagram.encode([.status(rumoured)]), from: Harness.address(1), sender: h.key(1), now: .zero)
+        #expect(out.contains { if case .statusAccepted(other.publicKey) = $0 { true } else { false } })
+        #expect(core.pendingRumours == before + 2, "a rumoured status is relayed")
     }
 
     /// Four joined nodes; node 1 relays node 0's suspicion of node 3 to `receiver`. Returns the

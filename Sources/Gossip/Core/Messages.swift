@@ -160,8 +160,9 @@ public enum GossipPart: Sendable, Hashable {
     /// when it suspects the target.
     case nack(sequence: UInt32)
     /// Marks the parts after it, in the same datagram, as anti-entropy deltas: the receiver
-    /// applies them, but does not spread join announcements among them as rumours (the sender
-    /// knew them already, and so, most likely, does everybody else).
+    /// applies them, but does not spread the join announcements and statuses among them as
+    /// rumours (the sender knew them already, and so, most likely, does everybody else; whoever
+    /// lacks one gets it from its own digest exchanges).
     case catchUp
     /// A pub/sub message, spread as a rumour to every node.
     case publish(PubSubMessage)
