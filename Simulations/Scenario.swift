@@ -44,14 +44,25 @@ public struct Scenario: Sendable {
         public var datagramsDelivered: Int
     }
 
-    /// Runs the scenario; `progress` receives a line per phase.
-    public func run(progress: (String) -> Void = { _ in }) -> Report {
+    /// Runs the scenario; `progress` receives a line per phase, and within a phase a line about
+    /// every `progressEvery` of wall-clock time with the virtual time reached and an estimate of
+    /// the wall-clock time left (a 10,000-node run takes long enough to want one). The wall clock
+    /// is read for these lines only; the run itself depends on the seed alone.
+    public func run(progressEvery: Duration = .seconds(15), progress: (String) -> Void = { _ in }) -> Report {
         let sim = Simulation(configuration)
         let n = configuration.nodes
         var falseDeaths = 0
+        // Virtual seconds each phase is expected to take: the limits for join and crash are upper
+        // bounds, so the estimate uses typical figures (BENCHMARKS.md) once those phases are reached.
+        var meter = ProgressMeter(every: progressEvery, remainingAfter: [
+            .join: 2 + 10 + Double(restSeconds) + 10, .change: 10 + Double(restSeconds) + 10, .rest: 10, .crash: 0,
+        ])
         sim.start(withStatus: statusesAtStart)
         progress("join: \(n) nodes starting")
-        let joined = sim.runUntil(limit: joinLimit, step: .milliseconds(500)) { $0.isConverged }
+        let joined = sim.runUntil(limit: joinLimit, step: .milliseconds(500)) { sim in
+            meter.tick(sim, phase: .join, progress) { "\(sim.fullViewCount) of \(n) nodes see every member" }
+            return sim.isConverged
+        }
         progress("join: \(joined.map { "converged after \(seconds($0)) s" } ?? "not converged within \(seconds(joinLimit)) s")")
 
         let publisher = 0
@@ -60,6 +71,7 @@ public struct Scenario: Sendable {
         var rounds: Int?
         _ = sim.runUntil(limit: changeLimit, step: configuration.settings.gossipInterval) { sim in
             let count = sim.holders(ofLatestStatusOf: publisher)
+            meter.tick(sim, phase: .change, progress) { "\(count) of \(n - 1) hold the change" }
             holders.append(count)
             if count == sim.upCount - 1 { rounds = holders.count }
             return rounds != nil
@@ -69,7 +81,11 @@ public struct Scenario: Sendable {
         sim.run(for: .seconds(10))
         let before = sim.totalBytesSent
         let partsBefore = sim.totalPartsSent
-        sim.run(for: .seconds(Int64(restSeconds)), step: .seconds(5)) { sim in falseDeaths = max(falseDeaths, sim.falselyDead) }
+        let restEnd = sim.now + .seconds(Int64(restSeconds))
+        sim.run(for: .seconds(Int64(restSeconds)), step: .seconds(5)) { sim in
+            falseDeaths = max(falseDeaths, sim.falselyDead)
+            meter.tick(sim, phase: .rest, progress, phaseLeft: (restEnd - sim.now) / .seconds(1)) { "at rest" }
+        }
         let rest = Double(sim.totalBytesSent - before) / Double(restSeconds) / Double(n)
         progress("rest: \(Int(rest.rounded())) bytes per node per second")
         let restParts = sim.totalPartsSent.merging(partsBefore, uniquingKeysWith: -).mapValues {
@@ -83,7 +99,9 @@ public struct Scenario: Sendable {
         let deadEverywhere = sim.runUntil(limit: crashLimit) { sim in
             if firstSuspicion == nil && sim.observers(of: victim, in: .suspect) > 0 { firstSuspicion = sim.now - crashedAt }
             falseDeaths = max(falseDeaths, sim.falselyDead)
-            return sim.nodesThatBuried(victim) == sim.upCount
+            let buried = sim.nodesThatBuried(victim)
+            meter.tick(sim, phase: .crash, progress) { "\(buried) of \(sim.upCount) consider the crashed node dead" }
+            return buried == sim.upCount
         }
         progress("crash: \(deadEverywhere.map { "dead everywhere after \(seconds($0)) s" } ?? "not detected within \(seconds(crashLimit)) s")")
 
@@ -93,6 +111,42 @@ public struct Scenario: Sendable {
             restPartsPerNodePerSecond: restParts,
             firstSuspicionSeconds: firstSuspicion.map(seconds), deadEverywhereSeconds: deadEverywhere.map(seconds),
             falseDeaths: max(falseDeaths, sim.falseDeathEvents.count), datagramsLost: sim.lost, datagramsDelivered: sim.delivered)
+    }
+}
+
+/// Progress lines within a phase, at most one per `every` of wall-clock time, with an estimate of
+/// the wall-clock time left: the virtual seconds left (in this phase when known, plus the phases
+/// after it) at the pace of the run so far.
+struct ProgressMeter {
+    enum Phase: String { case join, change, rest, crash }
+    let every: Duration
+    /// Virtual seconds the phases after each phase are expected to take.
+    let remainingAfter: [Phase: Double]
+    let clock = ContinuousClock()
+    let started: ContinuousClock.Instant
+    var lastLine: ContinuousClock.Instant
+
+    init(every: Duration, remainingAfter: [Phase: Double]) {
+        self.every = every
+        self.remainingAfter = remainingAfter
+        started = clock.now
+        lastLine = started
+    }
+
+    mutating func tick(
+        _ sim: Simulation, phase: Phase, _ progress: (String) -> Void, phaseLeft: Double? = nil, _ detail: () -> String
+    ) {
+        let now = clock.now
+        guard now - lastLine >= every else { return }
+        lastLine = now
+        let wall = (now - started) / .seconds(1)
+        let virtual = sim.now / .seconds(1)
+        var line = "\(phase.rawValue): virtual \(virtual.rounded(toPlaces: 1)) s, \(detail()); \(Int(wall)) s of wall clock so far"
+        if virtual > 0 {
+            let left = ((phaseLeft ?? 0) + (remainingAfter[phase] ?? 0)) * wall / virtual
+            line += phaseLeft == nil ? ", then about \(Int(left.rounded())) s more" : ", about \(Int(left.rounded())) s left"
+        }
+        progress(line)
     }
 }
 

@@ -363,6 +363,12 @@ public final class Simulation {
     /// Running nodes.
     public var upCount: Int { nodes.filter(\.up).count }
 
+    /// Running nodes that count every other running node as live (the join's progress; cheap).
+    public var fullViewCount: Int {
+        let up = upCount
+        return nodes.filter { $0.up && $0.core.liveCount >= up - 1 }.count
+    }
+
     /// Whether every running node lists every other running node as alive and holds its latest status.
     public var isConverged: Bool {
         let up = nodes.indices.filter { nodes[$0].up }
