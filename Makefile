@@ -45,10 +45,17 @@ bench-probes:
 	$(SWIFT) build -c release --product chorus-cluster-health
 	scripts/bench-probes.sh "$$($(SWIFT) build -c release --show-bin-path)"
 
-# Gossip figures from the simulator, medians over 10 seeds (see BENCHMARKS.md).
+# Node processes on loopback beside as many hashicorp/memberlist processes (Benchmarks/memberlist-node,
+# built here from Debian's Go packages, never by `make test`), one size after the other (see BENCHMARKS.md).
+MEMBERLIST_GO = /usr/share/gocode/src/github.com/hashicorp/memberlist/memberlist.go
+CLUSTER_SIZES ?= 32 64 128
 bench-cluster: release
-	@scripts/ensure-packages.sh $(BENCH_PACKAGES)
-	python3 scripts/bench-cluster.py "$$($(SWIFT) build -c release --show-bin-path)/chorus-cluster-health" 16 32
+	@scripts/ensure-packages.sh $(BENCH_PACKAGES) go:golang-go file=$(MEMBERLIST_GO):golang-github-hashicorp-memberlist-dev
+	mkdir -p .build-bench
+	cd Benchmarks/memberlist-node && GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$(CURDIR)/.build-bench/go-cache" \
+		go build -o "$(CURDIR)/.build-bench/memberlist-node" .
+	python3 scripts/bench-cluster.py "$$($(SWIFT) build -c release --show-bin-path)/chorus-cluster-health" \
+		--memberlist .build-bench/memberlist-node $(CLUSTER_SIZES)
 
 bench-gossip:
 	@scripts/ensure-packages.sh $(BUILD_PACKAGES)

@@ -1,18 +1,23 @@
 #!/usr/bin/env python3
-"""Gossip between real node processes on loopback (see BENCHMARKS.md).
+"""Gossip between real node processes on loopback, optionally beside hashicorp/memberlist (see BENCHMARKS.md).
 
-  scripts/bench-cluster.py BIN [N ...]        (default N: 16 32)
+  scripts/bench-cluster.py BIN [--memberlist ML_BIN] [--rest SECONDS] [N ...]     (default N: 16 32)
 
 For each cluster size N: starts N `node` processes on 127.0.0.1 (fresh keys that trust each other,
-an admin token), waits until every node lists all N as alive, then measures
-  - at rest (60 s, after 15 s of settling): bytes sent per node per second (from /metrics) and
-    CPU per node (utime + stime from /proc/PID/stat), medians and maxima over the nodes;
+an admin token, the default checks and probes), waits until every node lists all N as alive, then
+measures
+  - at rest (60 s, after 15 s of settling): bytes sent per node per second (from /metrics: every
+    datagram, probes included), CPU per node (utime + stime from /proc/PID/stat) and RSS per node,
+    medians and maxima over the nodes;
   - status changes (10, maintenance on/off on different nodes): time from the origin signing the
     change until the last node accepted it. Each node reports, in /cluster/members, how long ago it
     accepted a member's status; with the request time on the same monotonic clock that gives each
     acceptance instant to a few milliseconds, without polling;
   - crashes (3, SIGKILL): time from the kill until the last node lists the victim as dead, from
     each node's state_age_seconds the same way.
+With --memberlist, the same size then runs as N `memberlist-node` processes (Benchmarks/memberlist-node:
+memberlist's LAN defaults, its bytes counted in its transport, UDP and TCP), measured the same
+way: a change is a metadata update (UpdateNode), dead is memberlist's NotifyLeave.
 """
 import json
 import os
@@ -24,9 +29,21 @@ import tempfile
 import time
 import urllib.request
 
-BIN = sys.argv[1]
-SIZES = [int(n) for n in sys.argv[2:]] or [16, 32]
-HTTP_BASE, GOSSIP_BASE = 19100, 19600
+args = sys.argv[1:]
+BIN = args.pop(0)
+MEMBERLIST = None
+REST = 60
+while args and args[0].startswith("--"):
+    flag = args.pop(0)
+    if flag == "--memberlist":
+        MEMBERLIST = args.pop(0)
+    elif flag == "--rest":
+        REST = int(args.pop(0))
+    else:
+        raise SystemExit(f"unknown option {flag}")
+SIZES = [int(n) for n in args] or [16, 32]
+# Ports: HTTP from 19100, gossip from 21000 (room for 1000 nodes below 23000).
+HTTP_BASE, GOSSIP_BASE = 19100, 21000
 TOKEN = "bench-admin-token-0123456789"
 
 
@@ -69,6 +86,13 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_mib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def wait_until(what, condition, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -103,22 +127,12 @@ def run(n):
     ports = [HTTP_BASE + i for i in range(n)]
     try:
         started = time.monotonic()
-        wait_until("all alive", lambda: all(members(p)[1]["counts"]["alive"] == n for p in ports), 60)
+        wait_until("all alive", lambda: all(members(p)[1]["counts"]["alive"] == n for p in ports), max(60, n))
         print(f"N={n}: all {n} list each other as alive {time.monotonic() - started:.1f} s after the processes started",
               flush=True)
 
         time.sleep(15)
-        rest = 60
-        b0 = [bytes_sent(p) for p in ports]
-        c0 = [cpu_seconds(p.pid) for p in procs]
-        time.sleep(rest)
-        b1 = [bytes_sent(p) for p in ports]
-        c1 = [cpu_seconds(p.pid) for p in procs]
-        rates = [(b - a) / rest for a, b in zip(b0, b1)]
-        cpu = [100 * (b - a) / rest for a, b in zip(c0, c1)]
-        print(f"  at rest ({rest} s): bytes sent per node per second median {statistics.median(rates):.1f}, "
-              f"max {max(rates):.1f}; CPU per node median {statistics.median(cpu):.2f} %, max {max(cpu):.2f} % of one core",
-              flush=True)
+        at_rest(ports, procs, bytes_sent)
 
         spreads = []
         for j in range(10):
@@ -169,5 +183,97 @@ def run(n):
                 p.kill()
 
 
+def at_rest(ports, procs, sent):
+    """Bytes per node per second, CPU and RSS per node over REST seconds, printed as medians and maxima."""
+    b0 = [sent(p) for p in ports]
+    c0 = [cpu_seconds(p.pid) for p in procs]
+    time.sleep(REST)
+    b1 = [sent(p) for p in ports]
+    c1 = [cpu_seconds(p.pid) for p in procs]
+    rss = [rss_mib(p.pid) for p in procs]
+    rates = [(b - a) / REST for a, b in zip(b0, b1)]
+    cpu = [100 * (b - a) / REST for a, b in zip(c0, c1)]
+    print(f"  at rest ({REST} s): bytes sent per node per second median {statistics.median(rates):.1f}, "
+          f"max {max(rates):.1f}; CPU per node median {statistics.median(cpu):.2f} %, max {max(cpu):.2f} % of one core; "
+          f"RSS per node median {statistics.median(rss):.1f} MiB, max {max(rss):.1f} MiB", flush=True)
+
+
+def ml_members(port):
+    before = time.monotonic()
+    body = json.loads(get(f"http://127.0.0.1:{port}/members"))
+    after = time.monotonic()
+    return (before + after) / 2, body
+
+
+def ml_by_name(body):
+    return {m["name"]: m for m in body["members"]}
+
+
+def run_memberlist(n):
+    procs = []
+    for i in range(n):
+        args = [MEMBERLIST, "-name", f"m{i}", "-port", str(GOSSIP_BASE + i), "-http", str(HTTP_BASE + i)]
+        if i > 0:
+            args += ["-join", f"127.0.0.1:{GOSSIP_BASE}"]
+        procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    ports = [HTTP_BASE + i for i in range(n)]
+    try:
+        started = time.monotonic()
+        wait_until("all alive", lambda: all(
+            sum(m["state"] == "alive" for m in ml_members(p)[1]["members"]) == n for p in ports), max(60, n))
+        print(f"memberlist N={n}: all {n} list each other as alive {time.monotonic() - started:.1f} s after the processes started",
+              flush=True)
+        time.sleep(15)
+        at_rest(ports, procs, lambda p: float(ml_members(p)[1]["bytes_sent"]))
+
+        spreads = []
+        for j in range(10):
+            origin = 1 + j % (n - 1)
+            value = f"change-{j}"
+            request = urllib.request.Request(f"http://127.0.0.1:{ports[origin]}/meta?value={value}", method="POST", data=b"")
+            urllib.request.urlopen(request, timeout=10).read()
+            name = f"m{origin}"
+            wait_until("change everywhere", lambda: all(
+                ml_by_name(ml_members(p)[1]).get(name, {}).get("meta") == value for p in ports), 20)
+            time.sleep(0.3)
+            seen = {}
+            for i, p in enumerate(ports):
+                at, body = ml_members(p)
+                seen[i] = at - ml_by_name(body)[name]["meta_age_seconds"]
+            spreads.append(max(seen.values()) - seen[origin])
+            time.sleep(1)
+        print(f"  change seen by all {n}: median {statistics.median(spreads) * 1000:.0f} ms, "
+              f"max {max(spreads) * 1000:.0f} ms (10 changes: " + ", ".join(f"{s * 1000:.0f}" for s in spreads) + " ms)",
+              flush=True)
+
+        deaths = []
+        alive = list(range(n))
+        for victim in [n - 1, n - 2, n - 3]:
+            name = f"m{victim}"
+            killed = time.monotonic()
+            procs[victim].send_signal(signal.SIGKILL)
+            procs[victim].wait()
+            alive.remove(victim)
+            wait_until("dead everywhere", lambda: all(
+                ml_by_name(ml_members(ports[i])[1]).get(name, {}).get("state") == "dead" for i in alive), 60)
+            dead_at = []
+            for i in alive:
+                at, body = ml_members(ports[i])
+                dead_at.append(at - ml_by_name(body)[name]["state_age_seconds"])
+            deaths.append(max(dead_at) - killed)
+            time.sleep(2)
+        print(f"  SIGKILLed node dead everywhere: median {statistics.median(deaths):.2f} s, max {max(deaths):.2f} s "
+              f"(3 kills: " + ", ".join(f"{d:.2f}" for d in deaths) + " s)", flush=True)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        for p in procs:
+            p.wait()
+
+
 for size in SIZES:
     run(size)
+    if MEMBERLIST:
+        time.sleep(5)
+        run_memberlist(size)

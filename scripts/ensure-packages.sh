@@ -2,7 +2,8 @@
 # Installs the Debian packages that provide missing commands, quietly and only when missing.
 #   scripts/ensure-packages.sh COMMAND:PACKAGE [COMMAND:PACKAGE ...]
 # A COMMAND that starts with "pkg-config=" checks a pkg-config module, one that starts with
-# "python=" a Python module importable by /usr/bin/python3 or python3, instead of a command.
+# "python=" a Python module importable by /usr/bin/python3 or python3, one that starts with
+# "file=" a file (a library's sources, for example), instead of a command.
 set -euo pipefail
 missing=()
 for pair in "$@"; do
@@ -10,6 +11,8 @@ for pair in "$@"; do
   pkg=${pair#*:}
   if [[ $cmd == pkg-config=* ]]; then
     pkg-config --exists "${cmd#pkg-config=}" 2>/dev/null && continue
+  elif [[ $cmd == file=* ]]; then
+    [ -e "${cmd#file=}" ] && continue
   elif [[ $cmd == python=* ]]; then
     for py in /usr/bin/python3 python3; do
       "$py" -c "import ${cmd#python=}" >/dev/null 2>&1 && continue 2
