@@ -54,4 +54,46 @@ struct RumourQueueTests {
         #expect(taken == (larger <= RumourQueue.lookahead ? [small] : []))
         #expect(queue.count == larger + 1)
     }
+
+    static func join(_ i: Int) -> GossipPart {
+        .alive(Announcement(key: keys[i], life: Life(generation: 1, incarnation: 0), address: NodeAddress(host: "10.0.0.1", port: 1), signature: [UInt8](repeating: 0, count: 64)))
+    }
+
+    @Test("past the limit the oldest status or join announcement is dropped; news never is, and replacements count once")
+    func repairableLimit() throws {
+        var queue = RumourQueue()
+        queue.repairableLimit = 64
+        for i in 0..<10 { queue.enqueue(Self.death(i), about: Self.subject(i)) }
+        for i in 10..<110 { queue.enqueue(Self.join(i), about: Self.subject(i)) }
+        #expect(queue.repairableCount == 64 && queue.cappedCount == 36 && queue.count == 74)
+        // The 36 oldest announcements went; the deaths and the 64 newest announcements stay.
+        let size = Self.join(0).encodedSize
+        let taken = queue.take(budget: 200 * size, limit: 1)
+        #expect(taken.count == 74)
+        #expect(Set(taken.map { "\($0)" }) == Set(((0..<10).map { Self.death($0) } + (46..<110).map { Self.join($0) }).map { "\($0)" }))
+        // All sent once with limit 1: gone, and so is the count.
+        #expect(queue.isEmpty && queue.repairableCount == 0)
+
+        // A rumour replaced many times counts once; one dropped after its last transmission leaves the count.
+        for _ in 0..<200 { queue.enqueue(Self.join(0), about: Self.subject(0)) }
+        queue.enqueue(Self.join(1), about: Self.subject(1))
+        #expect(queue.repairableCount == 2 && queue.count == 2)
+        queue.remove(Self.subject(1))
+        #expect(queue.repairableCount == 1)
+        queue.enqueue(Self.death(2), about: Self.subject(0))  // a death replaces the announcement: news, not capped
+        #expect(queue.repairableCount == 0 && queue.count == 1)
+        // A node's own announcement and status never count.
+        for i in 10..<110 { queue.enqueue(Self.join(i), about: Self.subject(i), relayed: false) }
+        #expect(queue.repairableCount == 0 && queue.count == 101)
+
+        // The limit is per kind: 100 relayed join announcements do not push out one relayed status.
+        var mixed = RumourQueue()
+        mixed.repairableLimit = 64
+        let pair = SigningKeyPair()
+        let status = GossipPart.status(try SignedStatus.sign(sampleProjection(pair), with: pair))
+        mixed.enqueue(status, about: .init(key: pair.publicKey, isStatus: true))
+        for i in 0..<100 { mixed.enqueue(Self.join(i), about: Self.subject(i)) }
+        #expect(mixed.count == 65 && mixed.repairableCount == 65)
+        #expect(mixed.take(budget: status.encodedSize, limit: 16) == [status])
+    }
 }

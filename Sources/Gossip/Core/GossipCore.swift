@@ -179,6 +179,7 @@ public struct GossipCore: Sendable {
         self.ownAnnouncement = Announcement.sign(keyPair, life: life, address: address)
         self.wallClockOrigin = wallClockOrigin
         self.settings = settings
+        rumours.repairableLimit = settings.repairableRumourLimit
         self.store = StatusStore(trust: trust, verifier: verifier)
         self.seeds = seeds.filter { $0 != address }
         self.rng = SplitMix64(seed: randomSeed)
@@ -838,7 +839,7 @@ public struct GossipCore: Sendable {
     mutating func queueRumour(_ part: GossipPart, about subject: RumourQueue.Subject) {
         stats.rumoursQueued[part.kind, default: 0] += 1
         if RumourQueue.isUrgent(part) { newsWaiting = true }
-        rumours.enqueue(part, about: subject)
+        rumours.enqueue(part, about: subject, relayed: subject.key != key)
     }
 
     mutating func enqueueSelfAlive() {

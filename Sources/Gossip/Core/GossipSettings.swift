@@ -40,6 +40,11 @@ public struct GossipSettings: Sendable, Hashable {
     /// (the cluster has it) after it used half its retransmit budget. Applies to statuses and
     /// join announcements, never to suspicions, deaths or refutations. Default 3.
     public var duplicatesBeforeSilence: Int = 3
+    /// Most statuses and join announcements a node holds to relay at once; past it the oldest is
+    /// dropped, and the anti-entropy digest brings it to whoever still lacks it. A few changes at a
+    /// time never come near it; after a mass join it bounds how long the news keeps datagrams full
+    /// (about this many rumours × their retransmit budget). Default 64.
+    public var repairableRumourLimit: Int = 64
     /// Time between two anti-entropy summaries sent to one random member. Default 5 s.
     public var antiEntropyInterval: Duration = .seconds(5)
     /// How long dead and left members stay listed (tombstones) before they are forgotten;

@@ -10,6 +10,11 @@
 /// deaths, leaves, refutations) go before join announcements (alive at incarnation 0), whatever
 /// their transmission counts. When a thousand nodes join at once, each holds a thousand join
 /// announcements to relay; a status change or a death published meanwhile still spreads at full speed.
+///
+/// What the anti-entropy digest repairs is also capped: past ``repairableLimit`` statuses relayed
+/// for others, or as many join announcements, the oldest of the kind is dropped. Without the cap, after a 1000-node
+/// mass join every node kept a thousand statuses to relay up to 16 times each, and its datagrams
+/// stayed full (about 21 KB/s) for some 170 s after the cluster had converged (BENCHMARKS.md).
 struct RumourQueue: Sendable {
     /// What a rumour is about: a member's state, or a member's status; `confirmer` tells apart
     /// the independent confirmations of one suspicion (the suspecters' key prefixes, 0 otherwise),
@@ -29,6 +34,8 @@ struct RumourQueue: Sendable {
         var token: UInt64
         var duplicates = 0
         var urgent: Bool
+        /// Whether it counts against ``repairableLimit``.
+        var capped: Bool
     }
 
     private(set) var items: [Subject: Item] = [:]
@@ -37,6 +44,21 @@ struct RumourQueue: Sendable {
     /// removed) and skipped.
     private var levels: [[[(Subject, UInt64)]]] = [[], []]
     private var counter: UInt64 = 0
+    /// Most relayed statuses, and most relayed join announcements, queued at once (see the type's comment).
+    var repairableLimit = Int.max
+    /// Per class, the queued relayed statuses (urgent) or join announcements (bulk) that count
+    /// against the limit, oldest first from `head`; entries whose token no longer matches `items`
+    /// are stale and skipped. Per class, so that a flood of join announcements never pushes a
+    /// status change out.
+    private struct Backlog: Sendable {
+        var entries: [(Subject, UInt64)] = []
+        var head = 0
+        var count = 0
+    }
+    private var backlogs = [Backlog(), Backlog()]
+    var repairableCount: Int { backlogs[0].count + backlogs[1].count }
+    /// Rumours dropped by the cap.
+    private(set) var cappedCount = 0
 
     var isEmpty: Bool { items.isEmpty }
     /// Entries in the levels, stale ones included (for tests of the compaction).
@@ -49,17 +71,53 @@ struct RumourQueue: Sendable {
         return true
     }
 
-    mutating func enqueue(_ part: GossipPart, about subject: Subject) {
+    /// Whether the anti-entropy digest repairs what this rumour carries, should it be dropped: a
+    /// status (by its generation and version) or a join announcement (by the member's life).
+    static func isRepairable(_ part: GossipPart) -> Bool {
+        switch part {
+        case .status: true
+        case .alive(let announcement): announcement.life.incarnation == 0
+        default: false
+        }
+    }
+
+    /// Queues `part` as the rumour about `subject`, replacing any older one. A relayed status or
+    /// join announcement counts against ``repairableLimit`` (`relayed`); this node's own never
+    /// does, so its own news always gets its whole budget.
+    mutating func enqueue(_ part: GossipPart, about subject: Subject, relayed: Bool = true) {
         counter += 1
         let urgent = Self.isUrgent(part)
-        items[subject] = Item(part: part, size: part.encodedSize, transmits: 0, token: counter, urgent: urgent)
+        let item = Item(part: part, size: part.encodedSize, transmits: 0, token: counter, urgent: urgent, capped: relayed && Self.isRepairable(part))
+        set(subject, item)
         let c = urgent ? 0 : 1
         if levels[c].isEmpty { levels[c].append([]) }
         levels[c][0].append((subject, counter))
+        guard item.capped else { return }
+        backlogs[c].entries.append((subject, counter))
+        while backlogs[c].count > repairableLimit, backlogs[c].head < backlogs[c].entries.count {
+            let (oldest, token) = backlogs[c].entries[backlogs[c].head]
+            backlogs[c].head += 1
+            if items[oldest]?.token == token {
+                set(oldest, nil)
+                cappedCount += 1
+            }
+        }
+        if backlogs[c].head > 64 && backlogs[c].head * 2 > backlogs[c].entries.count {
+            backlogs[c].entries.removeFirst(backlogs[c].head)
+            backlogs[c].head = 0
+        }
     }
 
     mutating func remove(_ subject: Subject) {
-        items[subject] = nil
+        set(subject, nil)
+    }
+
+    /// Replaces or removes the rumour about `subject`, keeping the backlogs' counts in step.
+    private mutating func set(_ subject: Subject, _ item: Item?) {
+        if let old = items[subject], old.capped { backlogs[old.urgent ? 0 : 1].count -= 1 }
+        if let item, item.capped { backlogs[item.urgent ? 0 : 1].count += 1 }
+        items[subject] = item
+        if items.isEmpty { backlogs = [Backlog(), Backlog()] }
     }
 
     /// Records that a copy of the rumour about `subject` came back from another node; after
@@ -70,7 +128,7 @@ struct RumourQueue: Sendable {
     mutating func noteDuplicate(_ subject: Subject, limit: Int, minimumTransmits: Int) {
         guard var item = items[subject], item.transmits >= max(1, minimumTransmits) else { return }
         item.duplicates += 1
-        items[subject] = item.duplicates >= limit ? nil : item
+        set(subject, item.duplicates >= limit ? nil : item)
     }
 
     /// Takes rumours that fit in `budget` bytes, urgent ones first, fewest transmissions (then
@@ -115,7 +173,7 @@ struct RumourQueue: Sendable {
                 parts.append(item.part)
                 remaining -= item.size
                 if item.transmits + 1 >= limit {
-                    items[subject] = nil
+                    set(subject, nil)
                 } else {
                     items[subject]!.transmits += 1
                     promoted.append((level + 1, (subject, token)))
