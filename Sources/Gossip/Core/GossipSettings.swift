@@ -1,4 +1,4 @@
-/// Tunables of the gossip protocol, with documented defaults (see ARCHITECTURE.md's table).
+/// Tunables of the gossip protocol; each documents its default and the reason for it.
 public struct GossipSettings: Sendable, Hashable {
     /// How often the shell MUST call ``GossipCore/tick(now:)``. Default 100 ms; every timer
     /// below is rounded up to this granularity.
