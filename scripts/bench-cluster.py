@@ -134,44 +134,17 @@ def run(n):
         time.sleep(15)
         at_rest(ports, procs, bytes_sent)
 
+        view = lambda port, name: (lambda at, body: (at, by_id(body).get(name, {})))(*members(port))
         spreads = []
         for j in range(10):
             origin = 1 + j % (n - 1)
             enabled = (j // (n - 1)) % 2 == 0
             level = "unhealthy" if enabled else "healthy"
-            oid = f"b{origin}"
             maintenance(ports[origin], enabled)
-            wait_until("change everywhere",
-                       lambda: all(by_id(members(p)[1])[oid]["status"]["status"] == level for p in ports), 20)
-            time.sleep(0.3)
-            accepted = {}
-            for i, p in enumerate(ports):
-                at, body = members(p)
-                accepted[i] = at - by_id(body)[oid]["status"]["age_seconds"]
-            spreads.append(max(accepted.values()) - accepted[origin])
-            time.sleep(1)
-        print(f"  status change seen by all {n}: median {statistics.median(spreads) * 1000:.0f} ms, "
-              f"max {max(spreads) * 1000:.0f} ms (10 changes: "
-              + ", ".join(f"{s * 1000:.0f}" for s in spreads) + " ms)", flush=True)
-
-        deaths = []
-        alive = list(range(n))
-        for victim in [n - 1, n - 2, n - 3]:
-            vid = f"b{victim}"
-            killed = time.monotonic()
-            procs[victim].send_signal(signal.SIGKILL)
-            procs[victim].wait()
-            alive.remove(victim)
-            wait_until("dead everywhere",
-                       lambda: all(by_id(members(ports[i])[1]).get(vid, {}).get("state") == "dead" for i in alive), 30)
-            dead_at = []
-            for i in alive:
-                at, body = members(ports[i])
-                dead_at.append(at - by_id(body)[vid]["state_age_seconds"])
-            deaths.append(max(dead_at) - killed)
-            time.sleep(2)
-        print(f"  SIGKILLed node dead everywhere: median {statistics.median(deaths):.2f} s, max {max(deaths):.2f} s "
-              f"(3 kills: " + ", ".join(f"{d:.2f}" for d in deaths) + " s)", flush=True)
+            spreads.append(spread(ports, origin, f"b{origin}", view,
+                                  lambda m: m.get("status", {}).get("status") == level, lambda m: m["status"]["age_seconds"]))
+        report_spreads(n, spreads)
+        kills(n, procs, ports, view, "b", 30)
     finally:
         for p in procs:
             if p.poll() is None:
@@ -181,6 +154,47 @@ def run(n):
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def spread(ports, origin, name, view, changed, age):
+    """Seconds from the origin taking a change until the last node had it: `view(port, name)` gives
+    (request instant, the member as that node lists it), `changed(member)` whether it has the
+    change, `age(member)` how long ago it got it."""
+    wait_until("change everywhere", lambda: all(changed(view(p, name)[1]) for p in ports), 20)
+    time.sleep(0.3)
+    seen = {}
+    for i, p in enumerate(ports):
+        at, member = view(p, name)
+        seen[i] = at - age(member)
+    time.sleep(1)
+    return max(seen.values()) - seen[origin]
+
+
+def report_spreads(n, spreads):
+    print(f"  change seen by all {n}: median {statistics.median(spreads) * 1000:.0f} ms, "
+          f"max {max(spreads) * 1000:.0f} ms (10 changes: " + ", ".join(f"{s * 1000:.0f}" for s in spreads) + " ms)",
+          flush=True)
+
+
+def kills(n, procs, ports, view, prefix, timeout):
+    """3 SIGKILLs: from each kill until the last survivor lists the victim dead (its state_age_seconds)."""
+    deaths = []
+    alive = list(range(n))
+    for victim in [n - 1, n - 2, n - 3]:
+        name = f"{prefix}{victim}"
+        killed = time.monotonic()
+        procs[victim].send_signal(signal.SIGKILL)
+        procs[victim].wait()
+        alive.remove(victim)
+        wait_until("dead everywhere", lambda: all(view(ports[i], name)[1].get("state") == "dead" for i in alive), timeout)
+        dead_at = []
+        for i in alive:
+            at, member = view(ports[i], name)
+            dead_at.append(at - member["state_age_seconds"])
+        deaths.append(max(dead_at) - killed)
+        time.sleep(2)
+    print(f"  SIGKILLed node dead everywhere: median {statistics.median(deaths):.2f} s, max {max(deaths):.2f} s "
+          f"(3 kills: " + ", ".join(f"{d:.2f}" for d in deaths) + " s)", flush=True)
 
 
 def at_rest(ports, procs, sent):
@@ -226,44 +240,17 @@ def run_memberlist(n):
         time.sleep(15)
         at_rest(ports, procs, lambda p: float(ml_members(p)[1]["bytes_sent"]))
 
+        view = lambda port, name: (lambda at, body: (at, ml_by_name(body).get(name, {})))(*ml_members(port))
         spreads = []
         for j in range(10):
             origin = 1 + j % (n - 1)
             value = f"change-{j}"
             request = urllib.request.Request(f"http://127.0.0.1:{ports[origin]}/meta?value={value}", method="POST", data=b"")
             urllib.request.urlopen(request, timeout=10).read()
-            name = f"m{origin}"
-            wait_until("change everywhere", lambda: all(
-                ml_by_name(ml_members(p)[1]).get(name, {}).get("meta") == value for p in ports), 20)
-            time.sleep(0.3)
-            seen = {}
-            for i, p in enumerate(ports):
-                at, body = ml_members(p)
-                seen[i] = at - ml_by_name(body)[name]["meta_age_seconds"]
-            spreads.append(max(seen.values()) - seen[origin])
-            time.sleep(1)
-        print(f"  change seen by all {n}: median {statistics.median(spreads) * 1000:.0f} ms, "
-              f"max {max(spreads) * 1000:.0f} ms (10 changes: " + ", ".join(f"{s * 1000:.0f}" for s in spreads) + " ms)",
-              flush=True)
-
-        deaths = []
-        alive = list(range(n))
-        for victim in [n - 1, n - 2, n - 3]:
-            name = f"m{victim}"
-            killed = time.monotonic()
-            procs[victim].send_signal(signal.SIGKILL)
-            procs[victim].wait()
-            alive.remove(victim)
-            wait_until("dead everywhere", lambda: all(
-                ml_by_name(ml_members(ports[i])[1]).get(name, {}).get("state") == "dead" for i in alive), 60)
-            dead_at = []
-            for i in alive:
-                at, body = ml_members(ports[i])
-                dead_at.append(at - ml_by_name(body)[name]["state_age_seconds"])
-            deaths.append(max(dead_at) - killed)
-            time.sleep(2)
-        print(f"  SIGKILLed node dead everywhere: median {statistics.median(deaths):.2f} s, max {max(deaths):.2f} s "
-              f"(3 kills: " + ", ".join(f"{d:.2f}" for d in deaths) + " s)", flush=True)
+            spreads.append(spread(ports, origin, f"m{origin}", view,
+                                  lambda m: m.get("meta") == value, lambda m: m["meta_age_seconds"]))
+        report_spreads(n, spreads)
+        kills(n, procs, ports, view, "m", 60)
     finally:
         for p in procs:
             if p.poll() is None:
