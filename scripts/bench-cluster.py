@@ -52,12 +52,16 @@ def get(url, timeout=5):
         return response.read()
 
 
-def members(port):
-    """(request instant on the monotonic clock, /cluster/members as JSON)."""
+def timed_json(port, path):
+    """(request instant on the monotonic clock, the answer to GET path as JSON)."""
     before = time.monotonic()
-    body = json.loads(get(f"http://127.0.0.1:{port}/cluster/members"))
+    body = json.loads(get(f"http://127.0.0.1:{port}{path}"))
     after = time.monotonic()
     return (before + after) / 2, body
+
+
+def members(port):
+    return timed_json(port, "/cluster/members")
 
 
 def by_id(body):
@@ -213,10 +217,7 @@ def at_rest(ports, procs, sent):
 
 
 def ml_members(port):
-    before = time.monotonic()
-    body = json.loads(get(f"http://127.0.0.1:{port}/members"))
-    after = time.monotonic()
-    return (before + after) / 2, body
+    return timed_json(port, "/members")
 
 
 def ml_by_name(body):
