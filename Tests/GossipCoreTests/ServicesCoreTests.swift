@@ -95,6 +95,44 @@ struct ServicesCoreTests {
         }
     }
 
+    @Test("a loopback message not back within a second goes to other relays, at most four sends in all, and stops once back")
+    func loopbackRetry() throws {
+        var h = Self.converged(8)
+        h.advance(.seconds(30))
+        h.sent = []
+        h.events = []
+        func sends(of id: UInt64) -> [(from: Int, to: Int, at: Duration)] {
+            h.sent.compactMap { entry in
+                entry.parts.contains { if case .loopback(let m) = $0 { m.id == id } else { false } }
+                    ? (entry.from, entry.to, entry.at) : nil
+            }
+        }
+        func deliveries(of id: UInt64) -> [Int] {
+            h.events.compactMap { if case .delivered(let m) = $0.1, m.id == id { $0.0 } else { nil } }
+        }
+        // The first two copies are lost (as when the relays do not yet hold the publisher as a
+        // member and drop it): the retry a second later goes to two other members and comes back.
+        let (id, out) = try h.cores[0].publishMessage(topic: "probe", payload: [1], reach: .loopback, now: h.now)
+        h.collect(out, from: 0)
+        h.inFlight = []
+        h.advance(.seconds(5))
+        let first = sends(of: id)
+        #expect(first.count == 4 && Set(first.map(\.to)).count == 4, "two lost, two others a second later: \(first)")
+        #expect(first.filter { $0.at > first[0].at }.allSatisfy { $0.at - first[0].at >= .seconds(1) })
+        #expect(deliveries(of: id).filter { $0 == 0 } == [0], "the publisher gets its message once")
+        #expect(h.cores[0].pubSubStats.loopbacksRetried == 1)
+
+        // No relay answers at all: four sends of two copies, then silence (the probe times out).
+        h.deaf = Set(1..<8)
+        h.sent = []
+        let (lost, lostOut) = try h.cores[0].publishMessage(topic: "probe", payload: [2], reach: .loopback, now: h.now)
+        h.collect(lostOut, from: 0)
+        h.settle()
+        h.advance(.seconds(20))
+        #expect(sends(of: lost).count == 2 * h.cores[0].settings.pubSubLoopbackSends)
+        #expect(!deliveries(of: lost).contains(0))
+    }
+
     @Test("a loopback part (18) is returned only to its publisher, once, and only for a live member; hops 255 does not overflow")
     func hostileLoopback() throws {
         var h = Self.converged(3)

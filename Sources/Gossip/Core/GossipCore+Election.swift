@@ -238,6 +238,7 @@ extension GossipCore {
     /// election and its heartbeat, and a re-sign when the extensions changed meaningfully.
     mutating func servicesTick(now: Duration, into out: inout [Directive]) {
         sweepMessages(now: now)
+        retryLoopbacks(now: now, into: &out)
         dhtTimers(now: now, into: &out)
         evaluateElection(now: now, into: &out)
         heartbeat(now: now, into: &out)

@@ -40,10 +40,20 @@ struct PubSubState: Sendable {
     var perPublisher: [UInt64: Int] = [:]
     /// Own messages awaiting their first copy from the network.
     var awaitingEcho: Set<UInt64> = []
+    /// Own loopback messages not back yet, for the retry (``GossipSettings/pubSubLoopbackRetryInterval``).
+    var pendingLoopbacks: [UInt64: PendingLoopback] = [:]
     var nextSweepAt: Duration = .zero
     /// Messages seen within ``GossipSettings/pubSubRepairWindow``, for the pull repair: id → (message, when seen).
     var recent: [UInt64: (message: PubSubMessage, at: Duration)] = [:]
     var stats = PubSubStats()
+}
+
+/// An own loopback message on its way: the relays it went to, and when to try others.
+struct PendingLoopback: Sendable {
+    var message: PubSubMessage
+    var relays: Set<PublicKey>
+    var sends: Int
+    var retryAt: Duration
 }
 
 /// Pub/sub counters.
@@ -64,6 +74,8 @@ public struct PubSubStats: Sendable, Hashable {
     /// Loopback messages this node published, and other members' it delivered and sent back.
     public var loopbacksSent = 0
     public var loopbacksReturned = 0
+    /// Loopback messages sent again because no copy had come back in time.
+    public var loopbacksRetried = 0
 }
 
 extension GossipCore {
@@ -102,6 +114,9 @@ extension GossipCore {
             // Not remembered for the pull repair either: that would spread it to everyone.
             pubsub.stats.loopbacksSent += 1
             for relay in relays { send([.loopback(message)], to: relay.peer, into: &out) }
+            pubsub.pendingLoopbacks[id] = PendingLoopback(
+                message: message, relays: Set(relays.map(\.key)), sends: 1,
+                retryAt: now + settings.pubSubLoopbackRetryInterval)
         }
         return (id, out)
     }
@@ -113,6 +128,7 @@ extension GossipCore {
         if pubsub.seen[message.id] != nil {
             if pubsub.awaitingEcho.remove(message.id) != nil {
                 // Our own message came back from the network: now our subscribers get it.
+                pubsub.pendingLoopbacks[message.id] = nil
                 pubsub.stats.delivered += 1
                 out.append(.delivered(message))
                 return
@@ -155,6 +171,32 @@ extension GossipCore {
         send([.publish(back)], to: sender, into: &out)
     }
 
+    /// Sends own loopback messages that have not come back within
+    /// ``GossipSettings/pubSubLoopbackRetryInterval`` to relays not tried yet (topped up from the
+    /// others once too few are left), at most ``GossipSettings/pubSubLoopbackSends`` times in all. A relay
+    /// that had already returned the message drops the copy, so a retry never doubles a delivery.
+    mutating func retryLoopbacks(now: Duration, into out: inout [Directive]) {
+        for id in pubsub.pendingLoopbacks.keys.sorted() {
+            guard var pending = pubsub.pendingLoopbacks[id], now >= pending.retryAt else { continue }
+            guard pending.sends < settings.pubSubLoopbackSends, pubsub.awaitingEcho.contains(id) else {
+                pubsub.pendingLoopbacks[id] = nil
+                continue
+            }
+            let count = settings.pubSubLoopbackRelays
+            var relays = randomMembers(count: count, excluding: pending.relays.union([key]))
+            if relays.count < count {
+                relays += randomMembers(count: count - relays.count, excluding: Set(relays.map(\.key)).union([key]))
+            }
+            pending.sends += 1
+            pending.retryAt = now + settings.pubSubLoopbackRetryInterval
+            pending.relays.formUnion(relays.map(\.key))
+            pubsub.pendingLoopbacks[id] = pending
+            guard !relays.isEmpty else { continue }
+            pubsub.stats.loopbacksRetried += 1
+            for relay in relays { send([.loopback(pending.message)], to: relay.peer, into: &out) }
+        }
+    }
+
     /// Records a message not seen before as seen, unless it is this node's own or memory is full
     /// (in all, or for its publisher: a flood costs a bounded amount and never silences the other
     /// publishers). False when the message is to be dropped.
@@ -186,6 +228,7 @@ extension GossipCore {
         pubsub.perPublisher = [:]
         for entry in pubsub.seen.values { pubsub.perPublisher[entry.publisher, default: 0] += 1 }
         pubsub.awaitingEcho = pubsub.awaitingEcho.filter { pubsub.seen[$0] != nil }
+        pubsub.pendingLoopbacks = pubsub.pendingLoopbacks.filter { pubsub.awaitingEcho.contains($0.key) }
         pubsub.recent = pubsub.recent.filter { now - $0.value.at < settings.pubSubRepairWindow }
     }
 

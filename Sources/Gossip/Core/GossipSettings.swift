@@ -117,6 +117,13 @@ public struct GossipSettings: Sendable, Hashable {
     /// back from. Default 2: the probe passes when either brings it back, so one member that died
     /// unnoticed does not fail it, and it costs 4 datagrams whatever the cluster's size.
     public var pubSubLoopbackRelays: Int = 2
+    /// Pub/sub: a loopback message not back after this long is sent again to other relays, up to
+    /// ``pubSubLoopbackSends`` sends in all. Default 1 s: a relay drops the message of a node it
+    /// does not yet hold as a live member (right after a join, for example), and the probe waits
+    /// 10 s, so a few retries turn a join-time race into a slower success instead of a timeout.
+    public var pubSubLoopbackRetryInterval: Duration = .seconds(1)
+    /// Pub/sub: how many times in all a loopback message is sent out (the first send included). Default 4.
+    public var pubSubLoopbackSends: Int = 4
     /// Pub/sub: how long a message id is remembered to drop copies. Default 60 s.
     public var pubSubMemory: Duration = .seconds(60)
     /// Pub/sub pull repair: messages seen this recently are offered in anti-entropy exchanges
