@@ -77,12 +77,18 @@ def maintenance(port, enabled):
         return json.loads(response.read())
 
 
-def bytes_sent(port):
-    total = 0.0
+def bytes_by_type(port):
+    """This node's chorus_gossip_bytes_sent_total, by datagram type."""
+    by_type = {}
     for line in get(f"http://127.0.0.1:{port}/metrics").decode().splitlines():
         if line.startswith("chorus_gossip_bytes_sent_total"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+            kind = line.split('type="', 1)[1].split('"', 1)[0] if 'type="' in line else "-"
+            by_type[kind] = by_type.get(kind, 0.0) + float(line.rsplit(" ", 1)[1])
+    return by_type
+
+
+def bytes_sent(port):
+    return sum(bytes_by_type(port).values())
 
 
 def cpu_seconds(pid):
@@ -136,7 +142,7 @@ def run(n):
               flush=True)
 
         time.sleep(15)
-        at_rest(ports, procs, bytes_sent)
+        at_rest(ports, procs, bytes_sent, bytes_by_type)
 
         view = lambda port, name: (lambda at, body: (at, by_id(body).get(name, {})))(*members(port))
         spreads = []
@@ -201,12 +207,15 @@ def kills(n, procs, ports, view, prefix, timeout):
           f"(3 kills: " + ", ".join(f"{d:.2f}" for d in deaths) + " s)", flush=True)
 
 
-def at_rest(ports, procs, sent):
-    """Bytes per node per second, CPU and RSS per node over REST seconds, printed as medians and maxima."""
+def at_rest(ports, procs, sent, breakdown=None):
+    """Bytes per node per second, CPU and RSS per node over REST seconds, printed as medians and
+    maxima; with `breakdown` (port → bytes by type) also the mean per node of each type."""
+    t0 = [breakdown(p) for p in ports] if breakdown else []
     b0 = [sent(p) for p in ports]
     c0 = [cpu_seconds(p.pid) for p in procs]
     time.sleep(REST)
     b1 = [sent(p) for p in ports]
+    t1 = [breakdown(p) for p in ports] if breakdown else []
     c1 = [cpu_seconds(p.pid) for p in procs]
     rss = [rss_mib(p.pid) for p in procs]
     rates = [(b - a) / REST for a, b in zip(b0, b1)]
@@ -214,6 +223,14 @@ def at_rest(ports, procs, sent):
     print(f"  at rest ({REST} s): bytes sent per node per second median {statistics.median(rates):.1f}, "
           f"max {max(rates):.1f}; CPU per node median {statistics.median(cpu):.2f} %, max {max(cpu):.2f} % of one core; "
           f"RSS per node median {statistics.median(rss):.1f} MiB, max {max(rss):.1f} MiB", flush=True)
+    if breakdown:
+        totals = {}
+        for before, after in zip(t0, t1):
+            for kind, value in after.items():
+                totals[kind] = totals.get(kind, 0.0) + value - before.get(kind, 0.0)
+        top = sorted(totals.items(), key=lambda kv: -kv[1])[:6]
+        print("    by type (B/s per node, mean): " + ", ".join(
+            f"{kind} {value / REST / len(ports):.1f}" for kind, value in top), flush=True)
 
 
 def ml_members(port):
