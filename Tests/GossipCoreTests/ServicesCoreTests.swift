@@ -201,6 +201,35 @@ struct ServicesCoreTests {
         #expect(h.cores.map(\.pubSubStats.hopLimited).reduce(0, +) > 0)
     }
 
+    @Test("DHT: a node reads its own recent put while the views converge, before the repair moves the key")
+    func dhtReadYourWrites() throws {
+        // Node 0 puts while it knows 3 members; then 8 more join (no time passes, so the repair,
+        // due a second after the change, has not run) and the keys' replica sets move.
+        var h = Harness(count: 12)
+        h.start(0..<4)
+        h.advance(.seconds(3), skip: Set(4..<12))
+        #expect(h.cores[0].members.count == 3)
+        let keys = (0..<40).map { "probe-\($0)" }
+        for key in keys {
+            let (_, out) = h.cores[0].dhtPut(key: key, value: [9], version: 1, ttl: .seconds(600), now: h.now)
+            h.collect(out, from: 0)
+        }
+        h.settle()
+        h.start(4..<12)
+        #expect(h.cores[0].members.count == 11)
+        let holders = { (key: String) in Set(h.cores.indices.filter { h.cores[$0].holds(key, now: h.now) }.map { h.key($0) }) }
+        let moved = keys.filter { holders($0).isDisjoint(with: h.cores[0].replicas(of: $0).filter { $0 != h.key(0) }) }
+        #expect(moved.count >= 5, "keys whose new replicas hold nothing yet: \(moved.count)")
+        h.events = []
+        let reads = moved.map { key in
+            let (id, out) = h.cores[0].dhtGet(key: key, remoteOnly: true, now: h.now)
+            h.collect(out, from: 0)
+            h.settle()
+            return id
+        }
+        #expect(reads.allSatisfy { completion(h, node: 0, id: $0) == .value([9]) })
+    }
+
     @Test("DHT: put on R replicas, get from a remote replica; after a replica dies the repair restores R copies")
     func dhtPutGetRepair() throws {
         var h = Self.converged(6)

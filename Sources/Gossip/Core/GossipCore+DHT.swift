@@ -65,6 +65,11 @@ struct DHTState: Sendable {
     /// Entries held per member that created them, and provider records held in all.
     var keysPerWriter: [PublicKey: Int] = [:]
     var providerRecords = 0
+    /// Keys this node put recently → the other members the put went to, and until when to ask
+    /// them too (read your writes while the views converge; see ``GossipCore/dhtGet(key:remoteOnly:now:)``).
+    var recentPuts: [String: (targets: [PublicKey], until: Duration)] = [:]
+    /// The most keys remembered in ``recentPuts``: the active probe puts one key per run.
+    static let recentPutLimit = 256
 }
 
 /// DHT counters.
@@ -159,13 +164,29 @@ extension GossipCore {
             }
         }
         dht.operations[id] = operation
+        rememberPut(key, targets: targets.filter { $0 != self.key }, now: now)
         completeIfDone(id, into: &out)
         return (id, out)
     }
 
+    private mutating func rememberPut(_ key: String, targets: [PublicKey], now: Duration) {
+        dht.recentPuts[key] = (targets, now + settings.dhtRepairInterval)
+        guard dht.recentPuts.count > DHTState.recentPutLimit else { return }
+        dht.recentPuts = dht.recentPuts.filter { $0.value.until > now }
+        while dht.recentPuts.count > DHTState.recentPutLimit,
+            let oldest = dht.recentPuts.min(by: { ($0.value.until, $0.key) < ($1.value.until, $1.key) })?.key
+        {
+            dht.recentPuts[oldest] = nil
+        }
+    }
+
     /// Reads `key` from its replicas in rank order, each asked up to
     /// ``GossipSettings/dhtAttempts`` times. With `remoteOnly` this node's own copy is skipped,
-    /// so the value must cross the network (the active DHT probe reads this way).
+    /// so the value must cross the network (the active DHT probe reads this way). For a key this
+    /// node put within ``GossipSettings/dhtRepairInterval``, the members the put went to are asked
+    /// after the replicas: while the views converge (a node that just joined puts to the replicas
+    /// of the few members it knows) the replica set can change before the repair moves the key,
+    /// and a fresh cluster's first DHT probes failed on about a third of 64 processes without this.
     public mutating func dhtGet(key: String, remoteOnly: Bool, now: Duration) -> (id: UInt32, directives: [Directive]) {
         let id = nextOperationID()
         var out: [Directive] = []
@@ -176,6 +197,9 @@ extension GossipCore {
         }
         var operation = DHTOperation(kind: .get, key: key)
         operation.candidates = replicas(of: key).filter { $0 != self.key }
+        if let put = dht.recentPuts[key], put.until > now {
+            operation.candidates += put.targets.filter { !operation.candidates.contains($0) && liveIndex[$0] != nil }
+        }
         dht.operations[id] = operation
         askNext(id, now: now, into: &out)
         return (id, out)
