@@ -101,7 +101,7 @@ struct KubernetesTests {
 
         // A safety net, not a bound: passes in ~4 s alone; in a fresh-clone `make test`, beside every other
         // suite and the fuzzer on two cores, it has been seen to need more than 30 s.
-        await eventually(timeout: .seconds(90), "every pod ready and seeing three healthy nodes") {
+        let settled = await eventually(timeout: .seconds(90), "every pod ready and seeing three healthy nodes") {
             for base in bases {
                 guard let (ready, _) = try? await httpGet("\(base)/health/ready"), ready == 200,
                     let (live, _) = try? await httpGet("\(base)/health/live"), live == 200,
@@ -110,6 +110,19 @@ struct KubernetesTests {
                 else { return false }
             }
             return true
+        }
+        if !settled {
+            // What each pod says about itself and the cluster, so that a failure beside the whole
+            // suite tells which check or member held it back.
+            for base in bases {
+                let own = try? await httpGet("\(base)/health")
+                let cluster = try? await httpGet("\(base)/cluster/health")
+                Issue.record(
+                    """
+                    \(base)/health: \(own.map { "\($0.0) \(String(decoding: $0.1, as: UTF8.self))" } ?? "no answer")
+                    /cluster/health: \(cluster.map { "\($0.0) \(String(decoding: $0.1, as: UTF8.self))" } ?? "no answer")
+                    """)
+            }
         }
         let view = await ClusterProcessTests.clusterHealth(bases[1])
         let names: Set<String?> = {
