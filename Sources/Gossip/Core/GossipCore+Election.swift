@@ -220,18 +220,22 @@ extension GossipCore {
         send([.ping(sequence: sequence, target: leader.prefix)], to: member.peer, into: &out)
     }
 
-    /// An ack: the heartbeat when it answers the latest ping; any ack from the leader while a
-    /// heartbeat is pending (a late answer to an earlier attempt, or to a membership probe) shows
-    /// it alive too, without a round trip to measure.
+    /// An ack: the heartbeat when it answers the latest ping. Any other ack from the leader while
+    /// a heartbeat is pending (a late answer to an earlier attempt, or to a membership probe) shows
+    /// it alive too, but while attempts are left the heartbeat stays pending so that its own ack
+    /// still measures the round trip: when the leader is also this node's ring successor, both pings leave in the same tick
+    /// every 5 s, and the probe's ack, handled first, kept the round trip unmeasured for good.
     mutating func noteHeartbeat(_ ackSequence: UInt32, from sender: PublicKey?, now: Duration) {
         guard let pending = election.heartbeatSequence else { return }
         if pending == ackSequence {
             election.heartbeatRTT = now - election.heartbeatSentAt
-        } else if sender == nil || sender != election.leader {
-            return
+            election.heartbeatSequence = nil
+            election.lastHeartbeatAt = now
+        } else if let sender, sender == election.leader {
+            election.lastHeartbeatAt = now
+            // No attempt is left this round: nothing more to wait for.
+            if election.heartbeatResends >= Self.heartbeatAttempts - 1 { election.heartbeatSequence = nil }
         }
-        election.heartbeatSequence = nil
-        election.lastHeartbeatAt = now
     }
 
     /// Everything the services need each tick: pub/sub memory, DHT timers and repair, the
