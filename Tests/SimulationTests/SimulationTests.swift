@@ -156,7 +156,10 @@ struct ScenarioTests {
             // datagram also carries its 33-byte authentication envelope (about 4.6 datagrams per
             // node per second at rest: about 150 B/s). Loss adds second pings and indirect probes.
             c.expect(report.restBytesPerNodePerSecond < (loss == 0 ? 250 : 450), "\(report.restBytesPerNodePerSecond)")
-            c.expect(report.restPartsPerNodePerSecond["ping", default: 0] > 1.9, "two probes per second")
+            // The ring successor every second, a round-robin target every fourth, and a
+            // follower's heartbeat to the leader every 5 s: ~1.45 pings per second.
+            let pings = report.restPartsPerNodePerSecond["ping", default: 0]
+            c.expect(loss > 0 || (1.3...1.6).contains(pings), "\(pings) pings per node per second")
             c.expect(report.deadEverywhereSeconds.map { $0 < 5 } == true, "\(String(describing: report.deadEverywhereSeconds))")
             c.expect(report.falseDeaths == 0)
         }

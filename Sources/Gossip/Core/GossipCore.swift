@@ -135,6 +135,8 @@ public struct GossipCore: Sendable {
     var sequence: UInt32 = 0
     var rumours = RumourQueue()
     var nextProbeAt: Duration = .zero
+    /// Probe intervals started, for the round-robin target's every-n-th turn.
+    var probeRound = 0
     var nextGossipAt: Duration = .zero
     /// When the last rumour round went out, and whether news (a status, suspicion, death,
     /// leave or refutation) was queued since: news goes out in an eager round at once.
@@ -368,8 +370,17 @@ public struct GossipCore: Sendable {
         }
         guard pending.isEmpty, now >= nextProbeAt else { return }
         nextProbeAt = now + settings.probeInterval
+        probeRound &+= 1
         var targets: [Member] = []
-        if let target = nextProbeTarget() { targets.append(target) }
+        // Every interval while any suspicion is open: a node cut off from the cluster then finds
+        // all its members gone as fast as with a turn every interval, and a crash is looked at
+        // from more places while it is being confirmed.
+        let roundRobinDue =
+            !settings.probeRingSuccessor || !suspicions.isEmpty || probeRound % max(1, settings.roundRobinProbeEvery) == 0
+        if roundRobinDue, let target = nextProbeTarget()
+        {
+            targets.append(target)
+        }
         if settings.probeRingSuccessor, let successor = ringSuccessor(), successor != targets.first?.key,
             let member = members[successor]
         {

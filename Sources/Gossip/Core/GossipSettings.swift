@@ -13,6 +13,13 @@ public struct GossipSettings: Sendable, Hashable {
     /// follows this node's), so that every member is probed at least once per interval and a
     /// crash is noticed within one interval. Default true (about 30 B/s more per node at rest).
     public var probeRingSuccessor: Bool = true
+    /// With ring-successor probes on, the round-robin target is probed only every this many probe
+    /// intervals while no suspicion is open (every interval otherwise, and without successor
+    /// probes). The successor probe alone bounds the time until a crash is first probed; the
+    /// round-robin sweep adds other vantage points, and a suspicion brings the pings of everyone
+    /// who hears it anyway. Pings and acks were ~196 of a node's 224
+    /// B/s at rest with both probes every interval (64 processes, BENCHMARKS.md); default 4.
+    public var roundRobinProbeEvery: Int = 4
     /// The shortest suspicion timeout is `suspicionMultiplier × max(1, log10(N)) × probeInterval`
     /// (2 s at N = 100). Default 1.
     public var suspicionMultiplier: Double = 1
