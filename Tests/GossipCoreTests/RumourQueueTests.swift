@@ -96,4 +96,39 @@ struct RumourQueueTests {
         #expect(mixed.count == 65 && mixed.repairableCount == 65)
         #expect(mixed.take(budget: status.encodedSize, limit: 16) == [status])
     }
+
+    /// A status with `claiming` in its election extension, or without an election extension.
+    static func status(_ pair: SigningKeyPair, claiming: Bool?) throws -> GossipPart {
+        var projection = sampleProjection(pair)
+        if let claiming {
+            projection.extensions = [
+                ElectionExtension(
+                    leaderPrefix: pair.publicKey.prefix, term: 2, claiming: claiming, heartbeatMillis: 0, leadershipChanges: 1,
+                    leaderAgeSeconds: 0
+                ).encoded
+            ]
+        }
+        return .status(try SignedStatus.sign(projection, with: pair))
+    }
+
+    @Test("a relayed leadership claim is not dropped by the cap when every member re-signs at once after a leader change")
+    func claimOutsideCap() throws {
+        var core = GossipCore(
+            keyPair: SigningKeyPair(), address: NodeAddress(host: "10.0.0.1", port: 1), generation: 1, trust: .any, randomSeed: 1, wallClockOrigin: Harness.wallClock)
+        core.rumours.repairableLimit = 64
+        let leader = SigningKeyPair()
+        let claim = try Self.status(leader, claiming: true)
+        #expect(GossipCore.isLeadershipClaim(claim))
+        #expect(!GossipCore.isLeadershipClaim(try Self.status(leader, claiming: false)))
+        #expect(!GossipCore.isLeadershipClaim(try Self.status(leader, claiming: nil)))
+        core.queueRumour(claim, about: RumourQueue.Subject(key: leader.publicKey, isStatus: true))
+        // The followers' re-signed statuses: 100 of them, past the cap of 64.
+        for _ in 0..<100 {
+            let follower = SigningKeyPair()
+            core.queueRumour(try Self.status(follower, claiming: false), about: RumourQueue.Subject(key: follower.publicKey, isStatus: true))
+        }
+        #expect(core.rumours.repairableCount == 64 && core.rumours.count == 65)
+        let taken = core.rumours.take(budget: 200 * claim.encodedSize, limit: 16)
+        #expect(taken.contains(claim))
+    }
 }
