@@ -372,16 +372,15 @@ public struct GossipCore: Sendable {
         nextProbeAt = now + settings.probeInterval
         probeRound &+= 1
         var targets: [Member] = []
-        // Every interval while any suspicion is open: a node cut off from the cluster then finds
-        // all its members gone as fast as with a turn every interval, and a crash is looked at
-        // from more places while it is being confirmed.
-        let roundRobinDue =
-            !settings.probeRingSuccessor || !suspicions.isEmpty || probeRound % max(1, settings.roundRobinProbeEvery) == 0
-        if roundRobinDue, let target = nextProbeTarget()
-        {
+        // Both every interval while any suspicion is open: a node cut off from the cluster then
+        // finds all its members gone as fast as with both probes every interval, and a crash is
+        // looked at from more places while it is being confirmed.
+        let widened = !suspicions.isEmpty
+        let roundRobinTurn = !settings.probeRingSuccessor || probeRound % max(1, settings.roundRobinProbeEvery) == 0
+        if roundRobinTurn || widened, let target = nextProbeTarget() {
             targets.append(target)
         }
-        if settings.probeRingSuccessor, let successor = ringSuccessor(), successor != targets.first?.key,
+        if settings.probeRingSuccessor, !roundRobinTurn || widened, let successor = ringSuccessor(), successor != targets.first?.key,
             let member = members[successor]
         {
             targets.append(member)

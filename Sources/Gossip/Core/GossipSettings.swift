@@ -9,16 +9,16 @@ public struct GossipSettings: Sendable, Hashable {
     public var probeTimeout: Duration = .milliseconds(400)
     /// Members asked to probe an unresponsive target on our behalf. Default 3.
     public var indirectProbes: Int = 3
-    /// Whether each probe interval also probes the ring successor (the live member whose key
-    /// follows this node's), so that every member is probed at least once per interval and a
-    /// crash is noticed within one interval. Default true (about 30 B/s more per node at rest).
+    /// Whether probes go to the ring successor (the live member whose key follows this node's),
+    /// so that every member is probed within about one interval and a crash is noticed that fast;
+    /// without it every probe goes to the round-robin target (SWIM's). Default true.
     public var probeRingSuccessor: Bool = true
-    /// With ring-successor probes on, the round-robin target is probed only every this many probe
-    /// intervals while no suspicion is open (every interval otherwise, and without successor
-    /// probes). The successor probe alone bounds the time until a crash is first probed; the
-    /// round-robin sweep adds other vantage points, and a suspicion brings the pings of everyone
-    /// who hears it anyway. Pings and acks were ~196 of a node's 224
-    /// B/s at rest with both probes every interval (64 processes, BENCHMARKS.md); default 4.
+    /// With ring-successor probes, every this many intervals the round-robin target is probed
+    /// instead of the successor, so that every member is also probed from other places; while a
+    /// suspicion is open, both are probed every interval. One probe a second keeps a node at rest
+    /// near 2 datagrams a second: with both every interval, pings and acks were ~196 of a node's
+    /// 224 B/s (64 processes, BENCHMARKS.md). A crashed member waits at most 2 s for its
+    /// predecessor's first probe. Default 4.
     public var roundRobinProbeEvery: Int = 4
     /// The shortest suspicion timeout is `suspicionMultiplier × max(1, log10(N)) × probeInterval`
     /// (2 s at N = 100). Default 1.
