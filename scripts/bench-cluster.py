@@ -143,7 +143,20 @@ def run(n):
     ports = [HTTP_BASE + i for i in range(n)]
     try:
         started = time.monotonic()
-        wait_until("all alive", lambda: all(members(p)[1]["counts"]["alive"] == n for p in ports), max(60, n))
+        try:
+            wait_until("all alive", lambda: all(members(p)[1]["counts"]["alive"] == n for p in ports), max(60, n))
+        except SystemExit:
+            # What each node held instead: how many it lists alive, suspect and dead.
+            held = {}
+            for p in ports:
+                try:
+                    counts = members(p)[1]["counts"]
+                    key = (counts.get("alive", 0), counts.get("suspect", 0), counts.get("dead", 0))
+                except OSError as error:
+                    key = str(error)
+                held[key] = held.get(key, 0) + 1
+            print(f"N={n}: not all alive; (alive, suspect, dead) listed → nodes: {held}", flush=True)
+            raise
         print(f"N={n}: all {n} list each other as alive {time.monotonic() - started:.1f} s after the processes started",
               flush=True)
 

@@ -68,6 +68,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Shut the node down gracefully when a critical check fails.")
     var shutdownOnCritical: Bool = true
 
+    @Option(help: "Seconds after start during which a critical check that has not passed yet fails without shutting the node down (a cluster still forming).")
+    var startupGrace: Double = 300
+
     @Option(help: "Address the gossip UDP socket listens on.")
     var gossipHost: String = "0.0.0.0"
 
@@ -153,6 +156,7 @@ struct NodeCommand: AsyncParsableCommand {
         guard (0...1).contains(memoryThreshold) else { throw ValidationError("--memory-threshold must be 0 to 1") }
         guard (0...1).contains(cpuThreshold) else { throw ValidationError("--cpu-threshold must be 0 to 1") }
         guard drainDelay >= 0 else { throw ValidationError("--drain-delay must not be negative") }
+        guard startupGrace >= 0, startupGrace <= 86_400 else { throw ValidationError("--startup-grace must be between 0 and 86400 seconds") }
         guard httpMaxConnections >= 1 else { throw ValidationError("--http-max-connections must be at least 1") }
         guard httpIdleTimeout > 0, httpIdleTimeout <= 86_400 else {
             throw ValidationError("--http-idle-timeout must be more than 0 and at most 86400 seconds")
@@ -277,6 +281,7 @@ struct NodeCommand: AsyncParsableCommand {
         var configuration = NodeConfiguration(
             nodeID: nodeId ?? ProcessInfo.processInfo.hostName, gossip: try gossipConfiguration())
         configuration.shutdownOnCriticalFailure = shutdownOnCritical
+        configuration.startupGrace = .milliseconds(Int64(startupGrace * 1000))
         configuration.drainDelay = .milliseconds(Int64(drainDelay * 1000))
         configuration.http.host = httpHost
         configuration.http.port = httpPort

@@ -68,7 +68,8 @@ public struct ChorusNode: Sendable {
         let manager = HealthManager(
             settings: .init(
                 nodeID: configuration.nodeID, version: configuration.version,
-                shutdownOnCriticalFailure: configuration.shutdownOnCriticalFailure, drainDelay: configuration.drainDelay,
+                shutdownOnCriticalFailure: configuration.shutdownOnCriticalFailure,
+                startupGrace: configuration.startupGrace, drainDelay: configuration.drainDelay,
                 logger: configuration.makeLogger("chorus.health"), metricsFactory: factory))
         try await manager.register(.createDiskSpaceCheck(path: configuration.checks.diskPath, threshold: configuration.checks.diskThreshold))
         try await manager.register(.createMemoryCheck(threshold: configuration.checks.memoryThreshold))
