@@ -930,12 +930,12 @@ public struct GossipCore: Sendable {
         nextGossipAt = now + settings.gossipInterval
         lastRoundAt = now
         newsWaiting = false
-        gossipRound(into: &out)
+        gossipRound(fanout: eager ? max(settings.fanout, settings.eagerFanout) : settings.fanout, into: &out)
     }
 
-    mutating func gossipRound(into out: inout [Directive]) {
+    mutating func gossipRound(fanout: Int, into out: inout [Directive]) {
         guard !rumours.isEmpty else { return }
-        for member in randomMembers(count: settings.fanout, excluding: []) {
+        for member in randomMembers(count: fanout, excluding: []) {
             let parts = rumours.take(budget: settings.maxDatagramBytes - Datagram.headerSize, limit: retransmitLimit)
             guard !parts.isEmpty else { return }
             send(parts, to: member.peer, into: &out)

@@ -39,6 +39,12 @@ public struct GossipSettings: Sendable, Hashable {
     /// The least time between two rumour rounds when the second one is eager, so that a burst of
     /// news is batched into few datagrams. Default 50 ms.
     public var eagerGossipSpacing: Duration = .milliseconds(50)
+    /// Random members an eager round sends to. Every node that gets news passes it on at once to
+    /// this many members, so about e^-eagerFanout of the nodes miss that first wave and wait for
+    /// a regular round (200 ms later): with 3, about 5 %, so most changes in a 32-node cluster
+    /// had a straggler; with 6, about 0.25 %. The rumour's transmit budget is the same; more of
+    /// it is spent at once. Default 6.
+    public var eagerFanout: Int = 6
     /// Random members each rumour round sends to. Default 3.
     public var fanout: Int = 3
     /// Each rumour is sent `retransmitMultiplier × ceil(log10(N + 1))` times. Default 4.
