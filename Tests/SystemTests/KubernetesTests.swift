@@ -99,14 +99,19 @@ struct KubernetesTests {
             pods.allSatisfy { $0.log.contains("cluster_key=on") }
         }
 
-        // A safety net, not a bound: passes in ~4 s alone; in a fresh-clone `make test`, beside every other
-        // suite and the fuzzer on two cores, it has been seen to need more than 30 s.
-        let settled = await eventually(timeout: .seconds(90), "every pod ready and seeing three healthy nodes") {
+        // What the manifest's probes ask: every pod ready and live, in one cluster of three where
+        // none is unhealthy. Not "all healthy": a pub/sub or DHT probe that times out once while
+        // the whole suite and the fuzzer hold both cores leaves its node degraded for minutes
+        // while the probe's score recovers (ready and live all along), which failed this test
+        // beside the suite in 2 of 5 fresh-clone runs; the process and demo tests check "healthy".
+        // A safety net, not a bound: passes in ~4 s alone.
+        let settled = await eventually(timeout: .seconds(90), "every pod ready and live, seeing three nodes, none unhealthy") {
             for base in bases {
                 guard let (ready, _) = try? await httpGet("\(base)/health/ready"), ready == 200,
                     let (live, _) = try? await httpGet("\(base)/health/live"), live == 200,
                     let (code, json) = await ClusterProcessTests.clusterHealth(base), code == 200,
-                    json["node_count"] == 3, json["by_status"]?["healthy"] == 3
+                    json["node_count"] == 3, (json["by_status"]?["unhealthy"]?.intValue ?? 0) == 0,
+                    (json["by_status"]?["healthy"]?.intValue ?? 0) + (json["by_status"]?["degraded"]?.intValue ?? 0) == 3
                 else { return false }
             }
             return true
