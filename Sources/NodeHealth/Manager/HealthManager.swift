@@ -28,12 +28,12 @@ public actor HealthManager: Service {
         /// configuration for this service has `failureTerminationBehavior: .gracefullyShutdownGroup`
         /// shuts every service down gracefully. Default `false`.
         public var shutdownOnCriticalFailure: Bool
-        /// A critical check that has not passed since the manager was created begins shutdown
-        /// only once this much time has passed (Kubernetes' startup probe); meanwhile the node is
-        /// unhealthy, and not ready, but runs. Checks that need other members (pub/sub, DHT) fail
-        /// while a cluster is still forming, and a node that shut down then made the start worse
-        /// for the rest: 42 of 128 node processes starting at once on 2 cores stopped themselves
-        /// (BENCHMARKS.md). Once a check has passed, its failure shuts down at once. Default 0.
+        /// For this long after the manager was created, a failing critical check does not begin
+        /// shutdown (Kubernetes' startup probe); the node is unhealthy, and not ready, but runs.
+        /// Checks that need other members (pub/sub, DHT) fail while a cluster is still forming,
+        /// including some that passed at first, with few members, and a node that shut down then
+        /// made the start worse for the rest: 42 of 128 node processes starting at once on 2 cores
+        /// stopped themselves (BENCHMARKS.md). Default 0.
         public var startupGrace: Duration
         /// How long ``run()`` keeps going after shutdown begins, with probes answering 503, before it
         /// returns, so load balancers stop sending traffic first. Default 0.
@@ -103,9 +103,7 @@ public actor HealthManager: Service {
         /// The level last published (`nil` before the first result) and when it last changed.
         var level: CheckLevel?
         var lastTransition: Date?
-        /// Whether it has passed, not degraded, since the manager was created (see ``Settings/startupGrace``),
-        /// and whether a failure within the grace was logged.
-        var passedOnce = false
+        /// Whether a failure within ``Settings/startupGrace`` was logged.
         var graceLogged = false
 
         /// What a result shows after the thresholds: pending, passing, degraded or failing.
@@ -498,9 +496,6 @@ public actor HealthManager: Service {
             if !result.healthy { $0.failedRuns += 1 }
         }
         registered.metrics.duration.recordNanoseconds(result.latency.nanoseconds)
-        // Passed means healthy and not degraded: the enhanced probes report their first failures
-        // as degraded (before `maxFailedProbes` in a row), which is no sign the check ever worked.
-        if registered.state.verdict == .passing && !result.degraded { registered.passedOnce = true }
         checks[run.name] = registered
         if changed {
             logger.log(
@@ -510,11 +505,11 @@ public actor HealthManager: Service {
         }
         publish()
         if settings.shutdownOnCriticalFailure && check.critical && registered.state.verdict == .failing {
-            guard registered.passedOnce || elapsed() >= settings.startupGrace else {
+            guard elapsed() >= settings.startupGrace else {
                 if !registered.graceLogged {
                     registered.graceLogged = true
                     logger.warning(
-                        "critical check failing before it ever passed: no shutdown within the startup grace",
+                        "critical check failing within the startup grace: no shutdown yet",
                         metadata: ["check": "\(check.name)", "grace_seconds": "\(settings.startupGrace.components.seconds)"])
                 }
                 checks[run.name] = registered

@@ -68,7 +68,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Shut the node down gracefully when a critical check fails.")
     var shutdownOnCritical: Bool = true
 
-    @Option(help: "Seconds after start during which a critical check that has not passed yet fails without shutting the node down (a cluster still forming).")
+    @Option(help: "Seconds after start during which a failing critical check does not shut the node down (a cluster still forming).")
     var startupGrace: Double = 300
 
     @Option(help: "Address the gossip UDP socket listens on.")

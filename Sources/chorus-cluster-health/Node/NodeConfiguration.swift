@@ -69,8 +69,8 @@ public struct NodeConfiguration: Sendable {
     public var checkIntervals: [String: Duration] = [:]
     /// Shut the node down when a critical check fails. Default on.
     public var shutdownOnCriticalFailure = true
-    /// How long after start a critical check that has not passed yet may fail without shutting
-    /// the node down (``HealthManager/Settings/startupGrace``). Default 5 minutes.
+    /// How long after start a failing critical check does not shut the node down
+    /// (``HealthManager/Settings/startupGrace``). Default 5 minutes.
     public var startupGrace: Duration = .seconds(300)
     /// How long the probes answer 503 before the server closes on shutdown. Default 0.
     public var drainDelay: Duration = .zero
