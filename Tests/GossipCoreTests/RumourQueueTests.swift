@@ -118,9 +118,9 @@ struct RumourQueueTests {
         core.rumours.repairableLimit = 64
         let leader = SigningKeyPair()
         let claim = try Self.status(leader, claiming: true)
-        #expect(GossipCore.isLeadershipClaim(claim))
-        #expect(!GossipCore.isLeadershipClaim(try Self.status(leader, claiming: false)))
-        #expect(!GossipCore.isLeadershipClaim(try Self.status(leader, claiming: nil)))
+        #expect(RumourQueue.isLeadershipClaim(claim))
+        #expect(!RumourQueue.isLeadershipClaim(try Self.status(leader, claiming: false)))
+        #expect(!RumourQueue.isLeadershipClaim(try Self.status(leader, claiming: nil)))
         core.queueRumour(claim, about: RumourQueue.Subject(key: leader.publicKey, isStatus: true))
         // The followers' re-signed statuses: 100 of them, past the cap of 64.
         for _ in 0..<100 {

@@ -223,8 +223,9 @@ extension GossipCore {
     /// An ack: the heartbeat when it answers the latest ping. Any other ack from the leader while
     /// a heartbeat is pending (a late answer to an earlier attempt, or to a membership probe) shows
     /// it alive too, but while attempts are left the heartbeat stays pending so that its own ack
-    /// still measures the round trip: when the leader is also this node's ring successor, both pings leave in the same tick
-    /// every 5 s, and the probe's ack, handled first, kept the round trip unmeasured for good.
+    /// still measures the round trip: when the leader is also this node's ring successor, both
+    /// pings leave in the same tick every 5 s, and the probe's ack, handled first, kept the round
+    /// trip unmeasured for good.
     mutating func noteHeartbeat(_ ackSequence: UInt32, from sender: PublicKey?, now: Duration) {
         guard let pending = election.heartbeatSequence else { return }
         if pending == ackSequence {

@@ -849,17 +849,7 @@ public struct GossipCore: Sendable {
     mutating func queueRumour(_ part: GossipPart, about subject: RumourQueue.Subject) {
         stats.rumoursQueued[part.kind, default: 0] += 1
         if RumourQueue.isUrgent(part) { newsWaiting = true }
-        rumours.enqueue(part, about: subject, relayed: subject.key != key && !Self.isLeadershipClaim(part))
-    }
-
-    /// A status that claims leadership is relayed outside the cap, as a node's own news is: a
-    /// leader change makes every member re-sign at once, and in that flood the new leader's claim
-    /// was dropped with the rest; at 150 nodes and 10 % loss a few members then took ~25 s to get
-    /// it from anti-entropy (simulation suite, seed 41). A member's newer status replaces its
-    /// older one in the queue, so this holds at most one rumour per claimant.
-    static func isLeadershipClaim(_ part: GossipPart) -> Bool {
-        guard case .status(let status) = part else { return false }
-        return ElectionExtension(status.projection)?.claiming == true
+        rumours.enqueue(part, about: subject, relayed: subject.key != key)
     }
 
     mutating func enqueueSelfAlive() {

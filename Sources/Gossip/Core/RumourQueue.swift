@@ -12,9 +12,10 @@
 /// announcements to relay; a status change or a death published meanwhile still spreads at full speed.
 ///
 /// What the anti-entropy digest repairs is also capped: past ``repairableLimit`` statuses relayed
-/// for others, or as many join announcements, the oldest of the kind is dropped. Without the cap, after a 1000-node
-/// mass join every node kept a thousand statuses to relay up to 16 times each, and its datagrams
-/// stayed full (about 21 KB/s) for some 170 s after the cluster had converged (BENCHMARKS.md).
+/// for others (leadership claims aside), or as many join announcements, the oldest of the kind is
+/// dropped. Without the cap, after a 1000-node mass join every node kept a thousand statuses to
+/// relay up to 16 times each, and its datagrams stayed full (about 21 KB/s) for some 170 s after
+/// the cluster had converged (BENCHMARKS.md).
 struct RumourQueue: Sendable {
     /// What a rumour is about: a member's state, or a member's status; `confirmer` tells apart
     /// the independent confirmations of one suspicion (the suspecters' key prefixes, 0 otherwise),
@@ -81,13 +82,25 @@ struct RumourQueue: Sendable {
         }
     }
 
+    /// Whether `part` is a status that claims leadership: relayed outside the cap, as a node's own
+    /// news is. A leader change makes every member re-sign at once, and in that flood the new
+    /// leader's claim was dropped with the rest; at 150 nodes and 10 % loss a few members then took
+    /// ~25 s to get it from anti-entropy (simulation suite, seed 41). A member's newer status
+    /// replaces its older one in the queue, so this holds at most one rumour per claimant.
+    static func isLeadershipClaim(_ part: GossipPart) -> Bool {
+        guard case .status(let status) = part else { return false }
+        return ElectionExtension(status.projection)?.claiming == true
+    }
+
     /// Queues `part` as the rumour about `subject`, replacing any older one. A relayed status or
     /// join announcement counts against ``repairableLimit`` (`relayed`); this node's own never
     /// does, so its own news always gets its whole budget.
     mutating func enqueue(_ part: GossipPart, about subject: Subject, relayed: Bool = true) {
         counter += 1
         let urgent = Self.isUrgent(part)
-        let item = Item(part: part, size: part.encodedSize, transmits: 0, token: counter, urgent: urgent, capped: relayed && Self.isRepairable(part))
+        let item = Item(
+            part: part, size: part.encodedSize, transmits: 0, token: counter, urgent: urgent,
+            capped: relayed && Self.isRepairable(part) && !Self.isLeadershipClaim(part))
         set(subject, item)
         let c = urgent ? 0 : 1
         if levels[c].isEmpty { levels[c].append([]) }
