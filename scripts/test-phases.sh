@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The test phases of `make test`:
-#   0. `swift build --build-tests`, with the fuzz target compiling beside it (it needs no
-#      SwiftPM, and the package build starts by fetching);
-#   1. the real-time tests (in-process nodes, node processes, sockets, the health manager's
-#      timers), with the fuzzer beside them at a lower priority (`nice`; 500 000 datagrams,
-#      `make fuzz` runs more, with AddressSanitizer): the tests mostly wait on timers and the
-#      network, and use about 1.3 cores while they run;
-#   2. the CPU-bound simulations alone, two at a time, from a release build of the simulator and
-#      its suite (GossipCore and the simulator only: about 25 s to build, 27 s to run).
+#   0. `swift build --build-tests` alone (it uses both cores throughout);
+#   1. the release build of the simulator and its suite (GossipCore and the simulator only: about
+#      28 s, on 1.2 cores: whole-module optimisation compiles a module on one core), with the fuzz
+#      target compiling on the other core (24 s; it needs no SwiftPM). Beside the debug build it
+#      cost that build ~12 s; here it is nearly free;
+#   2. the real-time tests (in-process nodes, node processes, sockets, the health manager's
+#      timers), with the fuzzer beside them at a lower priority (`nice`; 500 000 datagrams in
+#      ~22 s, `make fuzz` runs more, with AddressSanitizer): the tests mostly wait on timers and
+#      the network, and use about 1.3 cores while they run;
+#   3. the CPU-bound simulations alone, two at a time (~17 s).
 # The whole run is bound by CPU on 2 cores: building the simulations beside the real-time tests
-# as well made two timing-sensitive tests fail on a fresh clone (the Kubernetes rehearsal, a
-# health-check deadline), and running them there made the run longer (313 s against 303 s).
+# made two timing-sensitive tests fail on a fresh clone (the Kubernetes rehearsal, a health-check
+# deadline), and running them there made the run longer (313 s against 303 s).
 # Every job runs; the script fails when any of them failed.
 #
 # The debug build carries no debug information (`-debug-info-format none`): test failures are
@@ -23,10 +25,14 @@ DEBUG_INFO=(-debug-info-format none)
 mkdir -p .build-fuzz
 log=.build-fuzz/make-test.log
 
-echo "== build (the fuzz target beside it; its log: $log) $(date +%T)"
+echo "== build $(date +%T)"
+$SWIFT build --build-tests "${DEBUG_INFO[@]}" || exit 1
+
+echo "== release build of the simulations, the fuzz target beside it (its log: $log) $(date +%T)"
 SANITIZERS=fuzzer scripts/fuzz.sh build > "$log" 2>&1 &
 fuzzbuild=$!
-$SWIFT build --build-tests "${DEBUG_INFO[@]}" || { kill "$fuzzbuild" 2>/dev/null; exit 1; }
+$SWIFT build -c release --product simulation-tests
+released=$?
 wait "$fuzzbuild" || { cat "$log"; echo "FAILED: the fuzz target does not build" >&2; exit 1; }
 
 echo "== real-time tests, with the fuzzer beside them $(date +%T)"
@@ -41,9 +47,11 @@ echo "== fuzzing done $(date +%T)"
 cat "$log"
 
 echo "== simulations (release build) $(date +%T)"
-$SWIFT build -c release --product simulation-tests \
-    && CHORUS_SIMULATIONS_PARALLEL=2 "$($SWIFT build -c release --show-bin-path)/simulation-tests"
-simulated=$?
+simulated=$released
+if [ "$released" -eq 0 ]; then
+    CHORUS_SIMULATIONS_PARALLEL=2 "$($SWIFT build -c release --show-bin-path)/simulation-tests"
+    simulated=$?
+fi
 echo "== simulations done $(date +%T)"
 
 failed=()
