@@ -373,6 +373,26 @@ struct GossipCoreTests {
         }
     }
 
+    @Test("anti-entropy summaries go every 5 s while the digest changes, every 15 s once it has been steady for 30 s")
+    func antiEntropyQuietsDown() {
+        var h = Harness(count: 4)
+        h.start()
+        func summaries(from i: Int, in window: Range<Duration>) -> Int {
+            h.sent.filter { $0.from == i && window.contains($0.at) }
+                .filter { $0.parts.contains { if case .summary = $0 { true } else { false } } }.count
+        }
+        h.advance(.seconds(90))
+        // Joined at once: steady from the start, quiet after 30 s.
+        #expect((5...7).contains(summaries(from: 1, in: Duration.zero..<Duration.seconds(30))))
+        #expect((3...4).contains(summaries(from: 1, in: Duration.seconds(30)..<Duration.seconds(90))))
+        // A change anywhere (node 3 publishes a status) makes node 1 summarize every 5 s again.
+        h.collect(h.cores[3].publish(Harness.draft("news"), now: h.now), from: 3)
+        h.settle()
+        let changed = h.now
+        h.advance(.seconds(30))
+        #expect((5...7).contains(summaries(from: 1, in: changed..<h.now)))
+    }
+
     @Test("anti-entropy deltas are applied, but their join announcements and statuses are not spread again")
     func catchUpNotRumoured() throws {
         var h = Harness(count: 3)

@@ -143,6 +143,10 @@ public struct GossipCore: Sendable {
     var lastRoundAt: Duration?
     var newsWaiting = false
     var nextAntiEntropyAt: Duration = .zero
+    /// The digest's hash and since when it has been unchanged, and when the last summary went
+    /// to a random member (see ``GossipSettings/antiEntropyQuietAfter``).
+    var digestSteady: (hash: UInt64, since: Duration)?
+    var lastSummaryAt: Duration?
     var draft: StatusDraft?
     /// The anti-entropy digest, patched for the members changed since it was last read
     /// (``digestChanged``); nil until first read.
@@ -238,7 +242,11 @@ public struct GossipCore: Sendable {
                 send([.alive(ownAnnouncement), summaryPart()], to: gone, into: &out)
             } else if let peer = randomMembers(count: 1, excluding: []).first {
                 // The digest summary, and the ids of recent pub/sub messages (pull repair).
-                send([summaryPart()] + [messageIDsPart(reply: false, now: now)].compactMap { $0 }, to: peer.peer, into: &out)
+                let parts = [summaryPart()] + [messageIDsPart(reply: false, now: now)].compactMap { $0 }
+                if summaryDue(parts, now: now) {
+                    lastSummaryAt = now
+                    send(parts, to: peer.peer, into: &out)
+                }
             } else if !seeds.isEmpty {
                 // Alone (for example after a partition or before the seeds answered): retry the seeds.
                 let seed = seeds[Int(rng.next() % UInt64(seeds.count))]
@@ -1052,6 +1060,18 @@ public struct GossipCore: Sendable {
     mutating func bucketHashes() -> [UInt64] { digest().buckets }
 
     mutating func summary() -> (UInt64, UInt32) { digest().summary }
+
+    /// Whether an anti-entropy round sends `parts` (the summary first): always while the digest
+    /// changes or pub/sub messages are recent, every ``GossipSettings/antiEntropyQuietInterval``
+    /// once it has been steady for ``GossipSettings/antiEntropyQuietAfter``.
+    mutating func summaryDue(_ parts: [GossipPart], now: Duration) -> Bool {
+        guard case .summary(let hash, _) = parts.first else { return true }
+        if digestSteady?.hash != hash { digestSteady = (hash, now) }
+        guard parts.count == 1, let steady = digestSteady, now - steady.since >= settings.antiEntropyQuietAfter,
+            let last = lastSummaryAt
+        else { return true }
+        return now - last >= settings.antiEntropyQuietInterval
+    }
 
     mutating func summaryPart() -> GossipPart {
         let (hash, count) = summary()

@@ -60,6 +60,13 @@ public struct GossipSettings: Sendable, Hashable {
     public var repairableRumourLimit: Int = 64
     /// Time between two anti-entropy summaries sent to one random member. Default 5 s.
     public var antiEntropyInterval: Duration = .seconds(5)
+    /// Once this node's digest has not changed for ``antiEntropyQuietAfter`` (and no pub/sub
+    /// message is recent), its summaries go out every ``antiEntropyQuietInterval`` instead: at rest
+    /// there is nothing to repair, and a change anywhere makes the members that learn it send
+    /// every ``antiEntropyInterval`` again, so a node that missed it is still found within seconds.
+    /// At 1000 nodes a summary every 5 s was ~11 of a node's ~104 B/s at rest. Defaults 30 s and 15 s.
+    public var antiEntropyQuietAfter: Duration = .seconds(30)
+    public var antiEntropyQuietInterval: Duration = .seconds(15)
     /// How long dead and left members stay listed (tombstones) before they are forgotten;
     /// their life stays remembered so stale gossip cannot bring them back. Default 60 s.
     public var tombstoneGrace: Duration = .seconds(60)
