@@ -208,6 +208,42 @@ struct GossipCoreTests {
         #expect(h.cores[0].store.statuses[h.key(2)]!.projection.message == "second")
     }
 
+    @Test("changes within a second of the last signed version are signed together at its end; stopping is signed at once")
+    func signingInterval() {
+        var settings = GossipSettings()
+        settings.electionStartDelay = .seconds(100_000)  // no election re-signs: versions stay countable
+        var h = Harness(count: 2, settings: settings)
+        h.start()
+        h.advance(.seconds(5))
+        func signed() -> (version: UInt64, message: String) {
+            let own = h.cores[1].ownStatus!.projection
+            return (own.version, own.message)
+        }
+        h.collect(h.cores[1].publish(Harness.draft("first"), now: h.now), from: 1)
+        let first = signed()
+        #expect(first.message == "first")
+        h.advance(.milliseconds(200))
+        h.collect(h.cores[1].publish(Harness.draft("second"), now: h.now), from: 1)
+        h.advance(.milliseconds(200))
+        h.collect(h.cores[1].publish(Harness.draft("third"), now: h.now), from: 1)
+        #expect(signed().version == first.version)
+        h.advance(.milliseconds(700))
+        #expect(signed().version == first.version + 1 && signed().message == "third")
+        #expect(h.cores[0].store.statuses[h.key(1)]?.projection.message == "third")
+        // A change that comes back to the signed version before the interval ends is not signed.
+        h.collect(h.cores[1].publish(Harness.draft("fourth"), now: h.now), from: 1)
+        h.collect(h.cores[1].publish(Harness.draft("third"), now: h.now), from: 1)
+        h.advance(.seconds(2))
+        #expect(signed().version == first.version + 1)
+        // Long after the last version: at once. And stopping never waits.
+        h.collect(h.cores[1].publish(Harness.draft("fifth"), now: h.now), from: 1)
+        #expect(signed().version == first.version + 2)
+        var stopping = Harness.draft("stopping")
+        stopping.status = .stopping
+        h.collect(h.cores[1].publish(stopping, now: h.now), from: 1)
+        #expect(signed().version == first.version + 3)
+    }
+
     @Test("an untrusted key never enters the view, nor does its status")
     func untrusted() {
         let outsider = 3

@@ -7,11 +7,47 @@ extension GossipCore {
     public mutating func publish(_ draft: StatusDraft, now: Duration) -> [Directive] {
         self.draft = draft
         if let current = store.statuses[key]?.projection {
-            guard proposal(draft, now: now).differsMeaningfully(from: current) else { return [] }
+            let candidate = proposal(draft, now: now)
+            guard candidate.differsMeaningfully(from: current) else { return [] }
+            guard signsAtOnce(candidate, current: current, now: now) else { return [] }
         }
         var out = sign(now: now)
         gossipIfDue(now: now, into: &out)
         return out
+    }
+
+    /// Whether a meaningful change is signed now, or waits for the end of the
+    /// ``GossipSettings/statusSigningInterval`` since the last version (``signingDueAt``).
+    /// Bad news (a worse level: degraded, unhealthy, stopping) and a leadership claim won or given
+    /// up never wait.
+    mutating func signsAtOnce(_ candidate: StatusProjection, current: StatusProjection, now: Duration) -> Bool {
+        if now - lastSignedAt >= settings.statusSigningInterval || Self.severity(candidate.status) > Self.severity(current.status)
+            || ElectionExtension(candidate)?.claiming != ElectionExtension(current)?.claiming
+        {
+            return true
+        }
+        signingDueAt = lastSignedAt + settings.statusSigningInterval
+        return false
+    }
+
+    static func severity(_ level: StatusLevel) -> Int {
+        switch level {
+        case .healthy, .starting: 0
+        case .degraded: 1
+        case .unhealthy: 2
+        case .stopping: 3
+        }
+    }
+
+    /// At the end of a signing interval with a change waiting: signs it if it still differs
+    /// meaningfully from the signed version (it may have changed back).
+    mutating func signWaitingChange(now: Duration, into out: inout [Directive]) {
+        guard let due = signingDueAt, now >= due else { return }
+        signingDueAt = nil
+        guard let draft, let current = store.statuses[key]?.projection,
+            proposal(draft, now: now).differsMeaningfully(from: current)
+        else { return }
+        out += sign(now: now)
     }
 
     mutating func sign(now: Duration) -> [Directive] {
@@ -21,6 +57,7 @@ extension GossipCore {
             return []
         }
         store.storeOwn(signed, now: now)
+        signingDueAt = nil
         digestChanged.insert(key)
         scheduleRefresh(now: now)
         queueRumour(.status(signed), about: .init(key: key, isStatus: true))
@@ -45,7 +82,9 @@ extension GossipCore {
     mutating func resignIfExtensionsChanged(now: Duration, figures: ReplicationFigures, into out: inout [Directive]) {
         guard let draft, let current = store.statuses[key]?.projection else { return }
         let candidate = proposal(draft, now: now, figures: figures)
-        if candidate.differsMeaningfully(from: current) || Self.clearsUnderReplication(signed: current, next: candidate) {
+        if candidate.differsMeaningfully(from: current) || Self.clearsUnderReplication(signed: current, next: candidate),
+            signsAtOnce(candidate, current: current, now: now)
+        {
             out += sign(now: now)
         }
     }

@@ -156,6 +156,8 @@ public struct GossipCore: Sendable {
     /// together do not refresh in lockstep).
     var nextRefreshAt: Duration = .zero
     var lastSignedAt: Duration = .zero
+    /// When a meaningful change that came within the signing interval is to be signed.
+    var signingDueAt: Duration?
     var refreshJitter = 1.0
     var pubsub = PubSubState()
     var dht = DHTState()
@@ -259,6 +261,7 @@ public struct GossipCore: Sendable {
             forwards[ownSequence] = nil
             send([.nack(sequence: forward.sequence)], to: forward.requester, into: &out)
         }
+        signWaitingChange(now: now, into: &out)
         if draft != nil, now >= nextRefreshAt {
             // The cluster may have grown since this refresh was scheduled: check the interval
             // for its current size before re-signing.
