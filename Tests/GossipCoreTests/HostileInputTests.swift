@@ -58,6 +58,7 @@ struct HostileCoreTests {
             Self.attack(&h, [.alive(Announcement.sign(h.keys[1], life: life, address: Harness.address(1)))], from: attacker)
             Self.attack(&h, [.left(Announcement.sign(h.keys[1], life: life, address: nil))], from: attacker)
             Self.attack(&h, [.ping(sequence: sequence, target: v), .ack(sequence: sequence), .nack(sequence: sequence)], from: attacker)
+            Self.attack(&h, [.ihave([v]), .graft([v]), .prune], from: attacker)
             Self.attack(&h, [.pingRequest(sequence: sequence, target: h.key(2), address: NodeAddress(host: "192.0.2.1", port: 9))], from: attacker)
             Self.attack(&h, [.summary(hash: v, count: sequence), .buckets(Array(repeating: v, count: 16))], from: attacker)
             Self.attack(&h, [.messageIDs(reply: false, ids: [v, v])], from: attacker)

@@ -181,6 +181,96 @@ struct ServicesCoreTests {
         #expect(throws: WireError.self) { try Datagram.decode([1, 17, 0, 10, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]) }  // one id short
     }
 
+    @Test("ihave (19), graft (20) and prune (21) round-trip; an empty ihave or over 64 ids are refused, an empty graft is not")
+    func broadcastTreeCodec() throws {
+        for part in [GossipPart.ihave([1, .max]), .graft([7]), .graft([]), .prune] {
+            #expect(try Datagram.decode(Datagram.encode([part])) == [part])
+        }
+        #expect(Datagram.encode([.prune]) == [1, 21, 0, 0])
+        #expect(Datagram.encode([.graft([])]) == [1, 20, 0, 1, 0])
+        #expect(throws: WireError.self) { try Datagram.decode([1, 19, 0, 1, 0]) }  // an announcement of nothing
+        #expect(throws: WireError.self) { try Datagram.decode([1, 20, 0, 1, 65]) }  // 65 ids > 64
+        #expect(throws: WireError.self) { try Datagram.decode([1, 19, 0, 9, 2, 0, 0, 0, 0, 0, 0, 0, 1]) }  // one id short
+        #expect(throws: WireError.self) { try Datagram.decode([1, 21, 0, 1, 0]) }  // prune has no body
+    }
+
+    @Test("duplicates thin the eager links to a tree: after a few messages each is sent about once per node")
+    func treeThinsOut() throws {
+        var h = Self.converged(12)
+        func publishParts() -> Int { h.sent.reduce(0) { $0 + $1.parts.filter { $0.kind == "publish" }.count } }
+        for round in 0..<6 {
+            h.collect(try h.cores[round % 12].publishMessage(topic: "t", payload: [1], now: h.now).directives, from: round % 12)
+            h.advance(.seconds(1))
+        }
+        h.sent = []
+        h.events = []
+        var ids: [UInt64] = []
+        for round in 0..<10 {
+            let (id, out) = try h.cores[(round * 5) % 12].publishMessage(topic: "t", payload: [2], now: h.now)
+            ids.append(id)
+            h.collect(out, from: (round * 5) % 12)
+            h.advance(.seconds(1))
+        }
+        let delivered = h.events.filter { if case .delivered(let m) = $0.1 { ids.contains(m.id) } else { false } }.count
+        #expect(delivered == 10 * 12, "every node, the publishers included, got each message once")
+        // 11 copies per message would be a perfect tree; the old push gossip sent about 8 per node (96).
+        #expect(publishParts() <= 10 * 12 * 3 / 2, "\(publishParts()) copies for 10 messages to 12 nodes")
+        #expect(h.cores.map(\.broadcastTreeStats.prunes).reduce(0, +) > 0)
+    }
+
+    @Test("a copy lost on the tree is asked for from a member that announced it, within a second")
+    func graftRepairsLoss() throws {
+        var h = Self.converged(10)
+        for round in 0..<5 {
+            h.collect(try h.cores[round].publishMessage(topic: "t", payload: [1], now: h.now).directives, from: round)
+            h.advance(.seconds(1))
+        }
+        h.events = []
+        let victim = 7
+        let grafts = h.cores[victim].broadcastTreeStats.graftsSent
+        let (id, out) = try h.cores[0].publishMessage(topic: "t", payload: [3], now: h.now)
+        h.collect(out, from: 0)
+        // Every full copy pushed now is lost on its way to the victim; announcements get through.
+        for _ in 0..<50 where !h.inFlight.isEmpty {
+            let batch = h.inFlight
+            h.inFlight = []
+            for (from, to, bytes) in batch {
+                if to == victim, (try? Datagram.decode(bytes))?.contains(where: { $0.kind == "publish" }) == true { continue }
+                h.collect(h.cores[to].receive(bytes, from: Harness.address(from), sender: h.key(from), now: h.now), from: to)
+            }
+        }
+        let start = h.now
+        h.advance(.seconds(1))
+        let got = h.events.contains { $0.0 == victim && { if case .delivered(let m) = $0 { m.id == id } else { false } }($0.1) }
+        #expect(got, "delivered within \(h.now - start) through a graft, long before the 5-s pull repair")
+        #expect(h.cores[victim].broadcastTreeStats.graftsSent > grafts)
+        #expect(h.cores[victim].pubSubStats.repairedIn == 0)
+    }
+
+    @Test("a graft is served to live members only, at most 16 messages per part; an announcement from a stranger is dropped")
+    func graftBounds() throws {
+        var h = Self.converged(3)
+        var ids: [UInt64] = []
+        for _ in 0..<40 {
+            let (id, out) = try h.cores[0].publishMessage(topic: "t", payload: [1], now: h.now)
+            ids.append(id)
+            h.collect(out, from: 0)
+            h.settle()
+        }
+        let sent = h.cores[0].receive(Datagram.encode([.graft(ids)]), from: Harness.address(1), sender: h.key(1), now: h.now)
+        let copies = sent.reduce(0) { total, directive in
+            guard case .send(let bytes, _) = directive, let parts = try? Datagram.decode(bytes) else { return total }
+            return total + parts.filter { $0.kind == "publish" }.count
+        }
+        #expect(copies == 16)
+        let stranger = SigningKeyPair(seed: [UInt8](repeating: 99, count: 32))!
+        let before = h.cores[0].stats.dropped[.requestFromStranger] ?? 0
+        let answer = h.cores[0].receive(
+            Datagram.encode([.graft(ids), .ihave([42])]), from: NodeAddress(host: "10.9.9.9", port: 1), sender: stranger.publicKey, now: h.now)
+        #expect(answer.isEmpty)
+        #expect(h.cores[0].stats.dropped[.requestFromStranger] == before + 2)
+    }
+
     @Test("a message stops at the hop limit")
     func hopLimit() throws {
         var settings = GossipSettings()

@@ -239,11 +239,12 @@ extension GossipCore {
         }
     }
 
-    /// Everything the services need each tick: pub/sub memory, DHT timers and repair, the
+    /// Everything the services need each tick: pub/sub memory and broadcast tree, DHT timers and repair, the
     /// election and its heartbeat, and a re-sign when the extensions changed meaningfully.
     mutating func servicesTick(now: Duration, into out: inout [Directive]) {
         sweepMessages(now: now)
         retryLoopbacks(now: now, into: &out)
+        treeTick(now: now, into: &out)
         dhtTimers(now: now, into: &out)
         evaluateElection(now: now, into: &out)
         heartbeat(now: now, into: &out)

@@ -108,8 +108,7 @@ extension GossipCore {
         switch reach {
         case .cluster:
             remember(message, now: now)
-            queueRumour(.publish(message), about: .init(key: key, isStatus: false, message: id))
-            gossipIfDue(now: now, into: &out)
+            pushOnTree(message, from: nil, now: now, into: &out)
         case .loopback:
             // Not remembered for the pull repair either: that would spread it to everyone.
             pubsub.stats.loopbacksSent += 1
@@ -123,8 +122,9 @@ extension GossipCore {
 
     /// Handles a message; one that came as a pull-repair delta (`catchingUp`) is delivered but
     /// not relayed (the others have it).
-    mutating func receiveMessage(_ message: PubSubMessage, now: Duration, catchingUp: Bool = false, into out: inout [Directive]) {
-        let subject = RumourQueue.Subject(key: key, isStatus: false, message: message.id)
+    mutating func receiveMessage(
+        _ message: PubSubMessage, from sender: PublicKey, now: Duration, catchingUp: Bool = false, into out: inout [Directive]
+    ) {
         if pubsub.seen[message.id] != nil {
             if pubsub.awaitingEcho.remove(message.id) != nil {
                 // Our own message came back from the network: now our subscribers get it.
@@ -134,9 +134,10 @@ extension GossipCore {
                 return
             }
             pubsub.stats.duplicates += 1
-            rumours.noteDuplicate(subject, limit: settings.duplicatesBeforeSilence, minimumTransmits: retransmitLimit / 2)
+            if !catchingUp { pruneOnDuplicate(from: sender, into: &out) }
             return
         }
+        tree.missing[message.id] = nil
         guard admit(message, now: now) else { return }
         pubsub.stats.delivered += 1
         out.append(.delivered(message))
@@ -152,7 +153,7 @@ extension GossipCore {
         var relayed = message
         relayed.hops += 1
         pubsub.stats.relayed += 1
-        queueRumour(.publish(relayed), about: subject)
+        pushOnTree(relayed, from: sender, now: now, into: &out)
     }
 
     /// Delivers another member's loopback message and sends it straight back to `sender`, its

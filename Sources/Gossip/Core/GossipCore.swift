@@ -128,9 +128,9 @@ public struct GossipCore: Sendable {
     var probeIndex = 0
     /// Probes awaiting an ack: the round-robin target's and the ring successor's.
     var pending: [PendingProbe] = []
-    /// The ring successor (the live member whose key follows this node's), cached until
-    /// membership changes; `.some(nil)` when there is none.
-    var successorCache: PublicKey??
+    /// The ring successor and predecessor (the live members whose keys follow and precede this
+    /// node's), cached until membership changes.
+    var ringCache: (successor: PublicKey?, predecessor: PublicKey?)?
     var forwards: [UInt32: Forward] = [:]
     var sequence: UInt32 = 0
     var rumours = RumourQueue()
@@ -160,6 +160,7 @@ public struct GossipCore: Sendable {
     var signingDueAt: Duration?
     var refreshJitter = 1.0
     var pubsub = PubSubState()
+    var tree = BroadcastTree()
     var dht = DHTState()
     var election = ElectionState()
     /// This node's own signed announcement of its current life (re-signed when the life changes).
@@ -411,17 +412,24 @@ public struct GossipCore: Sendable {
     /// interval, besides the round-robin target, bounds the time until a crashed member is first
     /// probed to one interval (random probing alone leaves an exponential tail: at N = 100 about
     /// 1 % of crashes would wait over 4.6 s for their first probe).
-    mutating func ringSuccessor() -> PublicKey? {
-        if let cached = successorCache { return cached }
+    mutating func ringSuccessor() -> PublicKey? { ringNeighbours().successor }
+
+    /// The ring successor and predecessor, from one pass over the live members when membership changed.
+    mutating func ringNeighbours() -> (successor: PublicKey?, predecessor: PublicKey?) {
+        if let cached = ringCache { return cached }
         var next: PublicKey?
+        var previous: PublicKey?
         var lowest: PublicKey?
+        var highest: PublicKey?
         for candidate in liveKeys {
             if lowest.map({ candidate < $0 }) ?? true { lowest = candidate }
+            if highest.map({ candidate > $0 }) ?? true { highest = candidate }
             if candidate > key, next.map({ candidate < $0 }) ?? true { next = candidate }
+            if candidate < key, previous.map({ candidate > $0 }) ?? true { previous = candidate }
         }
-        let successor = next ?? lowest
-        successorCache = .some(successor)
-        return successor
+        let ring = (successor: next ?? lowest, predecessor: previous ?? highest)
+        ringCache = ring
+        return ring
     }
 
     /// Round-robin over a shuffled list of live members, reshuffled after each pass (SWIM's
@@ -588,7 +596,7 @@ public struct GossipCore: Sendable {
                 stats.dropped[.publishFromStranger, default: 0] += 1
                 return
             }
-            receiveMessage(message, now: now, catchingUp: catchingUp, into: &out)
+            receiveMessage(message, from: senderKey, now: now, catchingUp: catchingUp, into: &out)
         case .loopback(let message):
             guard let senderKey = sender.key, liveIndex[senderKey] != nil else {
                 stats.dropped[.publishFromStranger, default: 0] += 1
@@ -599,6 +607,20 @@ public struct GossipCore: Sendable {
                 return
             }
             returnLoopback(message, to: sender, now: now, into: &out)
+        case .ihave(let ids):
+            guard let senderKey = sender.key, isLiveMember(sender) else {
+                stats.dropped[.requestFromStranger, default: 0] += 1
+                return
+            }
+            receiveAnnouncement(ids, from: senderKey, now: now, into: &out)
+        case .graft(let ids):
+            guard let senderKey = sender.key, isLiveMember(sender) else {
+                stats.dropped[.requestFromStranger, default: 0] += 1
+                return
+            }
+            receiveGraft(ids, from: senderKey, into: &out)
+        case .prune:
+            if let senderKey = sender.key { receivePrune(from: senderKey) }
         case .messageIDs(let reply, let ids):
             guard isLiveMember(sender) else {
                 stats.dropped[.requestFromStranger, default: 0] += 1
@@ -989,7 +1011,7 @@ public struct GossipCore: Sendable {
     /// Keeps ``liveKeys`` in step with a member's state.
     mutating func trackLiveness(_ memberKey: PublicKey, live: Bool) {
         digestChanged.insert(memberKey)
-        successorCache = nil
+        ringCache = nil
         dht.membershipChanged = true
         election.dirty = true
         noteCandidacy(of: memberKey)

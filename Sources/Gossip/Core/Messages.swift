@@ -180,6 +180,15 @@ public enum GossipPart: Sendable, Hashable {
     /// a ``publish(_:)`` part and relays it nowhere else; nobody keeps it for the pull repair. So a
     /// probe costs a few datagrams however large the cluster (``PubSubReach/loopback``).
     case loopback(PubSubMessage)
+    /// Pub/sub's broadcast tree, lazy push: the sender has these messages (ids, at most
+    /// ``GossipPart/maxMessageIDs``); a receiver that lacks one asks for it with ``graft(_:)`` if
+    /// no copy arrives within ``GossipSettings/pubSubGraftTimeout``.
+    case ihave([UInt64])
+    /// Send these messages (ids, at most ``GossipPart/maxMessageIDs``; none when a node picks the
+    /// receiver as a neighbour) and push the next ones in full to the sender: its link becomes eager.
+    case graft([UInt64])
+    /// Stop pushing messages in full to the sender (it got one twice): the link becomes lazy.
+    case prune
 
     /// Most ids in one ``messageIDs(reply:ids:)`` part.
     public static let maxMessageIDs = 64
@@ -204,6 +213,9 @@ public enum GossipPart: Sendable, Hashable {
         case .dhtResponse: 16
         case .messageIDs: 17
         case .loopback: 18
+        case .ihave: 19
+        case .graft: 20
+        case .prune: 21
         }
     }
 
@@ -231,6 +243,9 @@ public enum GossipPart: Sendable, Hashable {
         case 16: "dht_response"
         case 17: "message_ids"
         case 18: "loopback"
+        case 19: "ihave"
+        case 20: "graft"
+        case 21: "prune"
         default: nil
         }
     }
@@ -255,8 +270,11 @@ public enum GossipPart: Sendable, Hashable {
             Self.encode(address, into: &w)
         case .ack(let sequence), .nack(let sequence):
             w.u32(sequence)
-        case .catchUp:
+        case .catchUp, .prune:
             break
+        case .ihave(let ids), .graft(let ids):
+            w.u8(UInt8(clamping: min(ids.count, Self.maxMessageIDs)))
+            for id in ids.prefix(Self.maxMessageIDs) { w.u64(id) }
         case .publish(let message), .loopback(let message):
             message.encode(into: &w)
         case .dhtRequest(let request):
@@ -379,6 +397,17 @@ public enum GossipPart: Sendable, Hashable {
             part = .messageIDs(reply: reply == 1, ids: ids)
         case 18:
             part = .loopback(try PubSubMessage.decode(from: &r))
+        case 19, 20:
+            let count = Int(try r.u8("id count"))
+            // An announcement names at least one message; a graft may name none ("link me eagerly").
+            guard (type == 19 ? 1 : 0)...Self.maxMessageIDs ~= count else {
+                throw .invalidValue(field: "id count", value: UInt64(count))
+            }
+            var ids: [UInt64] = []
+            for _ in 0..<count { ids.append(try r.u64("message id")) }
+            part = type == 19 ? .ihave(ids) : .graft(ids)
+        case 21:
+            part = .prune
         default:
             throw .invalidValue(field: "part type", value: UInt64(type))
         }

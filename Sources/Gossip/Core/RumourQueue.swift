@@ -24,8 +24,6 @@ struct RumourQueue: Sendable {
         var key: PublicKey
         var isStatus: Bool
         var confirmer: UInt64 = 0
-        /// A pub/sub message's id (0 for membership and status rumours).
-        var message: UInt64 = 0
     }
 
     struct Item: Sendable {
