@@ -99,6 +99,8 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     }
     var deliveries: [Double] = []
     var lost = 0
+    var publishParts = 0
+    for node in nodes { publishParts -= await node.trafficStats()?.partsSent["publish"] ?? 0 }
     for round in 0..<rounds {
         let tag = "message-\(round)"
         let start = clock.now
@@ -110,6 +112,9 @@ try await withThrowingTaskGroup(of: Void.self) { group in
         if got.count < count { lost += 1 } else { deliveries.append(ms(got.values.max()! - start)) }
         try await Task.sleep(for: .milliseconds(300))
     }
+    for node in nodes { publishParts += await node.trafficStats()?.partsSent["publish"] ?? 0 }
+    // Full copies of messages sent (the pub/sub probes' returns during the phase included: a few dozen).
+    print("pub/sub: \(format(Double(publishParts) / Double(rounds * count))) copies sent per message per node")
     print("pub/sub delivery to all \(count): median \(format(median(deliveries))) ms, p90 \(format(percentile(deliveries, 0.9))) ms, max \(format(deliveries.max() ?? .nan)) ms; \(lost) of \(rounds) not delivered to all within 5 s")
 
     // DHT: put from one node, get from another (remote replicas only).
