@@ -92,6 +92,14 @@ struct CLITests {
         #expect(gone == nil, "the nodes stopped")
     }
 
+    @Test("simulate refuses at once a size whose memory this machine does not have, and says how much it needs")
+    func simulateTooLarge() async throws {
+        // 20 000 nodes: ~380 GB (0.95 KB × N²), more than any test machine has.
+        let (status, log) = try await ClusterProcessTests.run(["simulate", "--nodes", "20000"])
+        #expect(status == 64, "\(log)")
+        #expect(log.contains("needs about 380.1 GB") && log.contains("--force"), "\(log)")
+    }
+
     @Test("simulate --serve: a simulated cluster through the real routes, with zones, unhealthy and degraded nodes, and real signed statuses")
     func simulateServe() async throws {
         let simulate = try NodeProcess(arguments: ["simulate", "--nodes", "60", "--serve", "0"])
