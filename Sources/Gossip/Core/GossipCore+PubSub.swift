@@ -22,7 +22,7 @@ public enum PubSubError: Error, Sendable, Hashable, CustomStringConvertible {
 
 /// Which nodes a published message is for.
 public enum PubSubReach: Sendable, Hashable {
-    /// Every node of the cluster: the message spreads as a rumour.
+    /// Every node of the cluster: the message spreads on the broadcast tree (``BroadcastTree``).
     case cluster
     /// ``GossipSettings/pubSubLoopbackRelays`` random live members, each of which delivers it to its
     /// own subscribers and sends it straight back (``GossipPart/loopback(_:)``): the publisher's
@@ -64,7 +64,7 @@ public struct PubSubStats: Sendable, Hashable {
     public var delivered = 0
     /// Copies of messages already seen.
     public var duplicates = 0
-    /// Messages relayed onwards (queued as rumours).
+    /// Messages relayed onwards on the broadcast tree.
     public var relayed = 0
     /// Messages not relayed further because they reached the hop limit.
     public var hopLimited = 0
@@ -82,12 +82,12 @@ extension GossipCore {
     /// Pub/sub counters.
     public var pubSubStats: PubSubStats { pubsub.stats }
 
-    /// Publishes `payload` on `topic`. With ``PubSubReach/cluster`` the message spreads as a rumour
-    /// to every node (same fanout, retransmit budget and eager rounds as statuses), each node
-    /// relays it once per copy budget and drops copies it has seen (by id), and relays stop at
-    /// ``GossipSettings/pubSubHopLimit``. With ``PubSubReach/loopback`` it goes to a few random
-    /// members and back. Either way this node's own subscribers receive it when the first copy
-    /// comes back from the network (``Directive/delivered(_:)``), never by a local shortcut.
+    /// Publishes `payload` on `topic`. With ``PubSubReach/cluster`` the message spreads to every
+    /// node on the broadcast tree (``BroadcastTree``): each node relays it once on receipt and
+    /// drops copies it has seen (by id), and relays stop at ``GossipSettings/pubSubHopLimit``.
+    /// With ``PubSubReach/loopback`` it goes to a few random members and back. Either way this
+    /// node's own subscribers receive it once the network shows it carried it (a copy or an
+    /// announcement coming back: ``Directive/delivered(_:)``), never by a local shortcut.
     public mutating func publishMessage(
         topic: String, payload: [UInt8], reach: PubSubReach = .cluster, now: Duration
     ) throws(PubSubError) -> (id: UInt64, directives: [Directive]) {

@@ -164,7 +164,7 @@ public enum GossipPart: Sendable, Hashable {
     /// rumours (the sender knew them already, and so, most likely, does everybody else; whoever
     /// lacks one gets it from its own digest exchanges).
     case catchUp
-    /// A pub/sub message, spread as a rumour to every node.
+    /// A pub/sub message, pushed along the broadcast tree (or sent for a graft or a repair).
     case publish(PubSubMessage)
     /// A DHT request to one node.
     case dhtRequest(DHTRequest)
