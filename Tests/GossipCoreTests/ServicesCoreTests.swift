@@ -269,6 +269,20 @@ struct ServicesCoreTests {
             Datagram.encode([.graft(ids), .ihave([42])]), from: NodeAddress(host: "10.9.9.9", port: 1), sender: stranger.publicKey, now: h.now)
         #expect(answer.isEmpty)
         #expect(h.cores[0].stats.dropped[.requestFromStranger] == before + 2)
+
+        // A member announcing 1280 ids that never come: node 0 asks it for 1024 of them at most,
+        // in parts of 64, once.
+        h.sent = []
+        for batch in 0..<20 {
+            let unknown = (0..<64).map { UInt64(1_000_000 + batch * 64 + $0) }
+            h.collect(h.cores[0].receive(Datagram.encode([.ihave(unknown)]), from: Harness.address(1), sender: h.key(1), now: h.now), from: 0)
+        }
+        h.advance(.seconds(2))
+        let asked = h.sent.filter { $0.from == 0 && $0.to == 1 }.flatMap(\.parts).compactMap { part -> [UInt64]? in
+            if case .graft(let ids) = part, ids.first.map({ $0 >= 1_000_000 }) == true { return ids }
+            return nil
+        }
+        #expect(asked.map(\.count).reduce(0, +) == 1024 && asked.allSatisfy { $0.count <= 64 }, "\(asked.map(\.count))")
     }
 
     @Test("a message stops at the hop limit")

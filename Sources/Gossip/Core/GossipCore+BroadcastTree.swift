@@ -34,7 +34,13 @@ struct BroadcastTree: Sendable {
     var nextMaintenanceAt: Duration = .zero
     var stats = BroadcastTreeStats()
 
+    /// The earliest ``Missing/graftAt``, so that a tick with nothing due costs nothing.
+    var nextGraftAt: Duration?
+
     static let maxAnnouncers = 4
+    /// Most announced messages waited for at once: a member announcing ids that never come costs
+    /// a bounded amount (it is asked for them, and they are forgotten after their announcers).
+    static let maxMissing = 1024
     /// Most messages sent back for one `graft` part: a member asks for what it missed, a few at
     /// a time, and a request never turns into a flood of full messages.
     static let maxGraftedMessages = 16
@@ -100,7 +106,7 @@ extension GossipCore {
             tree.neighbours.append(.init(key: sender, eager: true))
         }
         for neighbour in tree.neighbours where neighbour.key != sender {
-            if neighbour.eager, let member = members[neighbour.key] {
+            if neighbour.eager, liveIndex[neighbour.key] != nil, let member = members[neighbour.key] {
                 tree.stats.pushed += 1
                 send([.publish(message)], to: member.peer, into: &out)
             } else if !neighbour.eager {
@@ -155,8 +161,10 @@ extension GossipCore {
                     entry.announcers.append(sender)
                     tree.missing[id] = entry
                 }
-            } else if tree.missing.count < settings.pubSubMaxMessages {
-                tree.missing[id] = .init(announcers: [sender], graftAt: now + settings.pubSubGraftTimeout)
+            } else if tree.missing.count < BroadcastTree.maxMissing {
+                let due = now + settings.pubSubGraftTimeout
+                tree.missing[id] = .init(announcers: [sender], graftAt: due)
+                tree.nextGraftAt = min(tree.nextGraftAt ?? due, due)
             }
         }
     }
@@ -182,16 +190,22 @@ extension GossipCore {
     /// come in time, each from the next member that announced it (whose link becomes eager).
     mutating func treeTick(now: Duration, into out: inout [Directive]) {
         maintainTree(now: now, into: &out)
-        guard !tree.missing.isEmpty else { return }
+        guard let due = tree.nextGraftAt, due <= now else { return }
+        tree.nextGraftAt = nil
         var grafts: [PublicKey: [UInt64]] = [:]
         for id in tree.missing.keys.sorted() {
-            guard var entry = tree.missing[id], entry.graftAt <= now else { continue }
+            guard var entry = tree.missing[id] else { continue }
+            guard entry.graftAt <= now else {
+                tree.nextGraftAt = min(tree.nextGraftAt ?? entry.graftAt, entry.graftAt)
+                continue
+            }
             guard !entry.announcers.isEmpty else {
                 tree.missing[id] = nil
                 continue
             }
             let announcer = entry.announcers.removeFirst()
             entry.graftAt = now + settings.pubSubGraftTimeout
+            tree.nextGraftAt = min(tree.nextGraftAt ?? entry.graftAt, entry.graftAt)
             tree.missing[id] = entry
             if liveIndex[announcer] != nil { grafts[announcer, default: []].append(id) }
         }
@@ -202,8 +216,12 @@ extension GossipCore {
             } else if tree.neighbours.count < 2 * settings.pubSubTreeDegree {
                 tree.neighbours.append(.init(key: key, eager: true))
             }
-            tree.stats.graftsSent += 1
-            send([.graft(Array(ids.prefix(GossipPart.maxMessageIDs)))], to: member.peer, into: &out)
+            var start = 0
+            while start < ids.count {
+                tree.stats.graftsSent += 1
+                send([.graft(Array(ids[start..<min(ids.count, start + GossipPart.maxMessageIDs)]))], to: member.peer, into: &out)
+                start += GossipPart.maxMessageIDs
+            }
         }
     }
 }
