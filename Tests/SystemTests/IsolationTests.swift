@@ -44,6 +44,9 @@ struct IsolationTests {
         let root = temporaryDirectory()
         let intervals = [
             "pubsub-enhanced=2", "dht-enhanced=2", "election-health=2", "replication-health=2", "p2p-connectivity=3",
+            // At its default 30 s, task-manager judged the cut's failed probes up to 30 s after the
+            // window had moved past them: recovery took 44–46 s instead of ~20.
+            "task-manager=2",
             "resource-health=3600",  // one run: no CPU figure (see passes(_:_:))
         ].flatMap { ["--check-interval", $0] }
         var nodes: [NodeProcess] = []
@@ -60,6 +63,12 @@ struct IsolationTests {
         var ports: [Int: Int] = [:]
         for i in 1...5 { ports[i] = try await nodes[i - 1].waitForPort() }
         let probes = ["pubsub-enhanced", "dht-enhanced"]
+        // Each phase's duration, printed: this test bounds the real-time phase of `make test`.
+        var phaseStart = ContinuousClock.now
+        func phase(_ name: String) {
+            print("isolation: \(name) after \(ContinuousClock.now - phaseStart)")
+            phaseStart = ContinuousClock.now
+        }
 
         // 60 s: on a loaded 2-core CI machine the five took over 40 s once (one run in seven).
         let ready = await eventually(timeout: .seconds(60), "all five healthy, their probes passing over the bridge") {
@@ -71,6 +80,7 @@ struct IsolationTests {
             return true
         }
         if !ready { await Self.report(lab, ports) }
+        phase("all five healthy")
 
         // Cut host 3 off: its probes must fail, and it must say so, not fall silent.
         try lab.setLink(3, up: false)
@@ -97,6 +107,7 @@ struct IsolationTests {
             }
             return sawDegraded && failedProbes.count == 2
         }
+        phase("node 3 cut off and degraded")
         #expect(sawDegraded)
         #expect(failedProbes.values.allSatisfy { ["timeout", "failure"].contains($0) }, "\(failedProbes)")
 
@@ -110,6 +121,7 @@ struct IsolationTests {
             }
             return true
         }
+        phase("the other four healthy")
         #expect(othersUnhealthy.isEmpty, "\(othersUnhealthy)")
         #expect(othersFailedProbes.isEmpty, "the others' probes kept passing: \(othersFailedProbes)")
 
@@ -134,5 +146,6 @@ struct IsolationTests {
             lastSeen = "\(status): " + notHealthy.joined(separator: "; ")
             return status == "healthy" && probes.allSatisfy { checks[$0]?["details"]?["outcome"] == "success" }
         }
+        phase("node 3 healthy again")
     }
 }
