@@ -5,8 +5,8 @@
 /// Each node's neighbours are its ring successor and predecessor (so every member has at least two
 /// whatever the others pick, and the links are mutual without any handshake) and random members
 /// up to ``GossipSettings/pubSubTreeDegree`` (for a shallow tree; told with an empty `graft` so that
-/// they link back), all eager at first. A new message goes at once to every eager neighbour but the one it came from,
-/// and its id, batched each tick, to every lazy one (an `ihave` part). A copy that arrives twice
+/// they link back), all eager at first. A new message goes at once to every eager neighbour but
+/// the one it came from, and its id to every lazy one (an `ihave` part). A copy that arrives twice
 /// shows a redundant path: the receiver makes that sender lazy and tells it so (`prune`), so the
 /// eager links thin out to a tree and each node sends a message about once. An announced message
 /// that does not arrive within ``GossipSettings/pubSubGraftTimeout`` is asked for (`graft`), which
@@ -65,9 +65,6 @@ extension GossipCore {
     /// The broadcast tree's counters.
     public var broadcastTreeStats: BroadcastTreeStats { tree.stats }
 
-    /// The neighbours and whether each is eager (for tests and the simulator's figures).
-    public var treeNeighbours: [(key: PublicKey, eager: Bool)] { tree.neighbours.map { ($0.key, $0.eager) } }
-
     /// Keeps the neighbours current (once a second, and before a publish): drops members no longer
     /// live, adds the ring successor and predecessor, and tops up with random live members to
     /// ``GossipSettings/pubSubTreeDegree``, each told with an empty `graft` (it may not know this
@@ -100,11 +97,7 @@ extension GossipCore {
     mutating func pushOnTree(_ message: PubSubMessage, from sender: PublicKey?, now: Duration, into out: inout [Directive]) {
         // A node that has not picked its neighbours yet (it has just joined) picks them now.
         maintainTree(now: now, force: tree.neighbours.isEmpty, into: &out)
-        if let sender, tree.index(of: sender) == nil, liveIndex[sender] != nil,
-            tree.neighbours.count < 2 * settings.pubSubTreeDegree
-        {
-            tree.neighbours.append(.init(key: sender, eager: true))
-        }
+        if let sender, tree.index(of: sender) == nil, liveIndex[sender] != nil { linkEagerly(sender) }
         for neighbour in tree.neighbours where neighbour.key != sender {
             if neighbour.eager, liveIndex[neighbour.key] != nil, let member = members[neighbour.key] {
                 tree.stats.pushed += 1
@@ -114,6 +107,15 @@ extension GossipCore {
             }
         }
         if let sender, message.origin == sender.prefix { announce(message.id, to: sender, into: &out) }
+    }
+
+    /// Makes the link to `key` eager, adding it as a neighbour while there is room (twice the degree).
+    private mutating func linkEagerly(_ key: PublicKey) {
+        if let i = tree.index(of: key) {
+            tree.neighbours[i].eager = true
+        } else if tree.neighbours.count < 2 * settings.pubSubTreeDegree {
+            tree.neighbours.append(.init(key: key, eager: true))
+        }
     }
 
     /// Announces a message at once rather than batched: a lost copy is then asked for one graft
@@ -149,11 +151,7 @@ extension GossipCore {
     mutating func receiveAnnouncement(_ ids: [UInt64], from sender: PublicKey, now: Duration, into out: inout [Directive]) {
         for id in ids {
             if pubsub.seen[id] != nil {
-                if pubsub.awaitingEcho.contains(id), let own = pubsub.recent[id]?.message {
-                    pubsub.awaitingEcho.remove(id)
-                    pubsub.stats.delivered += 1
-                    out.append(.delivered(own))
-                }
+                if let own = pubsub.recent[id]?.message { _ = deliverEcho(of: own, into: &out) }
                 continue
             }
             if var entry = tree.missing[id] {
@@ -173,11 +171,7 @@ extension GossipCore {
     /// for the repair window go to it (at most ``BroadcastTree/maxGraftedMessages``).
     mutating func receiveGraft(_ ids: [UInt64], from sender: PublicKey, into out: inout [Directive]) {
         guard let member = members[sender] else { return }
-        if let i = tree.index(of: sender) {
-            tree.neighbours[i].eager = true
-        } else if tree.neighbours.count < 2 * settings.pubSubTreeDegree {
-            tree.neighbours.append(.init(key: sender, eager: true))
-        }
+        linkEagerly(sender)
         for id in ids.prefix(BroadcastTree.maxGraftedMessages) {
             guard var message = pubsub.recent[id]?.message else { continue }
             message.hops = min(message.hops, UInt8.max - 1) + 1
@@ -211,11 +205,7 @@ extension GossipCore {
         }
         for (key, ids) in grafts.sorted(by: { $0.key < $1.key }) {
             guard let member = members[key] else { continue }
-            if let i = tree.index(of: key) {
-                tree.neighbours[i].eager = true
-            } else if tree.neighbours.count < 2 * settings.pubSubTreeDegree {
-                tree.neighbours.append(.init(key: key, eager: true))
-            }
+            linkEagerly(key)
             var start = 0
             while start < ids.count {
                 tree.stats.graftsSent += 1

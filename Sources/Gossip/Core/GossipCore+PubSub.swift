@@ -126,13 +126,7 @@ extension GossipCore {
         _ message: PubSubMessage, from sender: PublicKey, now: Duration, catchingUp: Bool = false, into out: inout [Directive]
     ) {
         if pubsub.seen[message.id] != nil {
-            if pubsub.awaitingEcho.remove(message.id) != nil {
-                // Our own message came back from the network: now our subscribers get it.
-                pubsub.pendingLoopbacks[message.id] = nil
-                pubsub.stats.delivered += 1
-                out.append(.delivered(message))
-                return
-            }
+            if deliverEcho(of: message, into: &out) { return }
             pubsub.stats.duplicates += 1
             if !catchingUp { pruneOnDuplicate(from: sender, into: &out) }
             return
@@ -154,6 +148,17 @@ extension GossipCore {
         relayed.hops += 1
         pubsub.stats.relayed += 1
         pushOnTree(relayed, from: sender, now: now, into: &out)
+    }
+
+    /// When `message` is this node's own and still awaits the network's proof that it carried it
+    /// (a copy, or on the broadcast tree an announcement, coming back), hands it to this node's
+    /// subscribers now; false otherwise.
+    mutating func deliverEcho(of message: PubSubMessage, into out: inout [Directive]) -> Bool {
+        guard pubsub.awaitingEcho.remove(message.id) != nil else { return false }
+        pubsub.pendingLoopbacks[message.id] = nil
+        pubsub.stats.delivered += 1
+        out.append(.delivered(message))
+        return true
     }
 
     /// Delivers another member's loopback message and sends it straight back to `sender`, its

@@ -78,11 +78,14 @@ struct SimulateCommand: AsyncParsableCommand {
     func run() async throws {
         if let serve { return try await serveCluster(port: serve) }
         let needed = Self.estimatedBytes(nodes: nodes)
-        if !force, let memory = try? SystemProbes.memoryUsage(), needed > memory.totalBytes - memory.usedBytes {
+        if !force, let memory = try? SystemProbes.memoryUsage() {
+            let available = memory.totalBytes - memory.usedBytes
             // A run that does not fit would swap or be killed after minutes: say so at once.
-            throw ValidationError(
-                "--nodes \(nodes) needs about \(Self.gigabytes(needed)) GB (every simulated node holds all \(nodes) members: ~0.95 KB × N²); "
-                    + "\(Self.gigabytes(memory.totalBytes - memory.usedBytes)) GB are available here. --force runs it anyway.")
+            guard needed <= available else {
+                throw ValidationError(
+                    "--nodes \(nodes) needs about \(Self.gigabytes(needed)) GB (every simulated node holds all \(nodes) members: ~0.95 KB × N²); "
+                        + "\(Self.gigabytes(available)) GB are available here. --force runs it anyway.")
+            }
         }
         var scenario = Scenario(
             configuration: .init(nodes: nodes, seed: seed, loss: loss), statusesAtStart: statusesAtStart || nodes <= 300)
