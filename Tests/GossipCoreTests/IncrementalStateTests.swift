@@ -46,6 +46,17 @@ struct DigestIndexTests {
         #expect(index.entries(prefixFrom: prefixes[7], through: prefixes[3]).isEmpty)
         #expect(index.entries(prefixFrom: .max, through: .max).count == (prefixes.last == .max ? 1 : 0))
         #expect(DigestIndex([]).entries(prefixFrom: 0, through: .max).isEmpty)
+        // Keys at both ends of the ring, in the first and the last run and bucket.
+        let lowest = PublicKey(bytes: [UInt8](repeating: 0, count: 32))!
+        let highest = PublicKey(bytes: [UInt8](repeating: 0xFF, count: 32))!
+        let edges = DigestIndex([Self.entry(highest, 2), Self.entry(lowest, 1)])
+        #expect(edges.entries.map(\.key) == [lowest, highest])
+        #expect(edges.entries(prefixFrom: 0, through: 0).map(\.key) == [lowest])
+        #expect(edges.entries(prefixFrom: .max, through: .max).map(\.key) == [highest])
+        #expect(edges.entries(prefixFrom: 1, through: .max - 1).isEmpty)
+        #expect(edges.entries(inBuckets: 1).map(\.key) == [lowest])
+        #expect(edges.entries(inBuckets: 1 << 15).map(\.key) == [highest])
+        #expect(edges.entries(inBuckets: 0xFFFF).count == 2)
     }
 
     /// Every core's digest and election candidate against those found from its members now.

@@ -8,60 +8,90 @@
 /// cluster formed (perf, debug build), since nearly every datagram then changes a member.
 struct DigestIndex: Sendable {
     static let bucketCount = 16
+    /// The entries are kept in 256 sorted runs by the key's top eight bits (16 per bucket): an
+    /// insertion moves the later entries of its run only. In one sorted array, moving entries for
+    /// insertions took 3 % of the time while 2,000 simulated nodes joined (perf), and at 10,000
+    /// nodes (10⁸ insertions moving ~5,000 entries each) it would have taken hours.
+    static let runCount = 256
 
-    /// Sorted by key, so also by key prefix.
-    private(set) var entries: [DigestEntry] = []
+    private var runs = [[DigestEntry]](repeating: [], count: DigestIndex.runCount)
     private(set) var buckets = [UInt64](repeating: 0, count: DigestIndex.bucketCount)
     /// The summary sent with every round: a hash of the buckets and the number of entries.
     private(set) var summary: (hash: UInt64, count: UInt32) = (0, 0)
+    private(set) var count = 0
 
     init(_ unsorted: [DigestEntry]) {
-        entries = unsorted.sorted { $0.key < $1.key }
-        for entry in entries { buckets[Self.bucket(entry.key)] ^= Self.hash(entry) }
+        for entry in unsorted.sorted(by: { $0.key < $1.key }) {
+            runs[Self.run(entry.key)].append(entry)
+            buckets[Self.bucket(entry.key)] ^= Self.hash(entry)
+        }
+        count = unsorted.count
         summarise()
     }
 
     static func bucket(_ key: PublicKey) -> Int { Int(key.prefix >> 60) }
+    static func run(_ key: PublicKey) -> Int { Int(key.prefix >> 56) }
+
+    /// Every entry, sorted by key.
+    var entries: [DigestEntry] { Array(runs.joined()) }
+
+    /// The entries in the buckets set in `mask` (bit `b` for bucket `b`), sorted by key.
+    func entries(inBuckets mask: UInt16) -> [DigestEntry] {
+        let perBucket = Self.runCount / Self.bucketCount
+        return (0..<Self.bucketCount).filter { mask & (1 << $0) != 0 }.flatMap { bucket in
+            runs[bucket * perBucket..<(bucket + 1) * perBucket].joined()
+        }
+    }
 
     /// Sets the entry for `key`, or removes it when `entry` is nil.
     mutating func update(_ key: PublicKey, to entry: DigestEntry?) {
-        let index = insertionIndex(of: key)
+        let r = Self.run(key)
+        let index = Self.insertionIndex(of: key, in: runs[r])
         let bucket = Self.bucket(key)
-        if index < entries.count, entries[index].key == key {
-            let old = entries[index]
+        if index < runs[r].count, runs[r][index].key == key {
+            let old = runs[r][index]
             if old == entry { return }
             buckets[bucket] ^= Self.hash(old)
             if let entry {
-                entries[index] = entry
+                runs[r][index] = entry
             } else {
-                entries.remove(at: index)
+                runs[r].remove(at: index)
+                count -= 1
             }
         } else {
             guard let entry else { return }
-            entries.insert(entry, at: index)
+            runs[r].insert(entry, at: index)
+            count += 1
         }
         if let entry { buckets[bucket] ^= Self.hash(entry) }
         summarise()
     }
 
-    /// The entries whose key prefix lies in `low...high` (empty when `low > high`).
-    func entries(prefixFrom low: UInt64, through high: UInt64) -> ArraySlice<DigestEntry> {
+    /// The entries whose key prefix lies in `low...high` (empty when `low > high`), sorted by key.
+    func entries(prefixFrom low: UInt64, through high: UInt64) -> [DigestEntry] {
         guard low <= high else { return [] }
-        let start = firstIndex { $0.key.prefix >= low }
-        let end = high == .max ? entries.count : firstIndex { $0.key.prefix > high }
-        return entries[start..<max(start, end)]
+        var out: [DigestEntry] = []
+        for r in Int(low >> 56)...Int(high >> 56) {
+            let run = runs[r]
+            let start = Self.firstIndex(in: run) { $0.key.prefix >= low }
+            let end = high == .max ? run.count : Self.firstIndex(in: run) { $0.key.prefix > high }
+            if start < end { out.append(contentsOf: run[start..<end]) }
+        }
+        return out
     }
 
-    /// The first index whose entry is not ordered before `key`.
-    private func insertionIndex(of key: PublicKey) -> Int { firstIndex { !($0.key < key) } }
+    /// The first index of `run` whose entry is not ordered before `key`.
+    private static func insertionIndex(of key: PublicKey, in run: [DigestEntry]) -> Int {
+        firstIndex(in: run) { !($0.key < key) }
+    }
 
-    /// The first index where `isAtOrAfter` holds, for a predicate that is false, then true, along the array.
-    private func firstIndex(where isAtOrAfter: (DigestEntry) -> Bool) -> Int {
+    /// The first index where `isAtOrAfter` holds, for a predicate that is false, then true, along the run.
+    private static func firstIndex(in run: [DigestEntry], where isAtOrAfter: (DigestEntry) -> Bool) -> Int {
         var low = 0
-        var high = entries.count
+        var high = run.count
         while low < high {
             let mid = (low + high) / 2
-            if isAtOrAfter(entries[mid]) { high = mid } else { low = mid + 1 }
+            if isAtOrAfter(run[mid]) { high = mid } else { low = mid + 1 }
         }
         return low
     }
@@ -69,7 +99,7 @@ struct DigestIndex: Sendable {
     private mutating func summarise() {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
         for hash in buckets { h = StableHash.combine(h, hash) }
-        summary = (StableHash.finish(h), UInt32(entries.count))
+        summary = (StableHash.finish(h), UInt32(count))
     }
 
     static func hash(_ entry: DigestEntry) -> UInt64 {

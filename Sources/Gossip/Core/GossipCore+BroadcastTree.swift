@@ -73,7 +73,7 @@ extension GossipCore {
     mutating func maintainTree(now: Duration, force: Bool = false, into out: inout [Directive]) {
         guard force || now >= tree.nextMaintenanceAt else { return }
         tree.nextMaintenanceAt = now + .seconds(1)
-        tree.neighbours.removeAll { liveIndex[$0.key] == nil }
+        tree.neighbours.removeAll { !members.isLive($0.key) }
         let ring = ringNeighbours()
         for key in [ring.successor, ring.predecessor].compactMap({ $0 }) where tree.index(of: key) == nil {
             tree.neighbours.append(.init(key: key, eager: true))
@@ -97,9 +97,9 @@ extension GossipCore {
     mutating func pushOnTree(_ message: PubSubMessage, from sender: PublicKey?, now: Duration, into out: inout [Directive]) {
         // A node that has not picked its neighbours yet (it has just joined) picks them now.
         maintainTree(now: now, force: tree.neighbours.isEmpty, into: &out)
-        if let sender, tree.index(of: sender) == nil, liveIndex[sender] != nil { linkEagerly(sender) }
+        if let sender, tree.index(of: sender) == nil, members.isLive(sender) { linkEagerly(sender) }
         for neighbour in tree.neighbours where neighbour.key != sender {
-            if neighbour.eager, liveIndex[neighbour.key] != nil, let member = members[neighbour.key] {
+            if neighbour.eager, members.isLive(neighbour.key), let member = members[neighbour.key] {
                 tree.stats.pushed += 1
                 send([.publish(message)], to: member.peer, into: &out)
             } else if !neighbour.eager {
@@ -123,7 +123,7 @@ extension GossipCore {
     /// median delivery to all 100 simulated nodes 630 ms), and messages are rarely close enough
     /// together for a batch to save datagrams.
     private mutating func announce(_ id: UInt64, to key: PublicKey, into out: inout [Directive]) {
-        guard let member = members[key], liveIndex[key] != nil else { return }
+        guard let member = members[key], members.isLive(key) else { return }
         tree.stats.announced += 1
         sendWithPiggyback([.ihave([id])], to: member.peer, into: &out)
     }
@@ -131,7 +131,7 @@ extension GossipCore {
     /// A copy of a message seen before came from `sender`: that path is redundant, so the link
     /// becomes lazy on both ends.
     mutating func pruneOnDuplicate(from sender: PublicKey, into out: inout [Directive]) {
-        guard let member = members[sender], liveIndex[sender] != nil else { return }
+        guard let member = members[sender], members.isLive(sender) else { return }
         if let i = tree.index(of: sender) {
             guard tree.neighbours[i].eager else { return }
             tree.neighbours[i].eager = false
@@ -201,7 +201,7 @@ extension GossipCore {
             entry.graftAt = now + settings.pubSubGraftTimeout
             tree.nextGraftAt = min(tree.nextGraftAt ?? entry.graftAt, entry.graftAt)
             tree.missing[id] = entry
-            if liveIndex[announcer] != nil { grafts[announcer, default: []].append(id) }
+            if members.isLive(announcer) { grafts[announcer, default: []].append(id) }
         }
         for (key, ids) in grafts.sorted(by: { $0.key < $1.key }) {
             guard let member = members[key] else { continue }

@@ -131,7 +131,7 @@ extension GossipCore {
     /// included) with the highest rendezvous score `mix(fnv1a64(key) ^ prefix)`, best first.
     public func replicas(of key: String) -> [PublicKey] {
         let hash = StableHash.fnv1a(key)
-        var scored = (liveKeys + [self.key]).map { (StableHash.mix(hash ^ $0.prefix), $0) }
+        var scored = (Array(liveKeys) + [self.key]).map { (StableHash.mix(hash ^ $0.prefix), $0) }
         scored.sort { $0.0 != $1.0 ? $0.0 > $1.0 : $0.1 < $1.1 }
         return scored.prefix(max(1, settings.dhtReplicas)).map(\.1)
     }
@@ -198,7 +198,7 @@ extension GossipCore {
         var operation = DHTOperation(kind: .get, key: key)
         operation.candidates = replicas(of: key).filter { $0 != self.key }
         if let put = dht.recentPuts[key], put.until > now {
-            operation.candidates += put.targets.filter { !operation.candidates.contains($0) && liveIndex[$0] != nil }
+            operation.candidates += put.targets.filter { !operation.candidates.contains($0) && members.isLive($0) }
         }
         dht.operations[id] = operation
         askNext(id, now: now, into: &out)
@@ -301,7 +301,7 @@ extension GossipCore {
                 }
             }
             let stored = store(request.key, value: request.value, version: request.version, ttlSeconds: ttl, writer: sender, now: now)
-            if liveIndex[sender] != nil { dht.entries[request.key]?.confirmed.insert(sender) }
+            if members.isLive(sender) { dht.entries[request.key]?.confirmed.insert(sender) }
             return DHTResponse(id: request.id, status: stored ? .stored : .ok, version: dht.entries[request.key]?.version ?? 0)
         case .get:
             guard let entry = dht.entries[request.key], entry.expires > now else {
@@ -403,7 +403,7 @@ extension GossipCore {
     /// Retries requests that timed out; runs the repair when due. Called from ``tick(now:)``.
     mutating func dhtTimers(now: Duration, into out: inout [Directive]) {
         for (id, attempt) in dht.attempts.sorted(by: { $0.key < $1.key }) where attempt.deadline <= now {
-            if attempt.tries < settings.dhtAttempts, liveIndex[attempt.target] != nil {
+            if attempt.tries < settings.dhtAttempts, members.isLive(attempt.target) {
                 dht.attempts[id]!.tries += 1
                 dht.attempts[id]!.deadline = now + settings.dhtRequestTimeout
                 dht.stats.requestsSent += 1
@@ -480,7 +480,7 @@ extension GossipCore {
                 dropEntry(name)
                 continue
             }
-            entry.confirmed = entry.confirmed.filter { liveIndex[$0] != nil }
+            entry.confirmed = entry.confirmed.filter { members.isLive($0) }
             dht.entries[name] = entry
             let set = replicas(of: name)
             let missing = set.filter { $0 != key && !entry.confirmed.contains($0) }

@@ -113,13 +113,13 @@ extension GossipCore {
         guard now >= election.notBefore else { return }
         let quorum = hasQuorum(now: now)
         let incumbentValid = election.leader.map { leader in
-            leader == key ? election.claiming && quorum : (liveIndex[leader] != nil && election.claims[leader] != nil)
+            leader == key ? election.claiming && quorum : (members.isLive(leader) && election.claims[leader] != nil)
         } ?? false
         guard election.dirty || !incumbentValid || election.hadQuorum != quorum else { return }
         election.dirty = false
         election.hadQuorum = quorum
         var best: (PublicKey, UInt64)?
-        for (member, term) in election.claims where liveIndex[member] != nil {
+        for (member, term) in election.claims where members.isLive(member) {
             if best == nil || outranks((member, term), best!) { best = (member, term) }
         }
         if election.claiming && !quorum { election.claiming = false }  // cut off from most of the cluster: step down
