@@ -14,7 +14,7 @@ struct DigestIndexTests {
     }
 
     static func expectSame(_ patched: DigestIndex, _ rebuilt: DigestIndex, _ context: String = "") {
-        #expect(patched.entries == rebuilt.entries, "\(context)")
+        #expect(patched.keys == rebuilt.keys, "\(context)")
         #expect(patched.buckets == rebuilt.buckets, "\(context)")
         #expect(patched.summary == rebuilt.summary, "\(context)")
     }
@@ -33,30 +33,30 @@ struct DigestIndexTests {
             if step % 50 == 0 { Self.expectSame(index, DigestIndex(Array(truth.values)), "step \(step)") }
         }
         Self.expectSame(index, DigestIndex(Array(truth.values)))
-        #expect(index.entries.map(\.key) == index.entries.map(\.key).sorted())
+        #expect(index.keys == index.keys.sorted())
     }
 
     @Test("entries by prefix range: bounds included, 0 and 2^64−1 as bounds, an empty range when low > high")
     func prefixRanges() {
         let index = DigestIndex((1...30).map { Self.entry(Self.key(UInt8($0)), 1) })
-        let prefixes = index.entries.map(\.key.prefix)
-        #expect(index.entries(prefixFrom: 0, through: .max).count == 30)
-        #expect(index.entries(prefixFrom: prefixes[3], through: prefixes[7]).map(\.key.prefix) == Array(prefixes[3...7]))
-        #expect(index.entries(prefixFrom: prefixes[3] + 1, through: prefixes[7] - 1).count == 3)
-        #expect(index.entries(prefixFrom: prefixes[7], through: prefixes[3]).isEmpty)
-        #expect(index.entries(prefixFrom: .max, through: .max).count == (prefixes.last == .max ? 1 : 0))
-        #expect(DigestIndex([]).entries(prefixFrom: 0, through: .max).isEmpty)
+        let prefixes = index.keys.map(\.prefix)
+        #expect(index.keys(prefixFrom: 0, through: .max).count == 30)
+        #expect(index.keys(prefixFrom: prefixes[3], through: prefixes[7]).map(\.prefix) == Array(prefixes[3...7]))
+        #expect(index.keys(prefixFrom: prefixes[3] + 1, through: prefixes[7] - 1).count == 3)
+        #expect(index.keys(prefixFrom: prefixes[7], through: prefixes[3]).isEmpty)
+        #expect(index.keys(prefixFrom: .max, through: .max).count == (prefixes.last == .max ? 1 : 0))
+        #expect(DigestIndex([]).keys(prefixFrom: 0, through: .max).isEmpty)
         // Keys at both ends of the ring, in the first and the last run and bucket.
         let lowest = PublicKey(bytes: [UInt8](repeating: 0, count: 32))!
         let highest = PublicKey(bytes: [UInt8](repeating: 0xFF, count: 32))!
         let edges = DigestIndex([Self.entry(highest, 2), Self.entry(lowest, 1)])
-        #expect(edges.entries.map(\.key) == [lowest, highest])
-        #expect(edges.entries(prefixFrom: 0, through: 0).map(\.key) == [lowest])
-        #expect(edges.entries(prefixFrom: .max, through: .max).map(\.key) == [highest])
-        #expect(edges.entries(prefixFrom: 1, through: .max - 1).isEmpty)
-        #expect(edges.entries(inBuckets: 1).map(\.key) == [lowest])
-        #expect(edges.entries(inBuckets: 1 << 15).map(\.key) == [highest])
-        #expect(edges.entries(inBuckets: 0xFFFF).count == 2)
+        #expect(edges.keys == [lowest, highest])
+        #expect(edges.keys(prefixFrom: 0, through: 0) == [lowest])
+        #expect(edges.keys(prefixFrom: .max, through: .max) == [highest])
+        #expect(edges.keys(prefixFrom: 1, through: .max - 1).isEmpty)
+        #expect(edges.keys(inBuckets: 1) == [lowest])
+        #expect(edges.keys(inBuckets: 1 << 15) == [highest])
+        #expect(edges.keys(inBuckets: 0xFFFF).count == 2)
     }
 
     /// Every core's digest and election candidate against those found from its members now.

@@ -77,7 +77,7 @@ extension GossipCore {
     }
 
     func lifeOf(_ member: PublicKey) -> Life? {
-        member == key ? life : members[member]?.life
+        member == key ? life : members.lifeAndState(of: member)?.life
     }
 
     /// Whether `a` wins over `b` as leader: higher term, then older life, then smaller key prefix.
@@ -174,7 +174,7 @@ extension GossipCore {
     mutating func otherCandidate() -> PublicKey? {
         if !election.candidateKnown {
             var best: PublicKey?
-            for member in liveKeys where members[member]?.state == .alive {
+            for member in liveKeys where members.lifeAndState(of: member)?.state == .alive {
                 if best == nil || outranks((member, 0), (best!, 0)) { best = member }
             }
             election.candidate = best
@@ -189,7 +189,7 @@ extension GossipCore {
         if member == election.candidate {
             // Its state or its life (a restart's newer generation ranks lower) changed: look again.
             election.candidateKnown = false
-        } else if members[member]?.state == .alive, election.candidate.map({ outranks((member, 0), ($0, 0)) }) ?? true {
+        } else if members.lifeAndState(of: member)?.state == .alive, election.candidate.map({ outranks((member, 0), ($0, 0)) }) ?? true {
             election.candidate = member
         }
     }

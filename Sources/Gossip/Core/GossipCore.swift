@@ -320,7 +320,7 @@ public struct GossipCore: Sendable {
                 stats.dropped[.replyToStranger, default: 0] += 1
             }
         }
-        if members[sender]?.state == .dead || remembered[sender]?.state == .dead {
+        if members.lifeAndState(of: sender)?.state == .dead || remembered[sender]?.state == .dead {
             // An authenticated datagram from a member held dead: it runs and has not refuted,
             // so it does not know. (Not for a member that left: one that is shutting down may
             // still answer a probe or two, and a left it hears back makes it rejoin.)
@@ -1042,7 +1042,7 @@ public struct GossipCore: Sendable {
     /// refute before any timer runs out. In the simulator (five nodes, one cut off for 15–45 s,
     /// 20 seeds each), 31 of 60 heals declared a running member dead somewhere; none after this.
     mutating func forgetBurialsMadeAlone() {
-        for memberKey in goneKeys where members[memberKey]?.state == .dead {
+        for memberKey in goneKeys where members.lifeAndState(of: memberKey)?.state == .dead {
             rumours.remove(.init(key: memberKey, isStatus: false))
         }
     }
@@ -1054,7 +1054,7 @@ public struct GossipCore: Sendable {
         if var index = digestIndex {
             digestIndex = nil  // `index` alone holds the entries now: patched in place, not copied
             for changed in digestChanged { index.update(changed, to: digestEntry(for: changed)) }
-            digestChanged.removeAll(keepingCapacity: true)
+            clearDigestChanges()
             // A change no call site reported shows in the count at least: then it is rebuilt.
             if index.count == members.count + 1 {
                 digestIndex = index
@@ -1062,9 +1062,15 @@ public struct GossipCore: Sendable {
             }
         }
         let index = DigestIndex(members.keys.compactMap(digestEntry(for:)) + [digestEntry(for: key)].compactMap { $0 })
-        digestChanged.removeAll(keepingCapacity: true)
+        clearDigestChanges()
         digestIndex = index
         return index
+    }
+
+    /// Empties the change set, keeping a small one's storage (a mass join grows it to the whole
+    /// membership, 24 bytes a member that a node would otherwise keep for good).
+    mutating func clearDigestChanges() {
+        digestChanged.removeAll(keepingCapacity: digestChanged.capacity <= 128)
     }
 
     /// What the digest says about `subject` now: nil for a member this node does not list.
@@ -1077,7 +1083,7 @@ public struct GossipCore: Sendable {
                 key: key, life: life, state: hasLeft ? .left : .alive, statusGeneration: generation,
                 statusVersion: statusVersion)
         }
-        guard let member = members[subject] else { return nil }
+        guard let member = members.lifeAndState(of: subject) else { return nil }
         return DigestEntry(
             key: subject, life: member.life, state: member.state, statusGeneration: generation,
             statusVersion: statusVersion)
@@ -1107,7 +1113,7 @@ public struct GossipCore: Sendable {
     /// Sends every entry in the masked buckets, paged to the datagram budget. The pages cover
     /// contiguous key-prefix ranges from 0 to `UInt64.max`, so the receiver can tell what is missing.
     mutating func sendDigest(mask: UInt16, reply: Bool, to target: Peer, into out: inout [Directive]) {
-        let entries = digest().entries(inBuckets: mask)
+        let entries = digest().keys(inBuckets: mask).compactMap(digestEntry(for:))
         let perPage = max(1, (settings.maxDatagramBytes - Datagram.headerSize - 3 - 21) / DigestEntry.wireSize)
         var start = 0
         var low: UInt64 = 0
@@ -1135,7 +1141,8 @@ public struct GossipCore: Sendable {
             refute(aboutMe.life, aboutMe.state, now: now, into: &out)
         }
         var deltas: [GossipPart] = []
-        for mine in digest().entries(prefixFrom: low, through: high) where mask & (1 << DigestIndex.bucket(mine.key)) != 0 {
+        let keys = digest().keys(prefixFrom: low, through: high).filter { mask & (1 << DigestIndex.bucket($0)) != 0 }
+        for mine in keys.compactMap(digestEntry(for:)) {
             guard let their = theirs[mine.key] else {
                 deltas += updateParts(for: mine.key)
                 continue

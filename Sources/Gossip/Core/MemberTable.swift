@@ -61,6 +61,14 @@ public struct MemberTable: Sendable {
         }
     }
 
+    /// A listed member's life and state, without copying its announcement and address (which
+    /// costs reference counting: 4 % of a 2,000-node simulation when the digest read whole members).
+    func lifeAndState(of key: PublicKey) -> (life: Life, state: MemberState)? {
+        guard let number = directory.number(of: key), Int(number) < rows.count, rows[Int(number)].announcement != nil
+        else { return nil }
+        return (rows[Int(number)].life, rows[Int(number)].state)
+    }
+
     private func member(_ number: UInt32, key: PublicKey) -> GossipCore.Member? {
         let index = Int(number)
         guard index < rows.count, let announcement = rows[index].announcement, let address = rows[index].address else {
