@@ -48,19 +48,21 @@ public struct Scenario: Sendable {
     /// every `progressEvery` of wall-clock time with the virtual time reached and an estimate of
     /// the wall-clock time left (a 10,000-node run takes long enough to want one). The wall clock
     /// is read for these lines only; the run itself depends on the seed alone.
-    public func run(progressEvery: Duration = .seconds(15), progress: (String) -> Void = { _ in }) -> Report {
+    public func run(progressEvery: Duration = .seconds(15), progress: @escaping (String) -> Void = { _ in }) -> Report {
         let sim = Simulation(configuration)
         let n = configuration.nodes
         var falseDeaths = 0
         // Virtual seconds each phase is expected to take: the limits for join and crash are upper
         // bounds, so the estimate uses typical figures (BENCHMARKS.md) once those phases are reached.
-        var meter = ProgressMeter(every: progressEvery, remainingAfter: [
+        let meter = ProgressMeter(every: progressEvery, remainingAfter: [
             .join: 2 + 10 + Double(restSeconds) + 10, .change: 10 + Double(restSeconds) + 10, .rest: 10, .crash: 0,
         ])
         sim.start(withStatus: statusesAtStart)
+        // Within a step too: the phase's last progress detail, read again.
+        sim.pulse = { sim in meter.tick(sim, progress) }
         progress("join: \(n) nodes starting")
         let joined = sim.runUntil(limit: joinLimit, step: .milliseconds(500)) { sim in
-            meter.tick(sim, phase: .join, progress) { "\(sim.fullViewCount) of \(n) nodes see every member" }
+            meter.tick(sim, progress, phase: .join) { sim in "\(sim.fullViewCount) of \(n) nodes see every member" }
             return sim.isConverged
         }
         progress("join: \(joined.map { "converged after \(seconds($0)) s" } ?? "not converged within \(seconds(joinLimit)) s")")
@@ -71,7 +73,7 @@ public struct Scenario: Sendable {
         var rounds: Int?
         _ = sim.runUntil(limit: changeLimit, step: configuration.settings.gossipInterval) { sim in
             let count = sim.holders(ofLatestStatusOf: publisher)
-            meter.tick(sim, phase: .change, progress) { "\(count) of \(n - 1) hold the change" }
+            meter.tick(sim, progress, phase: .change) { sim in "\(sim.holders(ofLatestStatusOf: publisher)) of \(n - 1) hold the change" }
             holders.append(count)
             if count == sim.upCount - 1 { rounds = holders.count }
             return rounds != nil
@@ -84,7 +86,7 @@ public struct Scenario: Sendable {
         let restEnd = sim.now + .seconds(Int64(restSeconds))
         sim.run(for: .seconds(Int64(restSeconds)), step: .seconds(5)) { sim in
             falseDeaths = max(falseDeaths, sim.falselyDead)
-            meter.tick(sim, phase: .rest, progress, phaseLeft: (restEnd - sim.now) / .seconds(1)) { "at rest" }
+            meter.tick(sim, progress, phase: .rest, phaseEnd: restEnd) { _ in "at rest" }
         }
         let rest = Double(sim.totalBytesSent - before) / Double(restSeconds) / Double(n)
         progress("rest: \(Int(rest.rounded())) bytes per node per second")
@@ -100,7 +102,7 @@ public struct Scenario: Sendable {
             if firstSuspicion == nil && sim.observers(of: victim, in: .suspect) > 0 { firstSuspicion = sim.now - crashedAt }
             falseDeaths = max(falseDeaths, sim.falselyDead)
             let buried = sim.nodesThatBuried(victim)
-            meter.tick(sim, phase: .crash, progress) { "\(buried) of \(sim.upCount) consider the crashed node dead" }
+            meter.tick(sim, progress, phase: .crash) { sim in "\(sim.nodesThatBuried(victim)) of \(sim.upCount) consider the crashed node dead" }
             return buried == sim.upCount
         }
         progress("crash: \(deadEverywhere.map { "dead everywhere after \(seconds($0)) s" } ?? "not detected within \(seconds(crashLimit)) s")")
@@ -116,8 +118,9 @@ public struct Scenario: Sendable {
 
 /// Progress lines within a phase, at most one per `every` of wall-clock time, with an estimate of
 /// the wall-clock time left: the virtual seconds left (in this phase when known, plus the phases
-/// after it) at the pace of the run so far.
-struct ProgressMeter {
+/// after it) at the pace of the run so far. A class: the scenario's steps set the phase, and the
+/// simulation's pulse reads it between steps.
+final class ProgressMeter {
     enum Phase: String { case join, change, rest, crash }
     let every: Duration
     /// Virtual seconds the phases after each phase are expected to take.
@@ -125,6 +128,10 @@ struct ProgressMeter {
     let clock = ContinuousClock()
     let started: ContinuousClock.Instant
     var lastLine: ContinuousClock.Instant
+    var phase = Phase.join
+    /// Where the phase ends in virtual time, when known.
+    var phaseEnd: Duration?
+    var detail: (Simulation) -> String = { _ in "" }
 
     init(every: Duration, remainingAfter: [Phase: Double]) {
         self.every = every
@@ -133,16 +140,27 @@ struct ProgressMeter {
         lastLine = started
     }
 
-    mutating func tick(
-        _ sim: Simulation, phase: Phase, _ progress: (String) -> Void, phaseLeft: Double? = nil, _ detail: () -> String
+    /// Enters `phase` (its detail read by `detail`), then ticks.
+    func tick(
+        _ sim: Simulation, _ progress: (String) -> Void, phase: Phase, phaseEnd: Duration? = nil,
+        _ detail: @escaping (Simulation) -> String
     ) {
+        self.phase = phase
+        self.phaseEnd = phaseEnd
+        self.detail = detail
+        tick(sim, progress)
+    }
+
+    /// A line when `every` has passed since the last one.
+    func tick(_ sim: Simulation, _ progress: (String) -> Void) {
         let now = clock.now
         guard now - lastLine >= every else { return }
         lastLine = now
         let wall = (now - started) / .seconds(1)
         let virtual = sim.now / .seconds(1)
-        var line = "\(phase.rawValue): virtual \(virtual.rounded(toPlaces: 1)) s, \(detail()); \(Int(wall)) s of wall clock so far"
+        var line = "\(phase.rawValue): virtual \(virtual.rounded(toPlaces: 1)) s, \(detail(sim)); \(Int(wall)) s of wall clock so far"
         if virtual > 0 {
+            let phaseLeft = phaseEnd.map { max(0, ($0 - sim.now) / .seconds(1)) }
             let left = ((phaseLeft ?? 0) + (remainingAfter[phase] ?? 0)) * wall / virtual
             line += phaseLeft == nil ? ", then about \(Int(left.rounded())) s more" : ", about \(Int(left.rounded())) s left"
         }
