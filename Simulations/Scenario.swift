@@ -57,12 +57,14 @@ public struct Scenario: Sendable {
         let meter = ProgressMeter(every: progressEvery, remainingAfter: [
             .join: 2 + 10 + Double(restSeconds) + 10, .change: 10 + Double(restSeconds) + 10, .rest: 10, .crash: 0,
         ])
+        let joinDetail: (Simulation) -> String = { sim in "\(sim.fullViewCount) of \(n) nodes see every member" }
+        meter.detail = joinDetail
         sim.start(withStatus: statusesAtStart)
         // Within a step too: the phase's last progress detail, read again.
         sim.pulse = { sim in meter.tick(sim, progress) }
         progress("join: \(n) nodes starting")
         let joined = sim.runUntil(limit: joinLimit, step: .milliseconds(500)) { sim in
-            meter.tick(sim, progress, phase: .join) { sim in "\(sim.fullViewCount) of \(n) nodes see every member" }
+            meter.tick(sim, progress, phase: .join, joinDetail)
             return sim.isConverged
         }
         progress("join: \(joined.map { "converged after \(seconds($0)) s" } ?? "not converged within \(seconds(joinLimit)) s")")

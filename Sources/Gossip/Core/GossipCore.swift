@@ -334,7 +334,7 @@ public struct GossipCore: Sendable {
     /// answers larger than its request.
     func isLiveMember(_ peer: Peer) -> Bool {
         guard let peerKey = peer.key, members.isLive(peerKey) else { return false }
-        return members[peerKey]?.address == peer.address
+        return members.address(of: peerKey) == peer.address
     }
 
     // MARK: Reading
@@ -1166,7 +1166,7 @@ public struct GossipCore: Sendable {
         var parts: [GossipPart] = []
         if subject == key {
             parts.append(hasLeft ? .left(ownAnnouncement) : .alive(ownAnnouncement))
-        } else if let member = members[subject] {
+        } else if let member = members.announcementAndState(of: subject) {
             switch member.state {
             case .alive: parts.append(.alive(member.announcement))
             case .suspect:

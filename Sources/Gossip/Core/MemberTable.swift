@@ -69,6 +69,19 @@ public struct MemberTable: Sendable {
         return (rows[Int(number)].life, rows[Int(number)].state)
     }
 
+    /// Where a listed member listens, without copying the rest of it.
+    func address(of key: PublicKey) -> NodeAddress? {
+        guard let number = directory.number(of: key), Int(number) < rows.count else { return nil }
+        return rows[Int(number)].address?.value
+    }
+
+    /// A listed member's life, state and announcement (what the digest pushes), without its address.
+    func announcementAndState(of key: PublicKey) -> (life: Life, state: MemberState, announcement: Announcement)? {
+        guard let number = directory.number(of: key), Int(number) < rows.count, let held = rows[Int(number)].announcement
+        else { return nil }
+        return (rows[Int(number)].life, rows[Int(number)].state, held.value)
+    }
+
     private func member(_ number: UInt32, key: PublicKey) -> GossipCore.Member? {
         let index = Int(number)
         guard index < rows.count, let announcement = rows[index].announcement, let address = rows[index].address else {
