@@ -94,10 +94,10 @@ struct CLITests {
 
     @Test("simulate refuses at once a size whose memory this machine does not have, and says how much it needs")
     func simulateTooLarge() async throws {
-        // 20 000 nodes: ~380 GB (0.95 KB × N²), more than any test machine has.
+        // 20 000 nodes: ~63 GB (150 bytes × N² + 150 KB × N), more than a test machine has (24 GB here).
         let (status, log) = try await ClusterProcessTests.run(["simulate", "--nodes", "20000"])
         #expect(status == 64, "\(log)")
-        #expect(log.contains("needs about 380.1 GB") && log.contains("--force"), "\(log)")
+        #expect(log.contains("needs about 63.1 GB") && log.contains("--force"), "\(log)")
     }
 
     @Test("simulate --serve: a simulated cluster through the real routes, with zones, unhealthy and degraded nodes, and real signed statuses")

@@ -669,8 +669,8 @@ public struct GossipCore: Sendable {
                 stats.dropped[.requestFromStranger, default: 0] += 1
                 return
             }
-            answerDigest(mask: mask, low: low, high: high, entries: entries, to: sender, now: now, into: &out)
-            if !reply && low == 0 { sendDigest(mask: mask, reply: true, to: sender, into: &out) }
+            let theyHaveNews = answerDigest(mask: mask, low: low, high: high, entries: entries, to: sender, now: now, into: &out)
+            if !reply && theyHaveNews && low <= high { sendDigest(mask: mask, reply: true, range: low...high, to: sender, into: &out) }
         }
     }
 
@@ -1114,28 +1114,39 @@ public struct GossipCore: Sendable {
 
     /// Sends every entry in the masked buckets, paged to the datagram budget. The pages cover
     /// contiguous key-prefix ranges from 0 to `UInt64.max`, so the receiver can tell what is missing.
-    mutating func sendDigest(mask: UInt16, reply: Bool, to target: Peer, into out: inout [Directive]) {
-        let entries = digest().keys(inBuckets: mask).compactMap(digestEntry(for:))
+    ///
+    /// A reply covers only `range`: the range of the page it answers.
+    mutating func sendDigest(
+        mask: UInt16, reply: Bool, range: ClosedRange<UInt64> = 0...UInt64.max, to target: Peer, into out: inout [Directive]
+    ) {
+        let keys = range == 0...UInt64.max
+            ? digest().keys(inBuckets: mask)
+            : digest().keys(prefixFrom: range.lowerBound, through: range.upperBound).filter { mask & (1 << DigestIndex.bucket($0)) != 0 }
+        let entries = keys.compactMap(digestEntry(for:))
         let perPage = max(1, (settings.maxDatagramBytes - Datagram.headerSize - 3 - 21) / DigestEntry.wireSize)
         var start = 0
-        var low: UInt64 = 0
+        var low = range.lowerBound
         repeat {
             let end = min(start + perPage, entries.count)
             let slice = Array(entries[start..<end])
-            let high = end == entries.count ? UInt64.max : slice.last!.key.prefix
+            let high = end == entries.count ? range.upperBound : slice.last!.key.prefix
             send([.digest(buckets: mask, low: low, high: high, reply: reply, entries: slice)], to: target, into: &out)
-            guard high < UInt64.max else { break }
+            guard high < range.upperBound else { break }
             low = high + 1
             start = end
         } while start < entries.count
     }
 
     /// Pushes what the peer is missing or has older: for entries in its digest where this node
-    /// is newer, and for this node's entries in the page's range that the digest lacks.
+    /// is newer, and for this node's entries in the page's range that the digest lacks. Returns
+    /// whether the page holds anything this node lacks or has older: only then does the peer need
+    /// this node's digest of the range to push it. (Always sending it made a seed send its whole
+    /// digest back to every newcomer, whose digest lists the newcomer alone.)
+    @discardableResult
     mutating func answerDigest(
         mask: UInt16, low: UInt64, high: UInt64, entries: [DigestEntry], to target: Peer, now: Duration,
         into out: inout [Directive]
-    ) {
+    ) -> Bool {
         let theirs = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         if let aboutMe = theirs[key] {
             // ``refute(_:_:now:into:)`` answers only a claim about the current life.
@@ -1159,6 +1170,12 @@ public struct GossipCore: Sendable {
             }
         }
         if !deltas.isEmpty { sendPacked(deltas, to: target, catchUp: true, into: &out) }
+        return entries.contains { their in
+            guard their.key != key else { return false }
+            guard let mine = digestEntry(for: their.key) else { return true }
+            return Self.overrides(their.life, their.state, mine.life, mine.state)
+                || (their.statusGeneration, their.statusVersion) > (mine.statusGeneration, mine.statusVersion)
+        }
     }
 
     /// The membership update and the status this node holds about `subject`.

@@ -57,10 +57,12 @@ struct SimulateCommand: AsyncParsableCommand {
     @Flag(help: "Run even when the estimated memory exceeds what this machine has available.")
     var force = false
 
-    /// Every simulated node holds every member, as a real node does: about 0.95 KB per member per
-    /// node (peak RSS 0.99 GB at 1000 nodes, 3.65 GB at 2000; BENCHMARKS.md), plus the process.
+    /// Every simulated node holds every member, as a real node does: about 140 bytes per member
+    /// per node (a row of its member table and of its digest; keys, announcements and addresses
+    /// are held once, see MemberDirectory) and ~130 KB per node (its queues and timers): peak RSS
+    /// 0.27 GB at 1000 nodes, 0.82 GB at 2000, 15.3 GB at 10,000 (BENCHMARKS.md). Rounded up.
     static func estimatedBytes(nodes: Int) -> UInt64 {
-        UInt64(Double(nodes) * Double(nodes) * 950) + 100_000_000
+        UInt64(Double(nodes) * Double(nodes) * 150 + Double(nodes) * 150_000) + 100_000_000
     }
 
     static func gigabytes(_ bytes: UInt64) -> String {
@@ -83,7 +85,7 @@ struct SimulateCommand: AsyncParsableCommand {
             // A run that does not fit would swap or be killed after minutes: say so at once.
             guard needed <= available else {
                 throw ValidationError(
-                    "--nodes \(nodes) needs about \(Self.gigabytes(needed)) GB (every simulated node holds all \(nodes) members: ~0.95 KB × N²); "
+                    "--nodes \(nodes) needs about \(Self.gigabytes(needed)) GB (every simulated node holds all \(nodes) members: ~150 bytes × N²); "
                         + "\(Self.gigabytes(available)) GB are available here. --force runs it anyway.")
             }
         }
