@@ -7,7 +7,10 @@ import GossipCore
 /// 2. **change**: one node publishes a meaningful status change; counts, per 200 ms round, how
 ///    many nodes hold it, until all do;
 /// 3. **rest**: nothing changes for `restSeconds`; bytes sent per node per second;
-/// 4. **crash**: one node stops without a word; time until the first suspicion and until every
+/// 4. **pub/sub** (when `messages` > 0): that many cluster-wide messages, one at a time from
+///    rotating publishers 100 ms apart; full copies and announcements sent per message per node,
+///    and the time until every running node delivered each (followed in 5-ms steps);
+/// 5. **crash**: one node stops without a word; time until the first suspicion and until every
 ///    live node considers it dead.
 public struct Scenario: Sendable {
     public var configuration: Simulation.Configuration
@@ -17,6 +20,10 @@ public struct Scenario: Sendable {
     public var changeLimit: Duration = .seconds(30)
     public var restSeconds: Int = 60
     public var crashLimit: Duration = .seconds(60)
+    /// Cluster-wide pub/sub messages of the pub/sub phase (0: no such phase).
+    public var messages: Int = 0
+    /// How long one message is followed before it counts as not delivered to all.
+    public var messageLimit: Duration = .seconds(5)
 
     public init(configuration: Simulation.Configuration, statusesAtStart: Bool) {
         self.configuration = configuration
@@ -42,6 +49,29 @@ public struct Scenario: Sendable {
         public var falseDeaths: Int
         public var datagramsLost: Int
         public var datagramsDelivered: Int
+        /// The pub/sub phase, when it ran.
+        public var pubSub: PubSubReport?
+    }
+
+    /// What the pub/sub phase measured.
+    public struct PubSubReport: Sendable, Codable, Hashable {
+        public var messages: Int
+        /// Full copies sent (`publish` parts, grafted ones included) per message per node.
+        public var copiesPerMessagePerNode: Double
+        /// Message ids announced (`ihave` parts) per message per node.
+        public var announcementsPerMessagePerNode: Double
+        /// Milliseconds from the publish until every running node delivered it: median, p90, max
+        /// over the messages delivered to all.
+        public var deliveredToAllMedianMs: Double?
+        public var deliveredToAllP90Ms: Double?
+        public var deliveredToAllMaxMs: Double?
+        /// Milliseconds from the publish until one node delivered it, over every delivery of
+        /// every message (the publisher's own echo included): median, p90, max.
+        public var deliveryMedianMs: Double?
+        public var deliveryP90Ms: Double?
+        public var deliveryMaxMs: Double?
+        /// Messages some running node had not delivered within `messageLimit`.
+        public var notDeliveredToAll: Int
     }
 
     /// Runs the scenario; `progress` receives a line per phase, and within a phase a line about
@@ -55,7 +85,7 @@ public struct Scenario: Sendable {
         // Virtual seconds each phase is expected to take: the limits for join and crash are upper
         // bounds, so the estimate uses typical figures (BENCHMARKS.md) once those phases are reached.
         let meter = ProgressMeter(every: progressEvery, remainingAfter: [
-            .join: 2 + 10 + Double(restSeconds) + 10, .change: 10 + Double(restSeconds) + 10, .rest: 10, .crash: 0,
+            .join: 2 + 10 + Double(restSeconds) + 10, .change: 10 + Double(restSeconds) + 10, .rest: 10 + Double(messages) * 0.2, .pubSub: 10, .crash: 0,
         ])
         let joinDetail: (Simulation) -> String = { sim in "\(sim.fullViewCount) of \(n) nodes see every member" }
         meter.detail = joinDetail
@@ -96,6 +126,8 @@ public struct Scenario: Sendable {
             (Double($0) / Double(restSeconds) / Double(n)).rounded(toPlaces: 3)
         }
 
+        let pubSub = messages > 0 ? runPubSub(sim, meter: meter, progress: progress) : nil
+
         let victim = n - 1
         sim.crash(victim)
         let crashedAt = sim.now
@@ -114,7 +146,49 @@ public struct Scenario: Sendable {
             changeHoldersPerRound: holders, changeRounds: rounds, restBytesPerNodePerSecond: rest,
             restPartsPerNodePerSecond: restParts,
             firstSuspicionSeconds: firstSuspicion.map(seconds), deadEverywhereSeconds: deadEverywhere.map(seconds),
-            falseDeaths: max(falseDeaths, sim.falseDeathEvents.count), datagramsLost: sim.lost, datagramsDelivered: sim.delivered)
+            falseDeaths: max(falseDeaths, sim.falseDeathEvents.count), datagramsLost: sim.lost, datagramsDelivered: sim.delivered,
+            pubSub: pubSub)
+    }
+
+    /// The pub/sub phase: `messages` messages one at a time, each followed until every running
+    /// node delivered it (or `messageLimit` passed), then 100 ms of quiet before the next.
+    func runPubSub(_ sim: Simulation, meter: ProgressMeter, progress: (String) -> Void) -> PubSubReport {
+        let n = configuration.nodes
+        let partsBefore = sim.totalPartsSent
+        var times: [Double] = []
+        var deliveries: [Double] = []
+        var missed = 0
+        for m in 0..<messages {
+            let publisher = (m * 7919) % n
+            guard sim.nodes[publisher].up, let id = try? sim.publishMessage(publisher, payload: Array("message \(m)".utf8)) else {
+                missed += 1
+                continue
+            }
+            let publishedAt = sim.now
+            let took = sim.runUntil(limit: messageLimit, step: .milliseconds(5)) { sim in
+                meter.tick(sim, progress, phase: .pubSub) { _ in "message \(m + 1) of \(messages)" }
+                return (sim.messageDeliveries[id]?.count ?? 0) >= sim.upCount
+            }
+            if let took { times.append(milliseconds(took)) } else { missed += 1 }
+            sim.run(for: .milliseconds(100))
+            deliveries += (sim.messageDeliveryTimes[id] ?? []).map { milliseconds($0 - publishedAt) }
+        }
+        let parts = sim.totalPartsSent.merging(partsBefore, uniquingKeysWith: -)
+        let perMessageNode = Double(messages * n)
+        times.sort()
+        deliveries.sort()
+        func at(_ q: Double, _ values: [Double]) -> Double? {
+            values.isEmpty ? nil : values[min(values.count - 1, Int(q * Double(values.count)))]
+        }
+        let report = PubSubReport(
+            messages: messages,
+            copiesPerMessagePerNode: (Double(parts["publish", default: 0]) / perMessageNode).rounded(toPlaces: 3),
+            announcementsPerMessagePerNode: (Double(parts["ihave", default: 0]) / perMessageNode).rounded(toPlaces: 3),
+            deliveredToAllMedianMs: at(0.5, times), deliveredToAllP90Ms: at(0.9, times), deliveredToAllMaxMs: times.last,
+            deliveryMedianMs: at(0.5, deliveries), deliveryP90Ms: at(0.9, deliveries), deliveryMaxMs: deliveries.last,
+            notDeliveredToAll: missed)
+        progress("pub/sub: \(report.copiesPerMessagePerNode) copies per message per node, delivered to all in \(report.deliveredToAllMedianMs.map { "\($0) ms" } ?? "—") median")
+        return report
     }
 }
 
@@ -123,7 +197,7 @@ public struct Scenario: Sendable {
 /// after it) at the pace of the run so far. A class: the scenario's steps set the phase, and the
 /// simulation's pulse reads it between steps.
 final class ProgressMeter {
-    enum Phase: String { case join, change, rest, crash }
+    enum Phase: String { case join, change, rest, pubSub = "pub/sub", crash }
     let every: Duration
     /// Virtual seconds the phases after each phase are expected to take.
     let remainingAfter: [Phase: Double]
@@ -168,6 +242,11 @@ final class ProgressMeter {
         }
         progress(line)
     }
+}
+
+/// `duration` in milliseconds, to the microsecond.
+func milliseconds(_ duration: Duration) -> Double {
+    (duration / .milliseconds(1)).rounded(toPlaces: 3)
 }
 
 /// `duration` in seconds, to the millisecond.

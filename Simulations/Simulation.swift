@@ -41,6 +41,8 @@ public final class Simulation {
     struct Event: Comparable {
         enum Kind {
             case tick(Int)
+            /// Node `i`'s broadcast-tree repair, due before its next tick (see ``GossipCore/nextRepairAt``).
+            case repair(Int)
             /// Datagram bytes to node `to` from node `from`.
             case deliver(to: Int, [UInt8], from: Int)
         }
@@ -85,6 +87,8 @@ public final class Simulation {
     public var pulse: ((Simulation) -> Void)?
     public static let pulseEvents = 65_536
     private var eventsHandled = 0
+    /// Each node's earliest scheduled ``Event/Kind/repair(_:)``.
+    private var repairAt: [Int: Duration] = [:]
     /// Called with (sender, receiver, bytes) for every datagram sent, before loss: for tests
     /// and debugging.
     public var tap: ((Int, Int, [UInt8]) -> Void)?
@@ -98,6 +102,8 @@ public final class Simulation {
     public private(set) var lost = 0
     public private(set) var delivered = 0
     /// Pub/sub messages handed to each node's subscribers: message id → nodes.
+    /// When each of those deliveries happened (in the order they did).
+    public private(set) var messageDeliveryTimes: [UInt64: [Duration]] = [:]
     public private(set) var messageDeliveries: [UInt64: Set<Int>] = [:]
     /// How each node's DHT operations ended, by node and operation id.
     public private(set) var dhtOutcomes: [Int: [UInt32: DHTOutcome]] = [:]
@@ -218,6 +224,10 @@ public final class Simulation {
                 guard nodes[i].up else { continue }
                 carryOut(nodes[i].core.tick(now: now), from: i)
                 schedule(.tick(i), at: now + configuration.settings.tickInterval)
+            case .repair(let i):
+                if repairAt[i] == now { repairAt[i] = nil }
+                guard nodes[i].up else { continue }
+                carryOut(nodes[i].core.repairTick(now: now), from: i)
             case .deliver(let i, let bytes, let from):
                 guard nodes[i].up else {
                     lost += 1
@@ -296,12 +306,19 @@ public final class Simulation {
     }
 
     private func carryOut(_ directives: [GossipCore.Directive], from i: Int) {
+        // As the node's shell does: wake for the broadcast tree's next repair, between ticks.
+        if let due = nodes[i].core.nextRepairAt, repairAt[i].map({ due < $0 }) ?? true {
+            repairAt[i] = max(due, now)
+            schedule(.repair(i), at: max(due, now))
+        }
         for directive in directives {
             if case .dhtCompleted(let id, let outcome) = directive {
                 dhtOutcomes[i, default: [:]][id] = outcome
             }
             if case .delivered(let message) = directive {
-                messageDeliveries[message.id, default: []].insert(i)
+                if messageDeliveries[message.id, default: []].insert(i).inserted {
+                    messageDeliveryTimes[message.id, default: []].append(now)
+                }
             }
             if case .memberChanged(let key, let state) = directive, let j = keyIndex[key] {
                 let generation = nodes[i].core.members[key]?.life.generation

@@ -247,6 +247,48 @@ struct ServicesCoreTests {
         #expect(h.cores[victim].pubSubStats.repairedIn == 0)
     }
 
+    @Test("a lost copy is asked for at the graft timeout, between ticks; a lost graft is asked again, twice per announcer at most")
+    func graftRetriedBetweenTicks() throws {
+        var h = Self.converged(10)
+        for round in 0..<5 {
+            h.collect(try h.cores[round].publishMessage(topic: "t", payload: [1], now: h.now).directives, from: round)
+            h.advance(.seconds(1))
+        }
+        h.events = []
+        let victim = 7
+        #expect(h.cores[victim].nextRepairAt == nil, "nothing awaited at rest")
+        let (id, out) = try h.cores[0].publishMessage(topic: "t", payload: [4], now: h.now)
+        h.collect(out, from: 0)
+        // Deliver everything but full copies to the victim, without advancing time.
+        func pump() {
+            for _ in 0..<50 where !h.inFlight.isEmpty {
+                let batch = h.inFlight
+                h.inFlight = []
+                for (from, to, bytes) in batch {
+                    if to == victim, (try? Datagram.decode(bytes))?.contains(where: { $0.kind == "publish" }) == true { continue }
+                    h.collect(h.cores[to].receive(bytes, from: Harness.address(from), sender: h.key(from), now: h.now), from: to)
+                }
+            }
+        }
+        pump()
+        let announced = h.now
+        let grafts = { (h: Harness) in h.sent.filter { $0.from == victim }.flatMap(\.parts).filter { if case .graft(let ids) = $0 { ids == [id] } else { false } }.count }
+        h.sent = []
+        var asked: [Duration] = []
+        // Each repair is due one graft timeout (30 ms) after the last: well before the next tick.
+        while let due = h.cores[victim].nextRepairAt, asked.count < 20 {
+            h.now = due
+            h.collect(h.cores[victim].repairTick(now: h.now), from: victim)
+            if grafts(h) > asked.count { asked.append(h.now - announced) }
+            pump()
+        }
+        let announcers = h.cores.indices.filter { i in h.sent.contains { $0.from == i && $0.to == victim } }.count
+        #expect(asked.first == GossipSettings().pubSubGraftTimeout, "first ask at \(asked)")
+        #expect(asked.count >= 2 && asked.count <= 2 * 4, "asked \(asked.count) times (announcers: \(announcers))")
+        #expect(h.cores[victim].nextRepairAt == nil, "given up on, left to the pull repair")
+        #expect(!h.events.contains { $0.0 == victim && { if case .delivered(let m) = $0 { m.id == id } else { false } }($0.1) })
+    }
+
     @Test("a graft is served to live members only, at most 16 messages per part; an announcement from a stranger is dropped")
     func graftBounds() throws {
         var h = Self.converged(3)
@@ -271,7 +313,7 @@ struct ServicesCoreTests {
         #expect(h.cores[0].stats.dropped[.requestFromStranger] == before + 2)
 
         // A member announcing 1280 ids that never come: node 0 asks it for 1024 of them at most,
-        // in parts of 64, once.
+        // in parts of 64, twice.
         h.sent = []
         for batch in 0..<20 {
             let unknown = (0..<64).map { UInt64(1_000_000 + batch * 64 + $0) }
@@ -282,7 +324,7 @@ struct ServicesCoreTests {
             if case .graft(let ids) = part, ids.first.map({ $0 >= 1_000_000 }) == true { return ids }
             return nil
         }
-        #expect(asked.map(\.count).reduce(0, +) == 1024 && asked.allSatisfy { $0.count <= 64 }, "\(asked.map(\.count))")
+        #expect(asked.map(\.count).reduce(0, +) == 2 * 1024 && asked.allSatisfy { $0.count <= 64 }, "\(asked.map(\.count))")
     }
 
     @Test("a message stops at the hop limit")

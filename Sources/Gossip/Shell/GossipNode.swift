@@ -125,6 +125,8 @@ public actor GossipNode: Service {
     private var dhtWaiters: [UInt32: CheckedContinuation<DHTOutcome, Never>] = [:]
     private var dhtFinished: [UInt32: DHTOutcome] = [:]
     private var stopped = false
+    /// Wakes ``repairLoop()`` when a broadcast-tree repair is pending (at most one signal waits).
+    private let (repairSignals, repairSignal) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
 
     public init(configuration: Configuration, health: HealthManager? = nil) {
         self.configuration = configuration
@@ -176,6 +178,7 @@ public actor GossipNode: Service {
                 try await withThrowingDiscardingTaskGroup { group in
                     group.addTask { try await self.serve(channel, port: port, started: started) }
                     group.addTask { try await self.tickLoop() }
+                    group.addTask { try await self.repairLoop() }
                     if let health {
                         group.addTask {
                             for await update in health.updates() { await self.publish(update) }
@@ -389,6 +392,7 @@ public actor GossipNode: Service {
     private func drive(_ step: (inout GossipCore, Duration) -> [GossipCore.Directive]) async -> Int {
         guard core != nil else { return 0 }
         let directives = step(&core!, elapsed())
+        if core?.nextRepairAt != nil { repairSignal.yield() }
         countCoreDrops()
         await perform(directives)
         return directives.count
@@ -429,6 +433,20 @@ public actor GossipNode: Service {
         while true {
             try await Task.sleep(for: interval)
             await tick()
+        }
+    }
+
+    /// Asks for lost pub/sub messages when they are due (``GossipCore/nextRepairAt``), between
+    /// ticks: a graft timeout (30 ms) is shorter than a tick (100 ms). A repair set while one is
+    /// pending is never due before it (each is a graft timeout after it was set), so sleeping
+    /// until the pending one is right; when none is pending, ``drive(_:)`` signals a new one.
+    private func repairLoop() async throws {
+        for await _ in repairSignals {
+            while let due = core?.nextRepairAt {
+                let now = elapsed()
+                if due > now { try await Task.sleep(for: due - now) }
+                await drive { core, now in core.repairTick(now: now) }
+            }
         }
     }
 

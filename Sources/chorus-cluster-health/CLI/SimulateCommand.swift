@@ -24,7 +24,8 @@ struct SimulateCommand: AsyncParsableCommand {
         abstract: "Run the real gossip protocol for many nodes under a virtual clock and a lossy network.",
         discussion: """
             Phases: join (all nodes start through 3 seeds), change (one node publishes a new \
-            status; holders per 200 ms round), rest (bytes per node per second), crash (time until \
+            status; holders per 200 ms round), rest (bytes per node per second), pub/sub (with \
+            --messages: copies per message per node, time until all delivered), crash (time until \
             every live node considers a stopped node dead). The same --seed gives the same run. \
             Progress goes to standard error. With --serve PORT it runs one cluster instead, as long \
             as it is left running, and serves it as its node 0 sees it on 127.0.0.1:PORT: the \
@@ -44,6 +45,9 @@ struct SimulateCommand: AsyncParsableCommand {
 
     @Option(help: "Seconds of the rest phase.")
     var restSeconds: Int = 60
+
+    @Option(help: "Cluster-wide pub/sub messages to send after the rest phase, one at a time (0: no pub/sub phase).")
+    var messages: Int = 0
 
     @Flag(help: "Every node publishes a status at start (default: only up to 300 nodes).")
     var statusesAtStart = false
@@ -74,6 +78,7 @@ struct SimulateCommand: AsyncParsableCommand {
         guard (2...20_000).contains(nodes) else { throw ValidationError("--nodes must be 2 to 20000") }
         guard (0..<1).contains(loss) else { throw ValidationError("--loss must be at least 0 and below 1") }
         guard restSeconds >= 1 else { throw ValidationError("--rest-seconds must be at least 1") }
+        guard (0...10_000).contains(messages) else { throw ValidationError("--messages must be 0 to 10000") }
         if let serve, !(0...65535).contains(serve) { throw ValidationError("--serve must be a port, 0 to 65535") }
     }
 
@@ -92,6 +97,7 @@ struct SimulateCommand: AsyncParsableCommand {
         var scenario = Scenario(
             configuration: .init(nodes: nodes, seed: seed, loss: loss), statusesAtStart: statusesAtStart || nodes <= 300)
         scenario.restSeconds = restSeconds
+        scenario.messages = messages
         let started = ContinuousClock.now
         let report = scenario.run { line in
             let elapsed = ContinuousClock.now - started
@@ -109,6 +115,13 @@ struct SimulateCommand: AsyncParsableCommand {
         print("change: all \(report.nodes - 1) others hold it after \(report.changeRounds.map { "\($0) rounds of 200 ms" } ?? "not reached")")
         print("  holders per round: \(report.changeHoldersPerRound.map(String.init).joined(separator: " "))")
         print("rest: \((report.restBytesPerNodePerSecond * 10).rounded() / 10) bytes per node per second")
+        if let pubSub = report.pubSub {
+            let times = [pubSub.deliveredToAllMedianMs, pubSub.deliveredToAllP90Ms, pubSub.deliveredToAllMaxMs].map { $0.map { "\($0)" } ?? "—" }
+            print("pub/sub: \(pubSub.messages) messages, \(pubSub.copiesPerMessagePerNode) copies and \(pubSub.announcementsPerMessagePerNode) announcements per message per node")
+            print("  delivered to all: median \(times[0]) ms, p90 \(times[1]) ms, max \(times[2]) ms; not to all within 5 s: \(pubSub.notDeliveredToAll)")
+            let each = [pubSub.deliveryMedianMs, pubSub.deliveryP90Ms, pubSub.deliveryMaxMs].map { $0.map { "\($0)" } ?? "—" }
+            print("  each delivery: median \(each[0]) ms, p90 \(each[1]) ms, max \(each[2]) ms")
+        }
         print("crash: first suspicion after \(show(report.firstSuspicionSeconds, "s")), dead everywhere after \(show(report.deadEverywhereSeconds, "s"))")
         print("false deaths: \(report.falseDeaths); datagrams lost \(report.datagramsLost) of \(report.datagramsLost + report.datagramsDelivered)")
     }
