@@ -51,6 +51,15 @@ public struct Scenario: Sendable {
         public var datagramsDelivered: Int
         /// The pub/sub phase, when it ran.
         public var pubSub: PubSubReport?
+        /// Lying members and one-way cuts (``Simulation/Configuration``).
+        public var liars = 0
+        public var oneWayCuts = 0
+        /// Honest running nodes that, at the end of the rest phase, hold every liar for an
+        /// unreliable accuser (its claims weigh nothing there).
+        public var nodesNamingEveryLiar: Int?
+        /// Accusations signed and verified per node per second over the rest phase.
+        public var accusationsSignedPerNodePerSecond = 0.0
+        public var accusationsVerifiedPerNodePerSecond = 0.0
     }
 
     /// What the pub/sub phase measured.
@@ -115,6 +124,7 @@ public struct Scenario: Sendable {
         sim.run(for: .seconds(10))
         let before = sim.totalBytesSent
         let partsBefore = sim.totalPartsSent
+        let (signedBefore, verifiedBefore) = sim.accusationsSignedAndVerified
         let restEnd = sim.now + .seconds(Int64(restSeconds))
         sim.run(for: .seconds(Int64(restSeconds)), step: .seconds(5)) { sim in
             falseDeaths = max(falseDeaths, sim.falselyDead)
@@ -125,6 +135,9 @@ public struct Scenario: Sendable {
         let restParts = sim.totalPartsSent.merging(partsBefore, uniquingKeysWith: -).mapValues {
             (Double($0) / Double(restSeconds) / Double(n)).rounded(toPlaces: 3)
         }
+        let (signedAfter, verifiedAfter) = sim.accusationsSignedAndVerified
+        let perNodeSecond = { (count: Int) in (Double(count) / Double(restSeconds) / Double(n)).rounded(toPlaces: 3) }
+        let naming = sim.liars.isEmpty ? nil : sim.nodesNamingEveryLiar
 
         let pubSub = messages > 0 ? runPubSub(sim, meter: meter, progress: progress) : nil
 
@@ -147,7 +160,9 @@ public struct Scenario: Sendable {
             restPartsPerNodePerSecond: restParts,
             firstSuspicionSeconds: firstSuspicion.map(seconds), deadEverywhereSeconds: deadEverywhere.map(seconds),
             falseDeaths: max(falseDeaths, sim.falseDeathEvents.count), datagramsLost: sim.lost, datagramsDelivered: sim.delivered,
-            pubSub: pubSub)
+            pubSub: pubSub, liars: sim.liars.count, oneWayCuts: sim.cutLinks.count, nodesNamingEveryLiar: naming,
+            accusationsSignedPerNodePerSecond: perNodeSecond(signedAfter - signedBefore),
+            accusationsVerifiedPerNodePerSecond: perNodeSecond(verifiedAfter - verifiedBefore))
     }
 
     /// The pub/sub phase: `messages` messages one at a time, each followed until every running

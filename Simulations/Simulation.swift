@@ -23,6 +23,14 @@ public final class Simulation {
         public var settings: GossipSettings
         /// How many seed nodes newcomers join through (the first ones).
         public var seedCount: Int
+        /// Members that lie (``Simulation/liars``): each signs claims that random members are
+        /// suspect and dead, `liarClaimsPerSecond` of each, and sends them to random members,
+        /// with a forged claim (another member's key, its own signature) and an outsider's.
+        public var liars: Int = 0
+        public var liarClaimsPerSecond: Int = 10
+        /// Ordered pairs of nodes (random, fixed by the seed) where the first cannot reach the
+        /// second at all while the second reaches the first: one-way faults.
+        public var oneWayCuts: Int = 0
 
         public init(nodes: Int, seed: UInt64 = 1, loss: Double = 0) {
             self.nodes = nodes
@@ -98,6 +106,13 @@ public final class Simulation {
     /// victim → observers that declared it dead, with the generation they buried (a later change
     /// of the victim's state at that observer takes it out).
     private var deadViews: [Int: [Int: UInt64]] = [:]
+    /// The nodes that lie (see ``Configuration/liars``): the ones just before the last (the
+    /// crash phase's victim).
+    public let liars: Set<Int>
+    /// Links cut one way (``Configuration/oneWayCuts``), as `from * nodes + to`.
+    public let cutLinks: Set<Int>
+    /// A key no member holds: the liars' claims in its name come from outside the cluster.
+    private let outsider = SigningKeyPair(seed: [UInt8](repeating: 0xEE, count: 32))!
     /// Datagrams lost to loss, partitions and crashed receivers.
     public private(set) var lost = 0
     public private(set) var delivered = 0
@@ -119,6 +134,15 @@ public final class Simulation {
             let seedBytes = (0..<4).flatMap { _ in withUnsafeBytes(of: rng.next()) { Array($0) } }
             keyPairs.append((SigningKeyPair(seed: seedBytes)!, rng.next()))
         }
+        let n = configuration.nodes
+        liars = Set((0..<min(configuration.liars, max(0, n - 1))).map { n - 2 - $0 }.filter { $0 >= 0 })
+        var cuts = Set<Int>()
+        while cuts.count < min(configuration.oneWayCuts, n * (n - 1) / 2) {
+            let from = Int(rng.next() % UInt64(n))
+            let to = Int(rng.next() % UInt64(n))
+            if from != to, !cuts.contains(to * n + from) { cuts.insert(from * n + to) }
+        }
+        cutLinks = cuts
         // One directory for all: every key, announcement and address held once (see MemberDirectory).
         directory = MemberDirectory(numbering: keyPairs.map(\.0.publicKey))
         self.rng = rng
@@ -223,6 +247,7 @@ public final class Simulation {
             case .tick(let i):
                 guard nodes[i].up else { continue }
                 carryOut(nodes[i].core.tick(now: now), from: i)
+                if liars.contains(i) { lie(i) }
                 schedule(.tick(i), at: now + configuration.settings.tickInterval)
             case .repair(let i):
                 if repairAt[i] == now { repairAt[i] = nil }
@@ -340,6 +365,10 @@ public final class Simulation {
                 lost += 1
                 continue
             }
+            if cutLinks.contains(i * configuration.nodes + j) {
+                lost += 1
+                continue
+            }
             if dropped(from: i, to: j) {
                 lost += 1
                 continue
@@ -348,6 +377,40 @@ public final class Simulation {
             let noise = Double(rng.next() % 1000) / 1000
             let delay = configuration.latency + configuration.jitter * ((linkDelay + noise) / 2)
             schedule(.deliver(to: j, bytes, from: i), at: now + delay)
+        }
+    }
+
+    /// One tick of liar `i`: claims that random members are suspect and dead, signed by the liar
+    /// and sent to random members; a claim in another member's name, signed by the liar (a
+    /// forgery); and one signed by a key from outside the cluster.
+    private func lie(_ i: Int) {
+        let n = configuration.nodes
+        let perTick = Double(configuration.liarClaimsPerSecond) * (configuration.settings.tickInterval / .seconds(1))
+        let claims = Int(perTick) + (Double(rng.next() % 1000) / 1000 < perTick - perTick.rounded(.down) ? 1 : 0)
+        let wall = Self.wallClockOrigin * 1000 + UInt64(now / .milliseconds(1))
+        for _ in 0..<claims {
+            let j = Int(rng.next() % UInt64(n))
+            guard j != i, let life = nodes[i].core.members[nodes[j].keyPair.publicKey]?.life else { continue }
+            let subject = nodes[j].keyPair.publicKey
+            let suspicion = Accusation.sign(nodes[i].keyPair, .suspect, subject: subject, life: life, issuedAt: wall)
+            let death = Accusation.sign(nodes[i].keyPair, .dead, subject: subject, life: life, issuedAt: wall)
+            let honest = nodes[Int(rng.next() % UInt64(n))].keyPair.publicKey
+            var forged = Datagram.encode([.suspect(suspicion)])
+            if honest != nodes[i].keyPair.publicKey, honest != subject {
+                // The accuser's key sits after the part header (3), the subject (32) and its life (16).
+                forged.replaceSubrange((1 + 3 + 48)..<(1 + 3 + 80), with: honest.bytes)
+            }
+            let outsiders = Accusation.sign(outsider, .suspect, subject: subject, life: life, issuedAt: wall)
+            let lies: [[UInt8]] = [
+                Datagram.encode([.suspect(suspicion), .dead(DeathCertificate(subject: subject, life: life, accusations: [death])!)]),
+                forged,
+                Datagram.encode([.suspect(outsiders)]),
+            ]
+            for datagram in lies {
+                let to = Int(rng.next() % UInt64(n))
+                guard to != i else { continue }
+                carryOut([.send(datagram, to: GossipCore.Peer(address: addresses[to], key: nodes[to].keyPair.publicKey))], from: i)
+            }
         }
     }
 
@@ -394,6 +457,19 @@ public final class Simulation {
     }
 
     /// How many running nodes see `i` as dead or left, or no longer list it at all.
+    /// Accusations signed and verified by all the nodes so far.
+    public var accusationsSignedAndVerified: (signed: Int, verified: Int) {
+        nodes.reduce((0, 0)) { ($0.0 + $1.core.accusationsSigned, $0.1 + $1.core.accusationsVerified) }
+    }
+
+    /// Honest running nodes that hold every liar for an unreliable accuser.
+    public var nodesNamingEveryLiar: Int {
+        nodes.indices.filter { i in
+            nodes[i].up && !liars.contains(i)
+                && liars.allSatisfy { nodes[i].core.accuserRecords[nodes[$0].keyPair.publicKey]?.isUnreliable == true }
+        }.count
+    }
+
     public func nodesThatBuried(_ i: Int) -> Int {
         let key = nodes[i].keyPair.publicKey
         return nodes.indices.filter { j in

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Checks a gossip envelope, and the member announcement inside it, with PyNaCl alone.
+"""Checks a gossip envelope, and the announcement and accusations inside it, with PyNaCl alone.
 
 Reads JSON on standard input:
   {"recipient_seed": "<hex: the receiving node's 32-byte Ed25519 seed>",
    "envelope": "<base64: the UDP payload, without cluster-key sealing>",
    "sender_public_key": "<hex: needed for a tagged envelope, which names its sender by prefix>"}
-Prints the envelope's fields as JSON; exit 0 when the tag or signature is valid, 1 otherwise.
-The layout is in docs/wire-format.md ("The envelope", "Announcements").
+Prints the envelope's fields as JSON, with the announcement and the signed accusations (suspicions,
+death certificates) inside; exit 0 when the tag or signature and every signature inside are
+valid, 1 otherwise. The layout is in docs/wire-format.md ("The envelope", "Announcements",
+"Accusations").
 """
 import base64, json, struct, sys
 from nacl import bindings, encoding, hash as nhash, signing
@@ -48,18 +50,47 @@ else:
     valid = nhash.blake2b(covered, digest_size=16, key=rx, encoder=encoding.RawEncoder) == proof
 datagram = env[header:-trailer]
 out.update({"valid": valid, "sender": sender.hex(), "counter": counter, "datagram": base64.b64encode(datagram).decode()})
-# An alive part first in the datagram: check the member's own signature too.
-if valid and len(datagram) > 4 and datagram[0] == 1 and datagram[1] == 4:
-    length = struct.unpack(">H", datagram[2:4])[0]
-    body = datagram[4:4 + length]
-    signed = b"CHORUS-MEMBER-v1" + b"\x00" + body[:-64]
+# Every part: the member's own signature on an alive (4), each accuser's on a suspicion (5) and
+# on the claims of a death certificate (6).
+VERDICTS = {1: "suspect", 2: "dead"}
+def claim(verdict, subject, life, accuser, issued, signature):
+    signed = b"CHORUS-ACCUSE-v1" + bytes([verdict]) + subject + life + accuser + issued
     try:
-        signing.VerifyKey(body[:32]).verify(signed, body[-64:])
-        out["announcement"] = {"valid": True, "key": body[:32].hex(),
-                               "generation": struct.unpack(">Q", body[32:40])[0],
-                               "incarnation": struct.unpack(">Q", body[40:48])[0]}
+        signing.VerifyKey(accuser).verify(signed, signature)
+        ok = True
     except BadSignatureError:
-        out["announcement"] = {"valid": False}
+        ok = False
+    return {"valid": ok, "verdict": VERDICTS.get(verdict, "unknown"), "subject": subject.hex(),
+            "generation": struct.unpack(">Q", life[:8])[0], "incarnation": struct.unpack(">Q", life[8:])[0],
+            "accuser": accuser.hex(), "issued_at_ms": struct.unpack(">Q", issued)[0]}
+if valid and len(datagram) > 1 and datagram[0] == 2:
+    offset = 1
+    while valid and offset + 3 <= len(datagram):
+        kind = datagram[offset]
+        length = struct.unpack(">H", datagram[offset + 1:offset + 3])[0]
+        body = datagram[offset + 3:offset + 3 + length]
+        offset += 3 + length
+        if kind == 4:
+            signed = b"CHORUS-MEMBER-v1" + b"\x00" + body[:-64]
+            try:
+                signing.VerifyKey(body[:32]).verify(signed, body[-64:])
+                out["announcement"] = {"valid": True, "key": body[:32].hex(),
+                                       "generation": struct.unpack(">Q", body[32:40])[0],
+                                       "incarnation": struct.unpack(">Q", body[40:48])[0]}
+            except BadSignatureError:
+                out["announcement"] = {"valid": False}
+                valid = False
+        elif kind == 5:
+            out.setdefault("accusations", []).append(
+                claim(1, body[:32], body[32:48], body[48:80], body[80:88], body[88:152]))
+        elif kind == 6:
+            count, at = body[48], 49
+            for _ in range(count):
+                c = body[at:at + 105]
+                out.setdefault("accusations", []).append(
+                    claim(c[0], body[:32], body[32:48], c[1:33], c[33:41], c[41:105]))
+                at += 105
+    if any(not a["valid"] for a in out.get("accusations", [])):
         valid = False
 print(json.dumps(out))
 sys.exit(0 if valid else 1)

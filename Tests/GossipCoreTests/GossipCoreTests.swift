@@ -75,6 +75,20 @@ struct Harness {
 
     func state(of j: Int, at i: Int) -> MemberState? { cores[i].members[key(j)]?.state }
 
+    /// The wall clock at `now` in Unix milliseconds, as the cores read it.
+    var wallMilliseconds: UInt64 { Harness.wallClock * 1000 + UInt64(now.components.seconds) * 1000 + UInt64(now.components.attoseconds / 1_000_000_000_000_000) }
+
+    /// Member `i`'s signed claim about member `j` in `life` (as member `j` holds its own unless
+    /// given), issued now unless `issuedAt` is given.
+    func claim(_ verdict: Accusation.Verdict = .suspect, by i: Int, about j: Int, life: Life? = nil, issuedAt: UInt64? = nil) -> Accusation {
+        Accusation.sign(keys[i], verdict, subject: key(j), life: life ?? cores[j].life, issuedAt: issuedAt ?? wallMilliseconds)
+    }
+
+    /// A death certificate about member `j` in `life`, signed by `accusers`.
+    func certificate(by accusers: [Int], about j: Int, life: Life? = nil, issuedAt: UInt64? = nil) -> DeathCertificate {
+        DeathCertificate(subject: key(j), life: life ?? cores[j].life, accusations: accusers.map { claim(.dead, by: $0, about: j, life: life, issuedAt: issuedAt) })!
+    }
+
     static func draft(_ message: String, healthy: Bool = true) -> StatusDraft {
         StatusDraft(
             issuedAtMillis: 0, nodeID: "n", status: healthy ? .healthy : .degraded,
@@ -123,7 +137,7 @@ struct GossipCoreTests {
         h.advance(.seconds(2))
         let life = h.cores[0].members[h.key(2)]!.life
         // Node 1 claims node 2 is suspect; node 2 hears it and refutes.
-        let rumour = Datagram.encode([.suspect(key: h.key(2), life: life, from: h.key(1).prefix)])
+        let rumour = Datagram.encode([.suspect(h.claim(by: 1, about: 2, life: life))])
         h.collect(h.cores[0].receive(rumour, from: Harness.address(1), sender: h.key(1), now: h.now), from: 0)
         #expect(h.state(of: 2, at: 0) == .suspect)
         h.collect(h.cores[2].receive(rumour, from: Harness.address(1), sender: h.key(1), now: h.now), from: 2)
@@ -360,7 +374,10 @@ struct GossipCoreTests {
         var prober = -1
         while suspectedAt == nil && h.now < .seconds(20) {
             h.advance(.milliseconds(100), skip: [5])
-            let first = h.sent.first { $0.parts.contains { if case .suspect(let k, _, _) = $0 { k == h.key(5) } else { false } } }
+            // The prober's own claim (helpers send theirs with their nacks, before it).
+            let first = h.sent.first { sent in
+                sent.parts.contains { if case .suspect(let claim) = $0 { claim.subject == h.key(5) && claim.accuser == h.key(sent.from) && sent.to == 5 } else { false } }
+            }
             if let first { (suspectedAt, prober) = (h.now, first.from) }
         }
         let start = try #require(suspectedAt)
@@ -369,15 +386,15 @@ struct GossipCoreTests {
             if case .ping(let sequence, _) = part { sequence } else { nil }
         }
         #expect(Dictionary(grouping: pings, by: { $0 }).values.contains { $0.count == 2 })
-        // Helpers nacked, and the prober's suspicion rumours name them as confirmers.
+        // Helpers nacked with their own signed suspicions, and the prober relays them as confirmations.
         let nackers = Set(h.sent.filter { $0.to == prober }
             .filter { $0.parts.contains { if case .nack = $0 { true } else { false } } }.map(\.from))
         #expect(nackers.count >= 2, "\(nackers)")
         h.advance(.milliseconds(300), skip: [5])
-        let confirmers = Set(h.sent.filter { $0.from == prober }.flatMap(\.parts).compactMap { part -> UInt64? in
-            if case .suspect(let subject, _, let from) = part, subject == h.key(5) { from } else { nil }
+        let confirmers = Set(h.sent.filter { $0.from == prober }.flatMap(\.parts).compactMap { part -> PublicKey? in
+            if case .suspect(let claim) = part, claim.subject == h.key(5) { claim.accuser } else { nil }
         })
-        #expect(confirmers.isSuperset(of: Set(nackers.map { h.key($0).prefix })))
+        #expect(confirmers.isSuperset(of: Set(nackers.map { h.key($0) })))
         // With three confirmations the suspicion lasts the shortest timeout: 1 s at N = 6.
         while h.state(of: 5, at: prober) == .suspect { h.advance(.milliseconds(100), skip: [5]) }
         #expect(h.state(of: 5, at: prober) == .dead)
@@ -470,7 +487,7 @@ struct GossipCoreTests {
         h.start()
         h.advance(.seconds(3))
         let life = h.cores[3].life
-        let rumour = Datagram.encode([.suspect(key: h.key(3), life: life, from: h.key(0).prefix)])
+        let rumour = Datagram.encode([.suspect(h.claim(by: 0, about: 3, life: life))])
         h.sent = []
         h.collect(h.cores[receiver].receive(rumour, from: Harness.address(1), sender: h.key(1), now: h.now), from: receiver)
         return (h, life)

@@ -41,15 +41,16 @@ struct HostileCoreTests {
         for v in Self.extremes {
             let life = Life(generation: v, incarnation: v)
             let sequence = UInt32(truncatingIfNeeded: v)
-            for subject in [h.key(0), h.key(2)] {
+            for j in [0, 2] {
+                let subject = h.key(j)
                 if life != h.cores[0].life && life != h.cores[0].members[h.key(2)]?.life {
-                    Self.attack(&h, [.suspect(key: subject, life: life, from: v), .dead(key: subject, life: life)], from: attacker)
+                    Self.attack(&h, [.suspect(h.claim(by: 1, about: j, life: life, issuedAt: v)), .dead(h.certificate(by: [1], about: j, life: life, issuedAt: v))], from: attacker)
                 }
                 // Node 2's generation with extreme incarnations (0 would be the current life: an
                 // accusation a member may make, and the subject refutes).
                 for incarnation in Self.extremes.dropFirst() {
                     let mixed = Life(generation: h.cores[0].members[h.key(2)]?.life.generation ?? 1, incarnation: incarnation)
-                    Self.attack(&h, [.suspect(key: subject, life: mixed, from: v), .dead(key: subject, life: mixed)], from: attacker)
+                    Self.attack(&h, [.suspect(h.claim(by: 1, about: j, life: mixed, issuedAt: v)), .dead(h.certificate(by: [1], about: j, life: mixed, issuedAt: v))], from: attacker)
                 }
                 let entry = DigestEntry(key: subject, life: life, state: .dead, statusGeneration: v, statusVersion: v)
                 Self.attack(&h, [.digest(buckets: UInt16(truncatingIfNeeded: v), low: 0, high: v, reply: false, entries: [entry])], from: attacker)
@@ -118,14 +119,14 @@ struct HostileCoreTests {
             Life(generation: UInt64.max, incarnation: UInt64.max),
         ]
         for life in ahead {
-            Self.attack(&h, [.suspect(key: h.key(2), life: life, from: h.key(1).prefix), .dead(key: h.key(2), life: life)], from: h.key(1))
+            Self.attack(&h, [.suspect(h.claim(by: 1, about: 2, life: life)), .dead(h.certificate(by: [1], about: 2, life: life))], from: h.key(1))
         }
         #expect(h.cores[0].stats.dropped[.unannouncedLife] == ahead.count * 2)
         #expect(h.state(of: 2, at: 0) == .alive)
         #expect(h.cores[0].members[h.key(2)]?.life == held)
         // About the receiver itself: refused, and no refutation (its life does not move).
         let own = h.cores[0].life
-        Self.attack(&h, [.suspect(key: h.key(0), life: Life(generation: own.generation, incarnation: UInt64.max), from: 1)], from: h.key(1))
+        Self.attack(&h, [.suspect(h.claim(by: 1, about: 0, life: Life(generation: own.generation, incarnation: UInt64.max)))], from: h.key(1))
         #expect(h.cores[0].life == own)
     }
 

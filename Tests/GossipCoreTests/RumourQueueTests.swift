@@ -6,8 +6,12 @@ import Testing
 struct RumourQueueTests {
     static let keys = (0..<200).map { _ in SigningKeyPair().publicKey }
 
+    static let accuser = SigningKeyPair()
+
     static func death(_ i: Int, incarnation: UInt64 = 0) -> GossipPart {
-        .dead(key: keys[i], life: Life(generation: 1, incarnation: incarnation))
+        let life = Life(generation: 1, incarnation: incarnation)
+        let claim = Accusation.sign(accuser, .dead, subject: keys[i], life: life, issuedAt: 1)
+        return .dead(DeathCertificate(subject: keys[i], life: life, accusations: [claim])!)
     }
 
     static func subject(_ i: Int) -> RumourQueue.Subject { .init(key: keys[i], isStatus: false) }

@@ -126,6 +126,9 @@ struct HostileNodeTests {
         let attacker = try UDPSocket()
         let bystander = try UDPSocket()  // a third party nobody should send to
         let life = Life(generation: generation, incarnation: UInt64.max)
+        func claim(about subject: PublicKey, life: Life) -> Accusation {
+            Accusation.sign(cluster.holder, .suspect, subject: subject, life: life, issuedAt: UInt64(Date().timeIntervalSince1970 * 1000))
+        }
         func forged(_ part: GossipPart) -> [UInt8] {
             // Signed by the attacker for its own key, then the victim's key swapped in.
             var bytes = Datagram.encode([part])
@@ -136,9 +139,9 @@ struct HostileNodeTests {
             return bytes
         }
         let datagrams: [[UInt8]] = [
-            Datagram.encode([.suspect(key: victim, life: life, from: 1)]),
-            Datagram.encode([.dead(key: victim, life: Life(generation: generation + 1, incarnation: 0))]),
-            Datagram.encode([.suspect(key: cluster.nodeKeys[0].publicKey, life: Life(generation: UInt64.max, incarnation: UInt64.max), from: 1)]),
+            Datagram.encode([.suspect(claim(about: victim, life: life))]),
+            Datagram.encode([.dead(DeathCertificate(subject: victim, life: Life(generation: generation + 1, incarnation: 0), accusations: [claim(about: victim, life: Life(generation: generation + 1, incarnation: 0))])!)]),
+            Datagram.encode([.suspect(claim(about: cluster.nodeKeys[0].publicKey, life: Life(generation: UInt64.max, incarnation: UInt64.max)))]),
             forged(.alive(Announcement.sign(cluster.holder, life: Life(generation: generation + 1, incarnation: 0), address: attacker.address))),
             forged(.left(Announcement.sign(cluster.holder, life: Life(generation: generation, incarnation: 0), address: nil))),
             Datagram.encode([.pingRequest(sequence: 1, target: cluster.nodeKeys[2].publicKey, address: bystander.address)]),

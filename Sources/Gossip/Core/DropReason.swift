@@ -11,6 +11,16 @@ public enum DropReason: String, Sendable, Hashable, CaseIterable {
     case dhtWriterLimit = "dht_writer_limit"
     /// An alive or left whose signature is not its member's.
     case forgedAnnouncement = "forged_announcement"
+    /// A suspicion or death claim whose signature is not its accuser's.
+    case forgedAccusation = "forged_accusation"
+    /// A suspicion or death claim signed further in the future than the clock skew allows.
+    case futureAccusation = "future_accusation"
+    /// A suspicion or death claim by its own subject, or by a key that is not a member.
+    case misboundAccusation = "misbound_accusation"
+    /// A suspicion or death claim older than GossipSettings.accusationLifetime (a replay).
+    case staleAccusation = "stale_accusation"
+    /// A suspicion or death claim whose accuser or subject is not trusted.
+    case untrustedAccuser = "untrusted_accuser"
     /// A signed claim from a sender that made this node check too many forgeries this second.
     case forgeryBudget = "forgery_budget"
     /// A ping request beyond GossipSettings.maxPendingForwards.

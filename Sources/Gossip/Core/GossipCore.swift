@@ -75,31 +75,26 @@ public struct GossipCore: Sendable {
         var sequence: UInt32
         var sentAt: Duration
         var indirectSent = false
-        /// The members asked to probe the target (address → key prefix) and those of them that
-        /// answered with a nack: each nack is an independent confirmation of a suspicion.
-        var helpers: [NodeAddress: UInt64] = [:]
-        var nackers: Set<UInt64> = []
+        /// Claims the helpers sent with their nacks: they confirm this node's suspicion if the
+        /// probe fails, and are dropped if it succeeds. (Taken at once, every helper whose own
+        /// ping was lost started a suspicion that spread and had to be refuted: at 10 % loss,
+        /// 15 kB/s per node of refutations at rest instead of 0.9.)
+        var confirmations: [Accusation] = []
     }
 
     struct Forward: Sendable {
         var requester: Peer
         var sequence: UInt32
         var expires: Duration
-    }
-
-    struct Suspicion: Sendable {
-        var life: Life
-        var start: Duration
-        /// The first suspecter, named again when the suspicion is relayed (relaying is no confirmation).
-        var origin: UInt64
-        var confirmers: Set<UInt64>
+        /// The member probed for the requester (its claim goes with the nack).
+        var target: PublicKey
     }
 
     public let settings: GossipSettings
     public let address: NodeAddress
     public var key: PublicKey { keyPair.publicKey }
     public private(set) var life: Life
-    public private(set) var members: MemberTable
+    public internal(set) var members: MemberTable
     public internal(set) var store: StatusStore
     public internal(set) var stats = Stats()
     public private(set) var hasLeft = false
@@ -108,6 +103,7 @@ public struct GossipCore: Sendable {
     var rng: SplitMix64
     var seeds: [NodeAddress]
     var suspicions: [PublicKey: Suspicion] = [:]
+    var accusations = AccusationState()
     /// Alive and suspect members, for O(1) random choice.
     var liveKeys: KeyList { members.liveKeys }
     /// Dead and left members still listed (tombstones).
@@ -258,9 +254,14 @@ public struct GossipCore: Sendable {
         }
         reapTombstones(now: now)
         for (ownSequence, forward) in forwards.sorted(by: { $0.key < $1.key }) where forward.expires <= now {
-            // The target did not answer our forwarded ping in time: tell the requester (nack).
+            // The target did not answer our forwarded ping in time: tell the requester (nack),
+            // with this node's own signed suspicion (Lifeguard's independent confirmation).
             forwards[ownSequence] = nil
-            send([.nack(sequence: forward.sequence)], to: forward.requester, into: &out)
+            var parts: [GossipPart] = [.nack(sequence: forward.sequence)]
+            if let target = members[forward.target], !target.state.isGone {
+                parts.append(.suspect(ownClaim(.suspect, about: target.key, life: target.life, now: now)))
+            }
+            send(parts, to: forward.requester, into: &out)
         }
         signWaitingChange(now: now, into: &out)
         if draft != nil, now >= nextRefreshAt {
@@ -302,9 +303,22 @@ public struct GossipCore: Sendable {
         let origin = Peer(address: address, key: sender)
         receivingFrom = sender
         defer { receivingFrom = nil }
+        noteHeard(sender, now: now)
+        var nacked = false
         for part in parts {
             if case .catchUp = part {
                 catchingUp = true
+                continue
+            }
+            if case .nack = part { nacked = true }
+            if nacked, case .suspect(let claim) = part {
+                // A helper's claim beside its nack confirms the probe in progress, if it fails
+                // (see PendingProbe.confirmations); it is nothing more.
+                if claim.accuser == sender, let index = pending.firstIndex(where: { $0.key == claim.subject }),
+                    pending[index].confirmations.count < settings.indirectProbes
+                {
+                    pending[index].confirmations.append(claim)
+                }
                 continue
             }
             handle(part, from: origin, now: now, catchingUp: catchingUp, replies: &replies, into: &out)
@@ -360,7 +374,10 @@ public struct GossipCore: Sendable {
             if now >= probe.sentAt + settings.probeInterval {
                 pending.remove(at: index)
                 if let member = members[probe.key], !member.state.isGone {
-                    suspect(member, from: key.prefix, confirmedBy: probe.nackers, now: now, into: &out)
+                    suspect(member, now: now, into: &out)
+                    for claim in probe.confirmations {
+                        if let good = check(claim, now: now) { accept(good, now: now, into: &out) }
+                    }
                 }
                 continue
             }
@@ -371,7 +388,6 @@ public struct GossipCore: Sendable {
                 send([.ping(sequence: probe.sequence, target: target.key.prefix)], to: target.peer, into: &out)
                 let helpers = randomMembers(count: settings.indirectProbes, excluding: [probe.key])
                 for helper in helpers where helper.state == .alive {
-                    probe.helpers[helper.address] = helper.key.prefix
                     sendWithPiggyback(
                         [.pingRequest(sequence: probe.sequence, target: target.key, address: target.address)],
                         to: helper.peer, into: &out)
@@ -401,9 +417,7 @@ public struct GossipCore: Sendable {
             sequence &+= 1
             pending.append(PendingProbe(key: target.key, sequence: sequence, sentAt: now))
             var parts: [GossipPart] = [.ping(sequence: sequence, target: target.key.prefix)]
-            if target.state == .suspect, let suspicion = suspicions[target.key] {
-                parts.append(.suspect(key: target.key, life: target.life, from: suspicion.origin))
-            }
+            if target.state == .suspect, let suspicion = suspicions[target.key] { parts.append(.suspect(suspicion.first)) }
             sendWithPiggyback(parts, to: target.peer, into: &out)
         }
     }
@@ -484,36 +498,6 @@ public struct GossipCore: Sendable {
         return max(minimum, timeout)
     }
 
-    mutating func suspicionTimers(now: Duration, into out: inout [Directive]) {
-        for (memberKey, suspicion) in suspicions.sorted(by: { $0.key < $1.key }) {
-            let confirmations = max(0, suspicion.confirmers.count - 1)
-            guard now - suspicion.start >= suspicionTimeout(confirmations: confirmations) else { continue }
-            suspicions[memberKey] = nil
-            guard var member = members[memberKey], member.state == .suspect, member.life == suspicion.life else { continue }
-            member.state = .dead
-            member.since = now
-            members[memberKey] = member
-            trackLiveness(memberKey, live: false)
-            queueRumour(.dead(key: memberKey, life: member.life), about: .init(key: memberKey, isStatus: false))
-            out.append(.memberChanged(memberKey, .dead))
-        }
-    }
-
-    /// Suspects `member` after a failed probe, with the helpers that nacked as independent
-    /// confirmations, and tells it at once so it can refute before the rumour has spread
-    /// (Lifeguard's buddy system does the same on later pings).
-    mutating func suspect(
-        _ member: Member, from suspecter: UInt64, confirmedBy nackers: Set<UInt64>, now: Duration,
-        into out: inout [Directive]
-    ) {
-        let part = GossipPart.suspect(key: member.key, life: member.life, from: suspecter)
-        apply(part, now: now, into: &out)
-        for nacker in nackers.sorted() {
-            apply(.suspect(key: member.key, life: member.life, from: nacker), now: now, into: &out)
-        }
-        send([part], to: member.peer, into: &out)
-    }
-
     // MARK: Handling parts
 
     mutating func handle(
@@ -543,7 +527,8 @@ public struct GossipCore: Sendable {
                 return
             }
             sequence &+= 1
-            forwards[sequence] = Forward(requester: sender, sequence: theirSequence, expires: now + settings.probeTimeout)
+            forwards[sequence] = Forward(
+                requester: sender, sequence: theirSequence, expires: now + settings.probeTimeout, target: member.key)
             sendWithPiggyback([.ping(sequence: sequence, target: target.prefix)], to: member.peer, into: &out)
         case .ack(let sequence):
             noteHeartbeat(sequence, from: sender.key, now: now)
@@ -552,47 +537,16 @@ public struct GossipCore: Sendable {
             } else if let forward = forwards.removeValue(forKey: sequence) {
                 send([.ack(sequence: forward.sequence)], to: forward.requester, into: &out)
             }
-        case .nack(let sequence):
-            if let index = pending.firstIndex(where: { $0.sequence == sequence }),
-                let helper = pending[index].helpers[sender.address]
-            {
-                pending[index].nackers.insert(helper)
-            }
-        case .suspect(let subject, let claimed, _), .dead(let subject, let claimed):
-            guard subject == key else {
-                if catchingUp, case .dead = part, let origin = sender.key?.prefix {
-                    // A death from anti-entropy is taken as a suspicion (as memberlist merges a
-                    // remote state): the peer may have been cut off and buried members that are
-                    // alive; as a suspicion the accused is asked at once and refutes, and a real
-                    // death follows when the suspicion times out.
-                    apply(.suspect(key: subject, life: claimed, from: origin), now: now, into: &out)
-                } else {
-                    apply(part, now: now, into: &out)
-                }
-                return
-            }
-            // About this node. A claim about a life it never announced is forged: refused (it
-            // once made the refutation overflow, and evicted nodes). About its current life: it
-            // refutes with a higher incarnation. Either way it answers the sender directly: when
-            // the sender holds an older life it missed a refutation, and nobody else holds that
-            // suspicion, so its timer would run out.
-            guard claimed <= life else {
-                stats.dropped[.unannouncedLife, default: 0] += 1
-                return
-            }
-            let current = claimed == life
-            if current { refute(claimed, .suspect, now: now, into: &out) }
-            let refutation = GossipPart.alive(ownAnnouncement)
-            replies.append(refutation)
-            if current, case .suspect(_, _, let origin) = part, let accuser = member(withPrefix: origin),
-                accuser.address != sender.address
-            {
-                // The first suspecter's timer runs out first: tell it directly too.
-                send([refutation], to: accuser.peer, into: &out)
-            }
+        case .nack:
+            // The helper's signed suspicion follows in the same datagram: that is what counts.
+            break
+        case .suspect(let claim):
+            receiveAccusations([claim], from: sender, now: now, replies: &replies, into: &out)
+        case .dead(let certificate):
+            receiveAccusations(certificate.accusations, from: sender, now: now, replies: &replies, into: &out)
         case .alive(let announcement), .left(let announcement):
             let before = members[announcement.key].map { ($0.life, $0.state) }
-            apply(part, now: now, catchingUp: catchingUp, into: &out)
+            apply(announcement, now: now, catchingUp: catchingUp, into: &out)
             noticeStaleAlive(part, now: now, into: &out)
             let after = members[announcement.key].map { ($0.life, $0.state) }
             if announcement.key == sender.key, announcement.state == .alive, isLiveMember(sender),
@@ -674,39 +628,21 @@ public struct GossipCore: Sendable {
         }
     }
 
-    /// Applies a membership update under SWIM's precedence rules (see ``overrides(_:_:_:_:)``).
-    ///
-    /// Only a member's own signed announcement sets its life: an alive or left is checked in
-    /// the order trust → precedence → signature (so each new claim costs one verification, and
-    /// copies of what is known cost none), and a suspicion or death is accepted only about a
-    /// life the member announced itself.
-    mutating func apply(_ part: GossipPart, now: Duration, catchingUp: Bool = false, into out: inout [Directive]) {
-        let (subject, incomingLife, incomingState, announcement): (PublicKey, Life, MemberState, Announcement?)
-        switch part {
-        case .alive(let a), .left(let a): (subject, incomingLife, incomingState, announcement) = (a.key, a.life, a.state, a)
-        case .suspect(let k, let l, _): (subject, incomingLife, incomingState, announcement) = (k, l, .suspect, nil)
-        case .dead(let k, let l): (subject, incomingLife, incomingState, announcement) = (k, l, .dead, nil)
-        default: return
-        }
-        if subject == key {
-            // Gossip about this node: only an accusation about its current life calls for a
-            // refutation (a claim about a life it never announced is forged).
-            if announcement == nil && incomingLife == life { refute(incomingLife, incomingState, now: now, into: &out) }
-            return
-        }
+    /// Applies a member's own signed announcement (alive or left) under SWIM's precedence rules
+    /// (see ``overrides(_:_:_:_:)``), in the order trust → precedence → signature, so that each
+    /// new claim costs one verification and copies of what is known cost none. Only these set a
+    /// member's life; suspicions and deaths are signed accusations (``Accusation``).
+    mutating func apply(_ announcement: Announcement, now: Duration, catchingUp: Bool = false, into out: inout [Directive]) {
+        let subject = announcement.key
+        let incomingLife = announcement.life
+        let incomingState = announcement.state
+        let part: GossipPart = incomingState == .left ? .left(announcement) : .alive(announcement)
+        guard subject != key else { return }
         guard store.trust.trusts(subject) else {
             stats.dropped[.untrustedMember, default: 0] += 1
             return
         }
-        let held = members[subject].map { ($0.life, $0.state) } ?? remembered[subject].map { ($0.life, $0.state) }
-        if announcement == nil {
-            // An accusation: about a member this node knows, in a life the member announced.
-            guard let (heldLife, _) = held else { return }
-            guard incomingLife <= heldLife else {
-                stats.dropped[.unannouncedLife, default: 0] += 1
-                return
-            }
-        } else if incomingLife.generation > wallSeconds(now) &+ UInt64(settings.maxClockSkew.components.seconds) {
+        if incomingLife.generation > wallSeconds(now) &+ UInt64(settings.maxClockSkew.components.seconds) {
             // Generations are start times (Unix seconds); one from the future is forged or broken.
             stats.dropped[.futureGeneration, default: 0] += 1
             return
@@ -719,7 +655,7 @@ public struct GossipCore: Sendable {
         }
         guard let current = members[subject] else {
             // Unknown member: only an alive announcement (which carries the address) adds it.
-            guard let announcement, let address = announcement.address else { return }
+            guard let address = announcement.address else { return }
             guard members.count < settings.maxMembers else {
                 stats.dropped[.memberLimit, default: 0] += 1
                 return
@@ -734,18 +670,8 @@ public struct GossipCore: Sendable {
             out.append(.memberChanged(subject, .alive))
             return
         }
-        if incomingState == .suspect, current.state == .suspect, current.life == incomingLife,
-            case .suspect(_, _, let from) = part
-        {
-            // An independent confirmation shortens the suspicion (Lifeguard). It spreads as a
-            // rumour of its own, beside the suspicion it confirms.
-            if suspicions[subject]?.confirmers.insert(from).inserted == true {
-                queueRumour(part, about: .init(key: subject, isStatus: false, confirmer: from))
-            }
-            return
-        }
         guard Self.overrides(incomingLife, incomingState, current.life, current.state) else {
-            // Join announcements fall silent on feedback; suspicions, deaths and refutations
+            // Join announcements fall silent on feedback; deaths, leaves and refutations
             // (incarnation > 0) are time-critical and keep their full retransmit count.
             if incomingLife == current.life && incomingState == .alive && current.state == .alive
                 && incomingLife.incarnation == 0
@@ -756,40 +682,22 @@ public struct GossipCore: Sendable {
             }
             return
         }
-        if let announcement { guard verify(announcement, now: now) else { return } }
+        guard verify(announcement, now: now) else { return }
         digestChanged.insert(subject)
         var member = current
-        if let announcement {
-            member.announcement = announcement
-            if let address = announcement.address { member.address = address }
-        }
+        member.announcement = announcement
+        if let address = announcement.address { member.address = address }
         member.life = incomingLife
         let changed = member.state != incomingState
         member.state = incomingState
         if changed { member.since = now }
         members[subject] = member
         trackLiveness(subject, live: !incomingState.isGone)
-        if incomingLife.generation > current.life.generation {
-            // A restarted node replaces its old self; its old status is superseded by generation.
-            suspicions[subject] = nil
-        }
-        switch incomingState {
-        case .suspect:
-            if case .suspect(_, _, let from) = part {
-                suspicions[subject] = Suspicion(life: incomingLife, start: now, origin: from, confirmers: [from])
-                if from != key.prefix {
-                    // Heard from others: ask the suspect itself, with the suspicion attached. An
-                    // alive suspect answers with its refutation at once, so this node's timer
-                    // cannot run out on a refutation that happened to miss it (under loss, the
-                    // rumour of a refutation misses about one node in 10⁴, which over thousands
-                    // of false suspicions made a false death). Not a probe: its ack is ignored.
-                    sequence &+= 1
-                    send([.ping(sequence: sequence, target: subject.prefix), part], to: member.peer, into: &out)
-                }
-            }
-        case .alive, .dead, .left:
-            suspicions[subject] = nil
-        }
+        // A refutation (a higher incarnation of the same generation) tells against the accusers;
+        // a restart or a leave tells for them.
+        let refuted = incomingState == .alive && incomingLife.generation == current.life.generation
+        endSuspicion(of: subject, refuted: refuted, now: now)
+        if !incomingState.isGone { accusations.evidence[subject] = nil }
         queueRumour(part, about: .init(key: subject, isStatus: false))
         if changed { out.append(.memberChanged(subject, incomingState)) }
     }
@@ -874,7 +782,14 @@ public struct GossipCore: Sendable {
         else { return }
         if deathNotices.count >= 1024 { deathNotices = deathNotices.filter { now - $0.value < settings.probeInterval * 5 } }
         deathNotices[subject] = now
-        let notice: GossipPart = state == .left ? .left(announcement) : .dead(key: subject, life: heldLife)
+        let notice: GossipPart
+        if state == .left {
+            notice = .left(announcement)
+        } else if let certificate = deathCertificate(for: subject, now: now) {
+            notice = .dead(certificate)
+        } else {
+            return
+        }
         send([notice], to: Peer(address: address, key: subject), into: &out)
     }
 
@@ -1157,11 +1072,11 @@ public struct GossipCore: Sendable {
         let keys = digest().keys(prefixFrom: low, through: high).filter { mask & (1 << DigestIndex.bucket($0)) != 0 }
         for mine in keys.compactMap(digestEntry(for:)) {
             guard let their = theirs[mine.key] else {
-                deltas += updateParts(for: mine.key)
+                deltas += updateParts(for: mine.key, now: now)
                 continue
             }
             if Self.overrides(mine.life, mine.state, their.life, their.state) {
-                deltas += updateParts(for: mine.key).filter { if case .status = $0 { false } else { true } }
+                deltas += updateParts(for: mine.key, now: now).filter { if case .status = $0 { false } else { true } }
             }
             if (mine.statusGeneration, mine.statusVersion) > (their.statusGeneration, their.statusVersion),
                 let status = store.statuses[mine.key]
@@ -1179,7 +1094,7 @@ public struct GossipCore: Sendable {
     }
 
     /// The membership update and the status this node holds about `subject`.
-    func updateParts(for subject: PublicKey) -> [GossipPart] {
+    mutating func updateParts(for subject: PublicKey, now: Duration) -> [GossipPart] {
         var parts: [GossipPart] = []
         if subject == key {
             parts.append(hasLeft ? .left(ownAnnouncement) : .alive(ownAnnouncement))
@@ -1188,8 +1103,10 @@ public struct GossipCore: Sendable {
             case .alive: parts.append(.alive(member.announcement))
             case .suspect:
                 parts.append(.alive(member.announcement))
-                parts.append(.suspect(key: subject, life: member.life, from: suspicions[subject]?.origin ?? key.prefix))
-            case .dead: parts.append(.dead(key: subject, life: member.life))
+                // The accusers a death needs, so that the receiver can count them.
+                for claim in (suspicions[subject]?.accusations ?? []).prefix(settings.accusersForDeath) { parts.append(.suspect(claim)) }
+            case .dead:
+                if let certificate = deathCertificate(for: subject, now: now) { parts.append(.dead(certificate)) }
             case .left: parts.append(.left(member.announcement))
             }
         }

@@ -30,6 +30,15 @@ public struct GossipSettings: Sendable, Hashable {
     public var suspicionMaxMultiplier: Double = 6
     /// Independent confirmations after which a suspicion times out at the shortest timeout. Default 3.
     public var suspicionConfirmations: Int = 3
+    /// Distinct trusted members that must have signed a suspicion of a member's life before it is
+    /// dead (fewer when fewer members could accuse: see `GossipCore.accusersNeeded`). Default 3.
+    public var accusersForDeath: Int = 3
+    /// How long a signed suspicion or death claim is taken after it was signed (older ones are
+    /// replays). Above the longest suspicion timeout at 10,000 members (24 s). Default 60 s.
+    public var accusationLifetime: Duration = .seconds(60)
+    /// The window over which each accuser's refuted claims are counted (a record shows the
+    /// current and the previous one). Default 10 minutes.
+    public var accountabilityWindow: Duration = .seconds(600)
     /// Time between two rounds of rumour gossip. Default 200 ms.
     public var gossipInterval: Duration = .milliseconds(200)
     /// Whether news (a new status, a suspicion, death, leave or refutation) goes out in a rumour

@@ -139,10 +139,11 @@ public enum GossipPart: Sendable, Hashable {
     case ack(sequence: UInt32)
     /// A member announces itself alive at an address in a life (signed by the member).
     case alive(Announcement)
-    /// `from` (a key prefix) suspects the member in `life`.
-    case suspect(key: PublicKey, life: Life, from: UInt64)
-    /// The member was declared dead in `life`.
-    case dead(key: PublicKey, life: Life)
+    /// A member's signed suspicion of another member in one of its lives (``Accusation``).
+    case suspect(Accusation)
+    /// The signed accusations of distinct members that make the sender hold a member dead
+    /// (``DeathCertificate``): evidence for the receiver's own suspicion timer.
+    case dead(DeathCertificate)
     /// The member announces that it left gracefully in a life (signed by the member).
     case left(Announcement)
     /// A signed status, relayed byte for byte.
@@ -259,7 +260,7 @@ public enum GossipPart: Sendable, Hashable {
     }
 
     private func body() -> [UInt8] {
-        var w = WireWriter(capacity: 64)
+        var w = WireWriter(capacity: 160)
         switch self {
         case .ping(let sequence, let target):
             w.u32(sequence)
@@ -287,13 +288,10 @@ public enum GossipPart: Sendable, Hashable {
             for id in ids.prefix(Self.maxMessageIDs) { w.u64(id) }
         case .alive(let announcement), .left(let announcement):
             announcement.encode(into: &w)
-        case .suspect(let key, let life, let from):
-            w.raw(key.bytes)
-            Self.encode(life, into: &w)
-            w.u64(from)
-        case .dead(let key, let life):
-            w.raw(key.bytes)
-            Self.encode(life, into: &w)
+        case .suspect(let accusation):
+            accusation.encodeSuspicion(into: &w)
+        case .dead(let certificate):
+            certificate.encode(into: &w)
         case .status(let status):
             w.raw(status.payload)
             w.raw(status.signature)
@@ -333,9 +331,9 @@ public enum GossipPart: Sendable, Hashable {
         case 4:
             part = .alive(try Announcement.decode(from: &r, alive: true))
         case 5:
-            part = .suspect(key: try key(&r), life: try life(&r), from: try r.u64("suspecter"))
+            part = .suspect(try Accusation.decodeSuspicion(from: &r))
         case 6:
-            part = .dead(key: try key(&r), life: try life(&r))
+            part = .dead(try DeathCertificate.decode(from: &r))
         case 7:
             part = .left(try Announcement.decode(from: &r, alive: false))
         case 8:
@@ -443,7 +441,8 @@ public enum GossipPart: Sendable, Hashable {
 /// A whole datagram: the protocol version and its parts.
 public enum Datagram {
     /// The protocol version byte every datagram starts with.
-    public static let protocolVersion: UInt8 = 1
+    /// 2: suspicions and deaths are signed accusations (``Accusation``, ``DeathCertificate``).
+    public static let protocolVersion: UInt8 = 2
     /// Bytes before the first part.
     static let headerSize = 1
 

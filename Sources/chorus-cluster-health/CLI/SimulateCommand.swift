@@ -49,6 +49,12 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Cluster-wide pub/sub messages to send after the rest phase, one at a time (0: no pub/sub phase).")
     var messages: Int = 0
 
+    @Option(help: "Members that lie: each signs claims that random members are suspect and dead (10 a second of each) and sends them around, with forged and outsiders' claims.")
+    var liars: Int = 0
+
+    @Option(help: "Ordered pairs of nodes where the first cannot reach the second while the second reaches the first (one-way faults).")
+    var oneWayCuts: Int = 0
+
     @Flag(help: "Every node publishes a status at start (default: only up to 300 nodes).")
     var statusesAtStart = false
 
@@ -79,6 +85,8 @@ struct SimulateCommand: AsyncParsableCommand {
         guard (0..<1).contains(loss) else { throw ValidationError("--loss must be at least 0 and below 1") }
         guard restSeconds >= 1 else { throw ValidationError("--rest-seconds must be at least 1") }
         guard (0...10_000).contains(messages) else { throw ValidationError("--messages must be 0 to 10000") }
+        guard (0..<nodes - 1).contains(liars) else { throw ValidationError("--liars must be 0 to nodes − 2") }
+        guard (0...nodes * (nodes - 1) / 2).contains(oneWayCuts) else { throw ValidationError("--one-way-cuts must be 0 to nodes × (nodes − 1) / 2") }
         if let serve, !(0...65535).contains(serve) { throw ValidationError("--serve must be a port, 0 to 65535") }
     }
 
@@ -94,8 +102,10 @@ struct SimulateCommand: AsyncParsableCommand {
                         + "\(Self.gigabytes(available)) GB are available here. --force runs it anyway.")
             }
         }
-        var scenario = Scenario(
-            configuration: .init(nodes: nodes, seed: seed, loss: loss), statusesAtStart: statusesAtStart || nodes <= 300)
+        var configuration = Simulation.Configuration(nodes: nodes, seed: seed, loss: loss)
+        configuration.liars = liars
+        configuration.oneWayCuts = oneWayCuts
+        var scenario = Scenario(configuration: configuration, statusesAtStart: statusesAtStart || nodes <= 300)
         scenario.restSeconds = restSeconds
         scenario.messages = messages
         let started = ContinuousClock.now
@@ -124,6 +134,10 @@ struct SimulateCommand: AsyncParsableCommand {
         }
         print("crash: first suspicion after \(show(report.firstSuspicionSeconds, "s")), dead everywhere after \(show(report.deadEverywhereSeconds, "s"))")
         print("false deaths: \(report.falseDeaths); datagrams lost \(report.datagramsLost) of \(report.datagramsLost + report.datagramsDelivered)")
+        print("accusations per node per second at rest: \(report.accusationsSignedPerNodePerSecond) signed, \(report.accusationsVerifiedPerNodePerSecond) verified")
+        if report.liars > 0 || report.oneWayCuts > 0 {
+            print("liars \(report.liars), one-way cuts \(report.oneWayCuts); nodes naming every liar: \(report.nodesNamingEveryLiar.map(String.init) ?? "—")")
+        }
     }
 }
 
