@@ -11,6 +11,8 @@ struct Harness {
     var events: [(Int, GossipCore.Directive)] = []
     /// Nodes whose incoming datagrams are dropped.
     var deaf: Set<Int> = []
+    /// Links (from, to) that lose everything: one-way faults and partitions.
+    var cut: Set<[Int]> = []
     /// The largest datagram any core produced.
     var largestDatagram = 0
     /// Every datagram sent, decoded: (from, to, time, parts).
@@ -51,7 +53,7 @@ struct Harness {
         for _ in 0..<maxRounds where !inFlight.isEmpty {
             let batch = inFlight
             inFlight = []
-            for (from, to, bytes) in batch where !deaf.contains(to) && to < cores.count {
+            for (from, to, bytes) in batch where !deaf.contains(to) && to < cores.count && !cut.contains([from, to]) {
                 let out = cores[to].receive(bytes, from: Harness.address(from), sender: key(from), now: now)
                 collect(out, from: to)
             }

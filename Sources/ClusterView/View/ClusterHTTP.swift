@@ -25,10 +25,15 @@ public enum ClusterHTTP {
         public var status: StatusSummary?
         /// Its labels, from its signed status (absent when it has none).
         public var labels: [String: String]?
+        /// What its accusations of other members came to (absent when it made none).
+        public var accusations: AccusationSummary?
+        /// Fingerprints of the members whose signed suspicions of it this node holds.
+        public var suspectedBy: [String]?
 
         enum CodingKeys: String, CodingKey {
             case nodeID = "node_id", publicKey = "public_key", fingerprint, address, state, incarnation, generation
-            case isSelf = "self", stateAgeSeconds = "state_age_seconds", status, labels
+            case isSelf = "self", stateAgeSeconds = "state_age_seconds", status, labels, accusations
+            case suspectedBy = "suspected_by"
         }
     }
 
@@ -272,7 +277,9 @@ public enum ClusterHTTP {
                         status: view.status?.rawValue, generation: generation, version: view.statusVersion ?? 0,
                         ageSeconds: view.statusAge.map(millis))
                 },
-                labels: view.projection.map { NodeLabels($0).dictionary }.flatMap { $0.isEmpty ? nil : $0 })
+                labels: view.projection.map { NodeLabels($0).dictionary }.flatMap { $0.isEmpty ? nil : $0 },
+                accusations: view.accusations.map(AccusationSummary.init),
+                suspectedBy: view.suspectedBy.isEmpty ? nil : view.suspectedBy.map(\.fingerprint))
         }
         return Members(members: members, counts: counts)
     }

@@ -23,11 +23,21 @@ public struct MemberReport: Sendable, Hashable {
     /// When it and its checks last changed and whether they flap, as this node observed it
     /// (``ClusterMemory``); `nil` without a memory.
     public var transitions: MemberTransitions?
+    /// What its accusations of other members came to, as this node saw them (`nil`: it made none).
+    public var accusations: AccuserRecord?
+    /// The members whose signed suspicions of it this node holds.
+    public var suspectedBy: [PublicKey]
+    /// Time since this node last heard from it directly (`nil`: not while it was live).
+    public var heardAge: Duration?
 
     public init(
         key: PublicKey, state: MemberState, life: Life, isSelf: Bool, status: StatusProjection?, statusAge: Duration?,
-        transitions: MemberTransitions? = nil, stateAge: Duration? = nil
+        transitions: MemberTransitions? = nil, stateAge: Duration? = nil, accusations: AccuserRecord? = nil,
+        suspectedBy: [PublicKey] = [], heardAge: Duration? = nil
     ) {
+        self.accusations = accusations
+        self.suspectedBy = suspectedBy
+        self.heardAge = heardAge
         self.key = key
         self.state = state
         self.life = life
@@ -36,6 +46,34 @@ public struct MemberReport: Sendable, Hashable {
         self.statusAge = statusAge
         self.transitions = transitions
         self.stateAge = stateAge
+    }
+}
+
+/// What one member's accusations of others came to (``AccuserRecord``), as `/cluster/health` and
+/// `/cluster/members` show it.
+public struct AccusationSummary: Codable, Sendable, Hashable {
+    /// Over the current and the previous accountability window (10 minutes each by default).
+    public var recent: Int
+    public var refuted: Int
+    public var confirmed: Int
+    /// Since the observer started.
+    public var total: Int
+    public var refutedTotal: Int
+    /// Most of its recent accusations were refuted: they weigh nothing.
+    public var unreliable: Bool
+
+    public init(_ record: AccuserRecord) {
+        recent = record.recentAccusations
+        refuted = record.recentRefuted
+        confirmed = record.recentConfirmed
+        total = record.accusations
+        refutedTotal = record.refuted
+        unreliable = record.isUnreliable
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case recent, refuted, confirmed, total, unreliable
+        case refutedTotal = "refuted_total"
     }
 }
 
@@ -51,6 +89,9 @@ public struct ClusterHealthPolicy: Sendable, Hashable {
     public var minPeers: Int = 2
     /// How long a leader must have led for the election to count as fully stable. Default 5 min.
     public var stableAfter: Duration = .seconds(300)
+    /// A suspect member this node heard from directly within this long is reachable, and its
+    /// accusers' fault is one-way or their own. Default 2 s (two probe intervals).
+    public var heardRecently: Duration = .seconds(2)
 
     public init(staleAfter: Duration) {
         self.staleAfter = staleAfter
@@ -105,6 +146,10 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         public var flapping: FlappingBody? = nil
         /// Its checks that flap, by name (absent when none).
         public var flappingChecks: [String]? = nil
+        /// What its accusations of other members came to, as the observer saw them.
+        public var accusations: AccusationSummary? = nil
+        /// Who signed the suspicions of it that the observer holds (a suspect member only).
+        public var suspectedBy: [String]? = nil
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case nodeID = "node_id", fingerprint, isSelf = "self", state, generation, version
@@ -113,7 +158,7 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
             case connectedPeers = "connected_peers", belowMinPeers = "below_min_peers", unreachable
             case lastTransition = "last_transition", checksLastTransition = "checks_last_transition", flapping
             case flappingChecks = "flapping_checks", observedPeers = "observed_peers", stateAgeSeconds = "state_age_seconds"
-            case statusIssuedAt = "status_issued_at", labels
+            case statusIssuedAt = "status_issued_at", labels, accusations, suspectedBy = "suspected_by"
         }
 
         /// The peers the view counts for the member: the fewer of what it reported and what this
@@ -250,6 +295,8 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         var primaries = 0
         var leaderAges: [UInt64: Int] = [:]
         var terms: [UInt64: UInt64] = [:]
+        /// Suspect members that the observer heard from directly a moment ago.
+        var oneWay: Set<String> = []
         let live = members.count { $0.state == .alive || $0.state == .suspect }
 
         for (member, memberName) in named {
@@ -283,7 +330,12 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
                     labels: labels.isEmpty ? nil : labels,
                     unreachable: unreachable, lastTransition: transitions.map { TimeFormatting.rfc3339(millis: $0.lastTransitionMillis) },
                     checksLastTransition: transitions.map { $0.checks.mapValues { TimeFormatting.rfc3339(millis: $0.lastTransitionMillis) } },
-                    flapping: transitions?.flapping.map(FlappingBody.init), flappingChecks: flappingChecks.isEmpty ? nil : flappingChecks))
+                    flapping: transitions?.flapping.map(FlappingBody.init), flappingChecks: flappingChecks.isEmpty ? nil : flappingChecks,
+                    accusations: member.accusations.map(AccusationSummary.init),
+                    suspectedBy: member.suspectedBy.isEmpty ? nil : member.suspectedBy.map { nameByPrefix[$0.prefix] ?? $0.fingerprint }))
+            if member.state == .suspect, let heard = member.heardAge, heard < policy.heardRecently {
+                oneWay.insert(memberName)
+            }
 
             // Figures count from live members with a fresh status only.
             guard !stale, !gone else { continue }
@@ -339,8 +391,15 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
             reasons.append(voters == 0 ? "no live node reports an election view" : "no leader agreed by a majority (\(election.leader ?? "none") has \(Int(agreement * 100)) %)")
         }
         var concerns: [String] = []
+        let observer = named.first(where: \.member.isSelf)?.name ?? ""
         for node in judged {
-            if node.state != .alive {
+            let accusers = (node.suspectedBy ?? []).joined(separator: ", ")
+            if oneWay.contains(node.nodeID) {
+                // Not "down": this node hears from it, so the accusers' fault is theirs or the path's.
+                concerns.append("\(accusers.isEmpty ? "some members" : accusers) cannot reach \(node.nodeID) while \(observer) can (a one-way or local fault)")
+            } else if node.state == .suspect, !accusers.isEmpty {
+                concerns.append("\(node.nodeID) is suspect (accused by \(accusers))")
+            } else if node.state != .alive {
                 concerns.append("\(node.nodeID) is \(node.state)")
             } else if node.stale {
                 concerns.append("\(node.nodeID): status stale")
@@ -354,6 +413,11 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
                 concerns.append("\(node.nodeID) is flapping (\(flapping.changes) changes since \(flapping.since))")
             }
             for check in node.flappingChecks ?? [] { concerns.append("\(node.nodeID): check \(check) is flapping") }
+            if let accusations = node.accusations, accusations.unreliable {
+                concerns.append(
+                    "\(node.nodeID) cannot reach members that others reach, or lies: \(accusations.refuted) of its \(accusations.recent) "
+                        + "recent accusations were refuted; its accusations weigh nothing")
+            }
         }
         if !belowMinimum.isEmpty { concerns.append("below \(policy.minPeers) peers: \(belowMinimum.joined(separator: ", "))") }
         if replication.underReplicatedKeys > 0 { concerns.append("\(replication.underReplicatedKeys) keys under-replicated") }
@@ -362,7 +426,7 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
             reasons += concerns
         }
         return ClusterHealth(
-            status: status, reasons: reasons, observer: named.first(where: \.member.isSelf)?.name ?? "",
+            status: status, reasons: reasons, observer: observer,
             nodeCount: nodes.count, byStatus: Dictionary(grouping: nodes, by: \.status.rawValue).mapValues(\.count),
             byState: Dictionary(grouping: nodes, by: \.state.description).mapValues(\.count),
             byLabel: nodes.reduce(into: [:]) { counts, node in
@@ -381,6 +445,7 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
             if !checks.isEmpty { line += " " + checks.joined(separator: ", ") }
             if election.leader == node.nodeID { line += " [leader]" }
             if node.flapping != nil { line += " [flapping]" }
+            if node.accusations?.unreliable == true { line += " [accusations refuted]" }
             if let checks = node.flappingChecks { line += " flapping: " + checks.joined(separator: ", ") }
             return line
         }

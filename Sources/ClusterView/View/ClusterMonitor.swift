@@ -86,7 +86,8 @@ public actor ClusterMonitor: Service {
         let reports = views.map {
             MemberReport(
                 key: $0.key, state: $0.state, life: $0.life, isSelf: $0.isSelf, status: $0.projection, statusAge: $0.statusAge,
-                transitions: transitions[$0.key], stateAge: $0.stateAge)
+                transitions: transitions[$0.key], stateAge: $0.stateAge, accusations: $0.accusations, suspectedBy: $0.suspectedBy,
+                heardAge: $0.heardAge)
         }
         return ClusterHealth.merge(reports, policy: policy)
     }

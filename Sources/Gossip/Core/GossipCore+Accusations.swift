@@ -81,6 +81,9 @@ extension GossipCore {
     /// Claims this node signed and verified since it started.
     public var accusationsSigned: Int { accusations.signed }
     public var accusationsVerified: Int { accusations.verified }
+    /// When `member` was last heard from directly (an authenticated datagram it sent), if it is live.
+    public func lastHeard(from member: PublicKey) -> Duration? { accusations.lastHeard[member] }
+
     /// The accusers of each member this node holds suspect.
     public var suspicionAccusers: [PublicKey: [PublicKey]] { suspicions.mapValues { $0.accusations.map(\.accuser) } }
 
@@ -148,7 +151,9 @@ extension GossipCore {
             return nil
         }
         if claim.accuser == key { return nil }
-        guard members[claim.accuser] != nil else {
+        // A member whose tombstone expired still counts: after a long partition, its notice that
+        // it holds this node dead is what makes this node refute and the two sides meet again.
+        guard members[claim.accuser] != nil || remembered[claim.accuser] != nil else {
             stats.dropped[.misboundAccusation, default: 0] += 1
             return nil
         }
@@ -236,6 +241,16 @@ extension GossipCore {
                 continue
             }
             if good.subject == key {
+                if good.accuser == sender.key, isUnreliable(good.accuser) {
+                    // Straight from an accuser whose claims keep being refuted: nobody who agrees
+                    // holds it, and refuting each would let it make this node spread a new life
+                    // as often as it likes. A member that relays it asks for the refutation.
+                    record(good.accuser, now: now) {
+                        $0.accusations += 1
+                        $0.recentAccusations += 1
+                    }
+                    return
+                }
                 record(good.accuser, now: now) {
                     $0.accusations += 1
                     $0.recentAccusations += 1

@@ -86,6 +86,12 @@ public actor GossipNode: Service {
         public var statusAge: Duration?
         /// Time since the member's state last changed.
         public var stateAge: Duration
+        /// What its accusations of other members came to, as this node saw them (`nil`: it made none).
+        public var accusations: AccuserRecord?
+        /// The members whose signed suspicions of it this node holds (empty unless it is suspect).
+        public var suspectedBy: [PublicKey] = []
+        /// Time since this node last heard from it directly (`nil`: not while it was live).
+        public var heardAge: Duration?
     }
 
     /// The UDP socket could not be bound.
@@ -596,6 +602,8 @@ public actor GossipNode: Service {
     public func memberViews() -> [MemberView] {
         guard let core else { return [] }
         let now = elapsed()
+        let records = core.accuserRecords
+        let accusers = core.suspicionAccusers
         func view(_ member: PublicKey, address: NodeAddress, state: MemberState, life: Life, since: Duration, isSelf: Bool)
             -> MemberView
         {
@@ -604,7 +612,8 @@ public actor GossipNode: Service {
                 key: member, nodeID: status?.projection.nodeID, address: address, state: state, life: life, isSelf: isSelf,
                 statusGeneration: status?.projection.generation, statusVersion: status?.projection.version,
                 status: status?.projection.status, projection: status?.projection, statusAge: core.store.acceptedAt[member].map { now - $0 },
-                stateAge: now - since)
+                stateAge: now - since, accusations: records[member], suspectedBy: accusers[member] ?? [],
+                heardAge: isSelf ? .zero : core.lastHeard(from: member).map { now - $0 })
         }
         var views = [view(key, address: core.address, state: core.hasLeft ? .left : .alive, life: core.life, since: .zero, isSelf: true)]
         for member in core.members.values.sorted(by: { $0.key < $1.key }) {
