@@ -104,6 +104,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Fewest connected peers for p2p-connectivity to pass (and below which the status says so).")
     var minPeers: Int = 2
 
+    @Option(help: "Distinct members whose signed suspicions a death needs (fewer when fewer members could accuse; 1-16).")
+    var accusersForDeath: Int = 3
+
     @Flag(inversion: .prefixedNo, help: "Register the seven enhanced checks (pub/sub and DHT probes, election, replication, connectivity, resources, tasks).")
     var enhancedChecks: Bool = true
 
@@ -185,6 +188,7 @@ struct NodeCommand: AsyncParsableCommand {
             throw ValidationError("--join needs --trust FILE (the keys to accept) or --trust-any")
         }
         guard minPeers >= 0 else { throw ValidationError("--min-peers must not be negative") }
+        guard (1...16).contains(accusersForDeath) else { throw ValidationError("--accusers-for-death must be 1 to 16") }
         guard DurationText.parse(historyRetention) != nil else {
             throw ValidationError("--history-retention must be a positive span such as 90m, 12h or 7d, not \(historyRetention)")
         }
@@ -372,6 +376,7 @@ struct NodeCommand: AsyncParsableCommand {
         }
         var configuration = GossipNode.Configuration(keyPair: keyPair, generation: generation, trust: trustPolicy)
         configuration.settings.minPeers = minPeers
+        configuration.settings.accusersForDeath = accusersForDeath
         configuration.labels = try NodeLabels(parsing: label)
         if let clusterKeyFile {
             do {
