@@ -221,3 +221,37 @@ struct SharedSignatureCheckTests {
         }
     }
 }
+
+@Suite("Simulations: members that lie, and one-way faults")
+struct LiarSimulationTests {
+    /// 100 nodes; `liars` of them accuse random members of being suspect and dead 10 times a
+    /// second each (and send forged and outsiders' claims), through the rest phase and the crash.
+    @Test("no false death among 100 nodes with 1 and with 2 liars (k = 3); a real crash is still dead everywhere within 5 s; every honest node names the liars", arguments: [1, 2])
+    func liars(count: Int) async {
+        await offPool { c in
+            for seed in UInt64(1)...2 {
+                var configuration = Simulation.Configuration(nodes: 100, seed: seed)
+                configuration.liars = count
+                var scenario = Scenario(configuration: configuration, statusesAtStart: true)
+                scenario.restSeconds = 30
+                let report = scenario.run()
+                c.expect(report.falseDeaths == 0, "seed \(seed), \(count) liars: \(report.falseDeaths) false deaths")
+                c.expect(report.deadEverywhereSeconds.map { $0 < 5 } == true, "seed \(seed): \(String(describing: report.deadEverywhereSeconds))")
+                c.expect(report.nodesNamingEveryLiar.map { $0 >= 95 } == true, "seed \(seed): \(String(describing: report.nodesNamingEveryLiar))")
+            }
+        }
+    }
+
+    @Test("one-way faults: 20 pairs of 100 nodes where one cannot reach the other, at 5 % loss: no false death, a crash dead everywhere")
+    func oneWayCuts() async {
+        await offPool { c in
+            var configuration = Simulation.Configuration(nodes: 100, seed: 3, loss: 0.05)
+            configuration.oneWayCuts = 20
+            var scenario = Scenario(configuration: configuration, statusesAtStart: true)
+            scenario.restSeconds = 60
+            let report = scenario.run()
+            c.expect(report.falseDeaths == 0, "\(report.falseDeaths) false deaths")
+            c.expect(report.deadEverywhereSeconds != nil)
+        }
+    }
+}
