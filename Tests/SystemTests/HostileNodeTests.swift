@@ -77,9 +77,9 @@ struct AttackedCluster {
         return drops
     }
 
-    /// What goes on the wire from `sender` to node 0: its envelope, sealed with the cluster key if any.
-    func wire(_ datagram: [UInt8], from authenticator: inout DatagramAuthenticator) -> [UInt8] {
-        let enveloped = authenticator.seal(datagram, to: nodeKeys[0].publicKey, wallMicros: UInt64(Date().timeIntervalSince1970 * 1_000_000))
+    /// What goes on the wire from `sender` to `node`: its envelope, sealed with the cluster key if any.
+    func wire(_ datagram: [UInt8], from authenticator: inout DatagramAuthenticator, to node: Int = 0) -> [UInt8] {
+        let enveloped = authenticator.seal(datagram, to: nodeKeys[node].publicKey, wallMicros: UInt64(Date().timeIntervalSince1970 * 1_000_000))
         return ring.map { $0.seal(enveloped) } ?? enveloped
     }
 
@@ -184,6 +184,54 @@ struct HostileNodeTests {
         #expect(bystander.drain() == 0, "nothing was sent to the third party")
         let answered = attacker.drain()
         #expect(answered <= sent, "answers (\(answered) bytes) are no larger than the requests (\(sent) bytes)")
+    }
+
+    @Test("a member signing 'h2 is suspect' and 'h2 is dead' 20 times a second: h2 stays alive in every view, and /cluster/health names the liar")
+    func liarIsNamed() async throws {
+        let cluster = try await AttackedCluster(sealed: false)
+        defer { cluster.stop() }
+        await eventually(timeout: .seconds(30), "three nodes see each other alive") {
+            await cluster.views().allSatisfy { view in view.count == 3 && view.values.allSatisfy { $0.hasPrefix("alive") } }
+        }
+        // Node h1's key, used from another socket: a member gone bad (or a buggy one).
+        let liar = try UDPSocket()
+        var authenticators = [0, 2].map { _ in DatagramAuthenticator(keyPair: cluster.nodeKeys[1], trust: .any) }
+        let victim = cluster.nodeKeys[2].publicKey
+        let start = ContinuousClock.now
+        var named = false
+        while ContinuousClock.now - start < .seconds(20) && !named {
+            let views = await cluster.views()
+            for (i, view) in views.enumerated() {
+                #expect(view[victim.hex].map { !$0.hasPrefix("dead") } ?? true, "h2 as h\(i) sees it: \(view[victim.hex] ?? "—")")
+            }
+            // The life node 0 holds for h2: "alive g<generation>.i<incarnation>".
+            let held = (views[0][victim.hex] ?? "").split(separator: " ").last.map(String.init) ?? ""
+            let numbers = held.dropFirst().split(separator: ".").map { UInt64($0.drop { !$0.isNumber }) ?? 0 }
+            guard numbers.count == 2 else { continue }
+            let life = Life(generation: numbers[0], incarnation: numbers[1])
+            let now = UInt64(Date().timeIntervalSince1970 * 1000)
+            let suspicion = Accusation.sign(cluster.nodeKeys[1], .suspect, subject: victim, life: life, issuedAt: now)
+            let death = DeathCertificate(subject: victim, life: life, accusations: [Accusation.sign(cluster.nodeKeys[1], .dead, subject: victim, life: life, issuedAt: now)])!
+            for _ in 0..<5 {
+                for (slot, node) in [0, 2].enumerated() {
+                    liar.send(cluster.wire(Datagram.encode([.suspect(suspicion), .dead(death)]), from: &authenticators[slot], to: node), to: cluster.gossipPorts[node])
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            _ = liar.drain()
+            if let (_, body) = try? await httpGet("\(cluster.bases[0])/cluster/health"),
+                let health = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+                let reasons = health["reasons"] as? [String]
+            {
+                named = reasons.contains { $0.hasPrefix("h1 cannot reach members that others reach") }
+            }
+        }
+        #expect(named, "h0's /cluster/health names h1 within 20 s")
+        try await Task.sleep(for: .seconds(3))
+        for (i, view) in await cluster.views().enumerated() {
+            #expect(view[victim.hex]?.hasPrefix("alive") == true, "h2 alive as h\(i) sees it")
+        }
+        for node in cluster.nodes { #expect(node.isRunning) }
     }
 
     @Test("a member's DHT and publish floods leave the node's memory flat, and the limits are counted")
