@@ -5,13 +5,6 @@ import Testing
 /// Signed accusations (``Accusation``): who may say a member is suspect or dead, and what it takes.
 @Suite("Signed accusations: no single member, and no outsider, takes a node out")
 struct AccusationTests {
-    static func joined(_ count: Int) -> Harness {
-        var h = Harness(count: count)
-        h.start()
-        h.advance(.seconds(3))
-        return h
-    }
-
     /// Whether any node in `observers` holds any node in `subjects` dead.
     static func anyDead(_ h: Harness, among observers: [Int], of subjects: [Int]) -> Bool {
         observers.contains { i in subjects.contains { j in i != j && h.state(of: j, at: i) == .dead } }
@@ -19,7 +12,7 @@ struct AccusationTests {
 
     @Test("one member claiming ten times a second that another is suspect and dead: it stays alive everywhere, and the liar is named")
     func liar() {
-        var h = Self.joined(6)
+        var h = Harness.joined(6)
         for _ in 0..<300 {
             // The liar's claims about node 2's life as the liar holds it, to every other node.
             let life = h.cores[1].members[h.key(2)]!.life
@@ -45,7 +38,7 @@ struct AccusationTests {
 
     @Test("claims that are forged, from outside, replayed, from the future, by the subject itself or about an unannounced life are dropped by reason")
     func hostileClaims() {
-        var h = Self.joined(4)
+        var h = Harness.joined(4)
         let life = h.cores[0].members[h.key(2)]!.life
         let minute = UInt64(60_000)
         var forged = Datagram.encode([.suspect(h.claim(by: 1, about: 2, life: life))])
@@ -86,7 +79,7 @@ struct AccusationTests {
 
     @Test("a crashed member is dead once three distinct members signed; each death certificate names them")
     func crashNeedsThreeAccusers() throws {
-        var h = Self.joined(6)
+        var h = Harness.joined(6)
         h.sent = []
         h.deaf = [5]
         h.advance(.seconds(15), skip: [5])
@@ -108,9 +101,7 @@ struct AccusationTests {
         var settings = GossipSettings()
         settings.probeInterval = .seconds(60)
         settings.suspicionMultiplier = 1.0 / 30
-        var h = Harness(count: 6, settings: settings)
-        h.start()
-        h.advance(.seconds(3))
+        var h = Harness.joined(6, settings: settings)
         let life = h.cores[3].life
         let two = Datagram.encode([.suspect(h.claim(by: 1, about: 3, life: life)), .suspect(h.claim(by: 2, about: 3, life: life))])
         h.collect(h.cores[0].receive(two, from: Harness.address(1), sender: h.key(1), now: h.now), from: 0)
@@ -131,7 +122,7 @@ struct AccusationTests {
 
     @Test("a two-member cluster: the survivor buries a crashed member alone")
     func twoMembers() {
-        var h = Self.joined(2)
+        var h = Harness.joined(2)
         h.deaf = [1]
         h.advance(.seconds(15), skip: [1])
         #expect(h.state(of: 1, at: 0) == .dead)
@@ -139,7 +130,7 @@ struct AccusationTests {
 
     @Test("a 3 | 2 partition and its heal: members that never lost each other never hold each other dead; views whole again")
     func partitionHeal() {
-        var h = Self.joined(5)
+        var h = Harness.joined(5)
         let sides = [[0, 1, 2], [3, 4]]
         let across = sides[0].flatMap { a in sides[1].flatMap { b in [[a, b], [b, a]] } }
         h.cut = Set(across)

@@ -29,6 +29,14 @@ struct Harness {
         }
     }
 
+    /// `count` nodes, started and joined (3 s of ticks).
+    static func joined(_ count: Int, settings: GossipSettings = GossipSettings()) -> Harness {
+        var h = Harness(count: count, settings: settings)
+        h.start()
+        h.advance(.seconds(3))
+        return h
+    }
+
     /// The wall clock at time zero for every core (Unix seconds): generations 1, 2, … are in its past.
     static let wallClock: UInt64 = 1_800_000_000
 

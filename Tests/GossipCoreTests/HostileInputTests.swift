@@ -8,12 +8,7 @@ struct HostileCoreTests {
     static let extremes: [UInt64] = [0, 1 << 63, UInt64.max]
 
     /// Three joined nodes, and node 0's view of node 2 (life, state) to compare against.
-    static func joined(settings: GossipSettings = GossipSettings()) -> Harness {
-        var h = Harness(count: 3, settings: settings)
-        h.start()
-        h.advance(.seconds(3))
-        return h
-    }
+    static func joined(settings: GossipSettings = GossipSettings()) -> Harness { Harness.joined(3, settings: settings) }
 
     /// Delivers `parts` to node 0 as sent by `sender` (a key holder, unless a stranger's key).
     static func attack(_ h: inout Harness, _ parts: [GossipPart], from sender: PublicKey, at address: NodeAddress? = nil) {

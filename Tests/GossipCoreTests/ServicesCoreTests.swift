@@ -5,9 +5,7 @@ import GossipCore
 @Suite("Gossip services in the core: pub/sub, DHT, election")
 struct ServicesCoreTests {
     static func converged(_ count: Int) -> Harness {
-        var h = Harness(count: count)
-        h.start()
-        h.advance(.seconds(3))
+        var h = Harness.joined(count)
         for i in 0..<count { h.collect(h.cores[i].publish(Harness.draft("ok"), now: h.now), from: i) }
         h.advance(.seconds(3))
         return h
