@@ -68,6 +68,15 @@ final class NetworkLab: Sendable {
         try run(["-n", namespace(i), "link", "set", "eth0", up ? "up" : "down"])
     }
 
+    /// Drops (or lets through again) everything host `from` sends to host `to`: a route in
+    /// `from`'s namespace to nowhere. Both directions make a partition; one makes a one-way fault.
+    func block(from: Int, to: Int, _ blocked: Bool) throws {
+        // Via an address nobody holds on the bridge: the datagrams wait for an ARP answer that
+        // never comes and are dropped silently, as on a cut wire (a blackhole route fails the
+        // send at once, which a real cut does not).
+        try run(["-n", namespace(from), "route", blocked ? "add" : "del", "\(address(to))/32", "via", address(254)])
+    }
+
     /// The arguments that run `command` inside host `i`'s namespace (through `ip netns exec`).
     func inside(_ i: Int, _ command: [String]) -> (URL, [String]) {
         (ip, ["netns", "exec", namespace(i)] + command)
