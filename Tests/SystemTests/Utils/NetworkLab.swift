@@ -1,5 +1,6 @@
 import TestSupport
 import Foundation
+import Synchronization
 import TestSupport
 
 /// Hosts in network namespaces that the test makes and deletes: a hub namespace with a bridge,
@@ -7,6 +8,8 @@ import TestSupport
 /// id, so that two runs do not meet). Nothing leaves these namespaces.
 final class NetworkLab: Sendable {
     let name: String
+    /// Labs made by this process so far.
+    private static let made = Atomic<Int>(0)
     let subnet: Int
     let hosts: Int
     private let ip: URL
@@ -17,7 +20,10 @@ final class NetworkLab: Sendable {
     init(hosts: Int) throws {
         Self.sweepLeftovers()
         let pid = Int(getpid())
-        name = "chc\(pid)"  // the whole pid: sweepLeftovers() reads it back; veth names stay ≤ 15 bytes
+        // The whole pid (sweepLeftovers() reads it back), then a letter per lab of this process
+        // (suites run side by side); veth names stay ≤ 15 bytes.
+        let letters = Array("abcdefghijklmnopqrstuvwxyz")
+        name = "chc\(pid)\(letters[Self.made.add(1, ordering: .relaxed).oldValue % letters.count])"
         subnet = pid % 250 + 1
         self.hosts = hosts
         ip = which("ip")!
