@@ -210,4 +210,27 @@ struct ShellTests {
             #expect(await cluster.sees(0, alive: [cluster.nodes[1].key]))
         }
     }
+
+    @Test("a destination the kernel refuses (a broadcast address) costs its own datagrams: the socket stays open, the peers stay alive")
+    func refusedDestination() async throws {
+        // sendto(2) to 255.255.255.255 without SO_BROADCAST fails with EACCES, as a firewall's
+        // reject or a route to nowhere fails a send. SwiftNIO closed its datagram channel on
+        // such an error, and the node was deaf and mute until it bound again.
+        try await ShellCluster.run(2, configure: { i, configuration in
+            if i == 1 { configuration.join.append("255.255.255.255:7946") }
+        }) { cluster in
+            let keys = cluster.nodes.map(\.key)
+            await within(.seconds(15), "the two nodes see each other") {
+                let first = await cluster.sees(0, alive: [keys[1]])
+                let second = await cluster.sees(1, alive: [keys[0]])
+                return first && second
+            }
+            await within(.seconds(15), "the refused join is counted: \(cluster.nodes[1].drops())") {
+                cluster.nodes[1].drops()["send_refused", default: 0] > 0
+            }
+            #expect(cluster.nodes[1].socketReopens() == 0)
+            #expect(await cluster.sees(0, alive: [keys[1]]))
+            #expect(await cluster.sees(1, alive: [keys[0]]))
+        }
+    }
 }

@@ -27,7 +27,7 @@ public enum GossipMetricNames {
         statusAge: "Seconds since this node accepted the member's latest status.",
         pubSubPublished: "Pub/sub messages this node published.",
         pubSubDelivered: "Pub/sub messages handed to this node's subscribers (its own once echoed back).",
-        socketReopened: "Times the gossip socket closed under the node (a send error such as an unreachable network) and was bound again.",
+        socketReopened: "Times the gossip socket closed under the node (a read error) and was bound again.",
     ]
 }
 
@@ -39,6 +39,8 @@ final class GossipMetrics: Sendable {
     private let ageLabels = Mutex<Set<String>>([])
     /// Drops by reason since start, also readable without a metrics backend.
     let droppedTotals = Mutex<[String: Int]>([:])
+    /// Times the socket was bound again since start.
+    let reopenedTotal = Atomic<Int>(0)
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -66,6 +68,7 @@ final class GossipMetrics: Sendable {
     }
 
     func socketReopened() {
+        reopenedTotal.add(1, ordering: .relaxed)
         counter(GossipMetricNames.socketReopened, nil).increment()
     }
 

@@ -119,7 +119,8 @@ public actor GossipNode: Service {
 
     private var core: GossipCore?
     private var authenticator: DatagramAuthenticator
-    private var writer: NIOAsyncChannelOutboundWriter<AddressedEnvelope<ByteBuffer>>?
+    /// The socket's send side while it is open (see ``DatagramSocket``).
+    private var sender: DatagramSocket?
     private var resolved: [NodeAddress: SocketAddress] = [:]
     private var lastDropped: [DropReason: Int] = [:]
     private var lastRejections: [StatusRejection: Int] = [:]
@@ -160,8 +161,8 @@ public actor GossipNode: Service {
     // MARK: Service
 
     public func run() async throws {
-        let channel = try await bind()
-        let local = channel.channel.localAddress
+        let socket = try await bind()
+        let local = socket.channel.channel.localAddress
         let address = try advertisedAddress(boundTo: local)
         var core = GossipCore(
             keyPair: configuration.keyPair, address: address, generation: configuration.generation,
@@ -182,7 +183,7 @@ public actor GossipNode: Service {
         do {
             try await cancelWhenGracefulShutdown {
                 try await withThrowingDiscardingTaskGroup { group in
-                    group.addTask { try await self.serve(channel, port: port, started: started) }
+                    group.addTask { try await self.serve(socket, port: port, started: started) }
                     group.addTask { try await self.tickLoop() }
                     group.addTask { try await self.repairLoop() }
                     if let health {
@@ -201,57 +202,63 @@ public actor GossipNode: Service {
         logger.notice("gossip stopped")
     }
 
-    /// Receives on the socket until shutdown, then leaves the cluster through it. SwiftNIO closes
-    /// a datagram channel on a send error it deems fatal (ENETUNREACH while the node's only
-    /// interface is down, for one); the node then binds the same port again, backing off up to
-    /// 5 s, and carries on with its state intact (a cut-off node must hear the cluster again).
-    private func serve(
-        _ first: NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>, port: Int,
-        started: [GossipCore.Directive]
-    ) async throws {
-        var channel = first
+    /// Receives on the socket until shutdown, then leaves the cluster through it. Should the
+    /// socket close under the node (a read error SwiftNIO deems fatal), the node binds the same
+    /// port again, backing off up to 5 s, and carries on with its state intact (a cut-off node
+    /// must hear the cluster again).
+    private func serve(_ first: BoundSocket, port: Int, started: [GossipCore.Directive]) async throws {
+        var socket = first
         var opening: [GossipCore.Directive]? = started
         var openedAt = elapsed()
         var backoff = Duration.milliseconds(50)
         while true {
-            try await channel.executeThenClose { inbound, outbound in
-                self.writer = outbound
-                if let directives = opening {
-                    opening = nil
-                    await self.perform(directives)
-                    await self.joinSeeds()
-                }
-                do {
-                    for try await envelope in inbound { await self.receive(envelope) }
-                } catch where !Task.isCancelled {
-                    self.logger.warning("gossip socket failed", metadata: ["error": "\(error)"])
-                }
-                if Task.isCancelled {
-                    // Shutting down: say goodbye while the socket is open, from a task of its own
-                    // (this one is cancelled, and a cancelled task's writes throw).
-                    await Task { await self.leave() }.value
-                }
-                self.writer = nil
-            }
+            try await serve(socket, opening: opening)
+            opening = nil
             try Task.checkCancellation()
-            // Closed under us. A series of closes (every send fails while the network is down)
-            // backs off to one bind every 5 s and logs only its first close.
+            // Closed under us. A series of closes backs off to one bind every 5 s and logs only
+            // its first close.
             let now = elapsed()
             backoff = now - openedAt > .seconds(30) ? .milliseconds(100) : min(backoff * 2, .seconds(5))
             metrics.socketReopened()
             if backoff == .milliseconds(100) {
                 logger.warning("gossip socket closed; binding it again", metadata: ["port": "\(port)"])
             }
-            while true {
-                try await Task.sleep(for: backoff)
-                do {
-                    channel = try await bindSocket(port: port)
-                    openedAt = elapsed()
-                    break
-                } catch {
-                    backoff = min(backoff * 2, .seconds(5))
-                    logger.warning("cannot bind the gossip socket again", metadata: ["error": "\(error)"])
-                }
+            socket = try await rebind(port: port, backoff: &backoff)
+            openedAt = elapsed()
+        }
+    }
+
+    /// Serves one bound socket until it closes (first carrying out `opening`, the start's
+    /// directives, and joining the seeds); its send side is closed with it.
+    private func serve(_ socket: BoundSocket, opening: [GossipCore.Directive]?) async throws {
+        sender = socket.sender
+        defer {
+            sender = nil
+            socket.sender.closeSending()
+        }
+        try await socket.channel.executeThenClose { inbound, _ in
+            if let opening {
+                await self.perform(opening)
+                await self.joinSeeds()
+            }
+            do {
+                for try await envelope in inbound { await self.receive(envelope) }
+            } catch where !Task.isCancelled {
+                self.logger.warning("gossip socket failed", metadata: ["error": "\(error)"])
+            }
+            // Shutting down: say goodbye while the socket is open.
+            if Task.isCancelled { await self.leave() }
+        }
+    }
+
+    private func rebind(port: Int, backoff: inout Duration) async throws -> BoundSocket {
+        while true {
+            try await Task.sleep(for: backoff)
+            do {
+                return try await bindSocket(port: port)
+            } catch {
+                backoff = min(backoff * 2, .seconds(5))
+                logger.warning("cannot bind the gossip socket again", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -346,7 +353,13 @@ public actor GossipNode: Service {
     /// Pub/sub counters.
     public func pubSubStats() -> PubSubStats { core?.pubSubStats ?? PubSubStats() }
 
-    private func bind() async throws -> NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>> {
+    private typealias Channel = NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
+    private struct BoundSocket {
+        var channel: Channel
+        var sender: DatagramSocket
+    }
+
+    private func bind() async throws -> BoundSocket {
         do {
             return try await bindSocket(port: configuration.bindPort)
         } catch {
@@ -354,15 +367,21 @@ public actor GossipNode: Service {
         }
     }
 
-    private func bindSocket(port: Int) async throws -> NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>> {
-        try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 2048))
-            .bind(host: configuration.bindHost, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
-                        wrappingChannelSynchronously: channel)
-                }
-            }
+    private func bindSocket(port: Int) async throws -> BoundSocket {
+        let socket = try DatagramSocket.bind(host: configuration.bindHost, port: port)
+        do {
+            let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 2048))
+                .withBoundSocket(socket.channelDescriptor).get()
+            // Wrapped once registered: the async `withBoundSocket(_:channelInitializer:)` of
+            // SwiftNIO 2.101 fails this socket with "operation unsupported". A datagram that
+            // arrives in between is dropped, as UDP may drop any.
+            let wrapped = try await channel.eventLoop.submit { try Channel(wrappingChannelSynchronously: channel) }.get()
+            return BoundSocket(channel: wrapped, sender: socket)
+        } catch {
+            socket.closeSending()  // the channel's descriptor is SwiftNIO's, closed on its failure
+            throw error
+        }
     }
 
     private func advertisedAddress(boundTo local: SocketAddress?) throws -> NodeAddress {
@@ -499,7 +518,6 @@ public actor GossipNode: Service {
     // MARK: Directives
 
     private func perform(_ directives: [GossipCore.Directive]) async {
-        var envelopes: [AddressedEnvelope<ByteBuffer>] = []
         for directive in directives {
             switch directive {
             case .send(let bytes, let target):
@@ -513,8 +531,15 @@ public actor GossipNode: Service {
                     metrics.dropped("oversized_outbound")
                     continue
                 }
-                metrics.sent(kind: GossipMetrics.kind(ofDatagram: bytes), bytes: wire.count)
-                envelopes.append(AddressedEnvelope(remoteAddress: remote, data: ByteBuffer(bytes: wire)))
+                guard let sender else {
+                    metrics.dropped("socket_closed")
+                    continue
+                }
+                switch sender.send(wire, to: remote) {
+                case .sent: metrics.sent(kind: GossipMetrics.kind(ofDatagram: bytes), bytes: wire.count)
+                case .bufferFull: metrics.dropped("send_buffer_full")
+                case .refused: metrics.dropped("send_refused")
+                }
             case .memberChanged(let member, let state):
                 if state == .alive { authenticator.learn(member) }
                 if let life = core?.members[member]?.life {
@@ -543,12 +568,6 @@ public actor GossipNode: Service {
                 configuration.observe(.leader(leader, nodeID: leader.flatMap { core?.store.statuses[$0]?.projection.nodeID }, term: term))
                 logger.info("leader changed", metadata: ["leader": "\(name)", "term": "\(term)"])
             }
-        }
-        guard !envelopes.isEmpty, let writer else { return }
-        do {
-            try await writer.write(contentsOf: envelopes)
-        } catch {
-            metrics.dropped("send_failed", count: envelopes.count)
         }
     }
 
@@ -641,6 +660,9 @@ public actor GossipNode: Service {
     /// Datagrams, parts and statuses dropped since start, by reason (as in the
     /// `chorus_gossip_dropped_total` metric).
     public nonisolated func drops() -> [String: Int] { metrics.droppedTotals.withLock { $0 } }
+
+    /// Times the socket closed under the node and was bound again.
+    public nonisolated func socketReopens() -> Int { metrics.reopenedTotal.load(ordering: .relaxed) }
 
     /// Status rejections by reason.
     public func rejections() -> [StatusRejection: Int] { core?.store.rejections ?? [:] }
