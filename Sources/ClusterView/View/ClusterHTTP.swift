@@ -48,10 +48,31 @@ public enum ClusterHTTP {
         enum CodingKeys: String, CodingKey { case status, generation, version, ageSeconds = "age_seconds" }
     }
 
+    /// A member known only from its signed announcement: no status of it arrived yet, so no
+    /// node id binds to its key (a node that just joined, or one met again after its status
+    /// was forgotten).
+    public struct Joining: Codable, Sendable, Hashable {
+        public var publicKey: String
+        public var fingerprint: String
+        public var address: String
+        public var state: String
+        public var incarnation: UInt64
+        public var generation: UInt64
+        public var stateAgeSeconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case publicKey = "public_key", fingerprint, address, state, incarnation, generation
+            case stateAgeSeconds = "state_age_seconds"
+        }
+    }
+
     /// The answer of `/cluster/members`.
     public struct Members: Codable, Sendable, Hashable {
+        /// The members this node holds a signed status of (so each has its node id), itself first.
         public var members: [Member]
-        /// Members by state, this node included.
+        /// The members whose status has not arrived yet.
+        public var joining: [Joining]
+        /// Members by state, this node and the joining ones included.
         public var counts: [String: Int]
     }
 
@@ -266,9 +287,15 @@ public enum ClusterHTTP {
     /// The `/cluster/members` answer for `views`.
     public static func members(_ views: [GossipNode.MemberView]) -> Members {
         var counts = Dictionary(uniqueKeysWithValues: MemberState.allCases.map { ($0.description, 0) })
-        let members = views.map { view in
-            counts[view.state.description, default: 0] += 1
-            return Member(
+        for view in views { counts[view.state.description, default: 0] += 1 }
+        let joining = views.filter { $0.nodeID == nil && !$0.isSelf }.map { view in
+            Joining(
+                publicKey: view.key.hex, fingerprint: view.key.fingerprint, address: view.address.description,
+                state: view.state.description, incarnation: view.life.incarnation, generation: view.life.generation,
+                stateAgeSeconds: millis(view.stateAge))
+        }
+        let members = views.filter { $0.nodeID != nil || $0.isSelf }.map { view in
+            Member(
                 nodeID: view.nodeID, publicKey: view.key.hex, fingerprint: view.key.fingerprint,
                 address: view.address.description, state: view.state.description, incarnation: view.life.incarnation,
                 generation: view.life.generation, isSelf: view.isSelf, stateAgeSeconds: millis(view.stateAge),
@@ -281,7 +308,7 @@ public enum ClusterHTTP {
                 accusations: view.accusations.map(AccusationSummary.init),
                 suspectedBy: view.suspectedBy.isEmpty ? nil : view.suspectedBy.map(\.fingerprint))
         }
-        return Members(members: members, counts: counts)
+        return Members(members: members, joining: joining, counts: counts)
     }
 }
 

@@ -86,6 +86,13 @@ public struct GossipSettings: Sendable, Hashable {
     /// node spends on departed members, which matters in open trust mode, where every restart
     /// with a fresh key is a new member. Default 24 hours (Serf's default).
     public var reconnectTimeout: Duration = .seconds(86_400)
+    /// How often a node talks to one member it holds dead (see ``GossipCore/reconnect(now:into:)``)
+    /// while some member died within ``reconnectQuickly``. Default 2 s.
+    public var reconnectInterval: Duration = .seconds(2)
+    /// How long after the latest death reconnects stay quick. Default 5 minutes.
+    public var reconnectQuickly: Duration = .seconds(300)
+    /// How often a node talks to one member it holds dead otherwise (Serf's reconnect interval). Default 30 s.
+    public var reconnectSlowInterval: Duration = .seconds(30)
     /// A status whose figures moved but nothing meaningful changed is re-signed about this
     /// often at the least (jittered by ±25 %; see ``statusRefreshPerMember`` for larger
     /// clusters), so that its age also tells how fresh it is. Default 5 minutes.

@@ -74,13 +74,38 @@ final class NetworkLab: Sendable {
         try run(["-n", namespace(i), "link", "set", "eth0", up ? "up" : "down"])
     }
 
+    /// A one-way cut: what host `from` sends to host `to` is lost.
+    struct Cut: Hashable {
+        var from: Int
+        var to: Int
+    }
+
     /// Drops (or lets through again) everything host `from` sends to host `to`: a route in
-    /// `from`'s namespace to nowhere. Both directions make a partition; one makes a one-way fault.
-    func block(from: Int, to: Int, _ blocked: Bool) throws {
-        // Via an address nobody holds on the bridge: the datagrams wait for an ARP answer that
-        // never comes and are dropped silently, as on a cut wire (a blackhole route fails the
-        // send at once, which a real cut does not).
-        try run(["-n", namespace(from), "route", blocked ? "add" : "del", "\(address(to))/32", "via", address(254)])
+    /// `from`'s namespace. Both directions make a partition; one makes a one-way fault.
+    /// `refused` makes the sender's kernel refuse the datagrams at once (a blackhole route,
+    /// EINVAL, as a firewall's reject or a missing route does); otherwise they vanish silently
+    /// on the way, as on a cut wire (via an address nobody holds on the bridge: they wait for
+    /// an ARP answer that never comes).
+    func block(from: Int, to: Int, _ blocked: Bool, refused: Bool = false) throws {
+        try run(["-n", namespace(from)] + routeCommand(Cut(from: from, to: to), add: blocked, refused: refused))
+    }
+
+    /// Replaces the cuts in place (`current`) by `cuts`, changing only the routes that differ,
+    /// one `ip -batch` per namespace: fast enough to play packet loss as cuts that come and go.
+    func setCuts(_ cuts: Set<Cut>, replacing current: Set<Cut>) throws {
+        var commands: [Int: [String]] = [:]
+        for cut in cuts.subtracting(current) { commands[cut.from, default: []].append(routeCommand(cut, add: true).joined(separator: " ")) }
+        for cut in current.subtracting(cuts) { commands[cut.from, default: []].append(routeCommand(cut, add: false).joined(separator: " ")) }
+        for (host, lines) in commands {
+            let (status, output) = try runTool(ip, ["-n", namespace(host), "-batch", "-"], input: Data((lines.joined(separator: "\n") + "\n").utf8))
+            if status != 0 { throw LabError(description: "ip -batch in host \(host): \(output)") }
+        }
+    }
+
+    private func routeCommand(_ cut: Cut, add: Bool, refused: Bool = false) -> [String] {
+        refused
+            ? ["route", add ? "add" : "del", "blackhole", "\(address(cut.to))/32"]
+            : ["route", add ? "add" : "del", "\(address(cut.to))/32", "via", address(254)]
     }
 
     /// The arguments that run `command` inside host `i`'s namespace (through `ip netns exec`).
