@@ -39,9 +39,6 @@ struct IsolationTests {
 
     @Test("its pub/sub and DHT probes fail and it reports degraded, while the rest stay healthy; reconnected, it recovers")
     func isolatedNode() async throws {
-        let lab = try NetworkLab(hosts: 5)
-        defer { lab.destroy() }
-        let root = temporaryDirectory()
         let intervals = [
             "pubsub-enhanced=2", "dht-enhanced=2", "election-health=2", "replication-health=2", "p2p-connectivity=3",
             // At its default 30 s, task-manager judged the cut's failed probes up to 30 s after the
@@ -49,19 +46,11 @@ struct IsolationTests {
             "task-manager=2",
             "resource-health=3600",  // one run: no CPU figure (see passes(_:_:))
         ].flatMap { ["--check-interval", $0] }
-        var nodes: [NodeProcess] = []
-        defer { for node in nodes { node.terminate() } }
-        for i in 1...5 {
-            var arguments = [
-                "node", "--node-id", "h\(i)", "--http-host", "127.0.0.1", "--http-port", "0", "--disk-path", ".",
-                "--gossip-host", lab.address(i), "--gossip-port", "7946", "--trust-any", "--data-dir", "\(root)/data\(i)",
-                "--no-shutdown-on-critical", "--task-success-window", "20",
-            ] + intervals
-            if i > 1 { arguments += ["--join", "\(lab.address(1)):7946"] }
-            nodes.append(try NodeProcess(arguments: arguments, lab: lab, host: i))
-        }
-        var ports: [Int: Int] = [:]
-        for i in 1...5 { ports[i] = try await nodes[i - 1].waitForPort() }
+        let cluster = try await LabCluster(hosts: 5, extra: ["--task-success-window", "20"] + intervals)
+        defer { cluster.stop() }
+        let lab = cluster.lab
+        let ports = cluster.ports
+        let node3 = cluster.nodes[3]!
         let probes = ["pubsub-enhanced", "dht-enhanced"]
         // Each phase's duration, printed: this test bounds the real-time phase of `make test`.
         var phaseStart = ContinuousClock.now
@@ -133,7 +122,7 @@ struct IsolationTests {
         var lastSeen = "no answer"
         await eventually(
             timeout: .seconds(150),
-            "node 3 healthy again (last seen: \(lastSeen); running: \(nodes[2].isRunning); log: \(nodes[2].log.suffix(3000)))"
+            "node 3 healthy again (last seen: \(lastSeen); running: \(node3.isRunning); log: \(node3.log.suffix(3000)))"
         ) {
             guard let (status, checks) = await Self.health(lab, 3, port: ports[3]!) else { return false }
             var notHealthy: [String] = []
