@@ -45,6 +45,9 @@ public struct Scenario: Sendable {
         public var restPartsPerNodePerSecond: [String: Double]
         public var firstSuspicionSeconds: Double?
         public var deadEverywhereSeconds: Double?
+        /// Bytes sent per node per second over the `restSeconds` (30 at most) after the crash was
+        /// dead everywhere: the rest with one dead member (reconnect attempts included).
+        public var restAfterCrashBytesPerNodePerSecond: Double?
         /// Times a node declared a running node dead, over the whole run (should be 0).
         public var falseDeaths: Int
         public var datagramsLost: Int
@@ -153,12 +156,21 @@ public struct Scenario: Sendable {
             return buried == sim.upCount
         }
         progress("crash: \(deadEverywhere.map { "dead everywhere after \(seconds($0)) s" } ?? "not detected within \(seconds(crashLimit)) s")")
+        var restAfterCrash: Double?
+        if deadEverywhere != nil {
+            let seconds = min(restSeconds, 30)
+            let before = sim.totalBytesSent
+            sim.run(for: .seconds(Int64(seconds)), step: .seconds(5)) { sim in falseDeaths = max(falseDeaths, sim.falselyDead) }
+            restAfterCrash = (Double(sim.totalBytesSent - before) / Double(seconds) / Double(sim.upCount)).rounded(toPlaces: 1)
+            progress("rest after the crash: \(Int(restAfterCrash!.rounded())) bytes per node per second")
+        }
 
         return Report(
             nodes: n, seed: configuration.seed, loss: configuration.loss, joinSeconds: joined.map(seconds),
             changeHoldersPerRound: holders, changeRounds: rounds, restBytesPerNodePerSecond: rest,
             restPartsPerNodePerSecond: restParts,
             firstSuspicionSeconds: firstSuspicion.map(seconds), deadEverywhereSeconds: deadEverywhere.map(seconds),
+            restAfterCrashBytesPerNodePerSecond: restAfterCrash,
             falseDeaths: max(falseDeaths, sim.falseDeathEvents.count), datagramsLost: sim.lost, datagramsDelivered: sim.delivered,
             pubSub: pubSub, liars: sim.liars.count, oneWayCuts: sim.cutLinks.count, nodesNamingEveryLiar: naming,
             accusationsSignedPerNodePerSecond: perNodeSecond(signedAfter - signedBefore),

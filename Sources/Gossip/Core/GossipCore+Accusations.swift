@@ -91,11 +91,20 @@ extension GossipCore {
     /// when fewer members could accuse — this node and the live members other than `subject`,
     /// leaving out those suspected for longer than the longest suspicion timeout (they most
     /// likely crashed too: five nodes of which three crashed at once still bury them).
-    func accusersNeeded(excluding subject: PublicKey, now: Duration) -> Int {
-        let longest = suspicionBounds.max
-        let longSuspected = suspicions.reduce(0) { $0 + ($1.key != subject && now - $1.value.start > longest ? 1 : 0) }
-        let others = liveKeys.count - (members.isLive(subject) ? 1 : 0) - longSuspected
+    /// `longSuspected` is ``longSuspectedCount(now:)``, counted once per tick by a caller that
+    /// asks for every suspicion (counting it per suspicion made a tick O(S²)).
+    func accusersNeeded(excluding subject: PublicKey, now: Duration, longSuspected: Int? = nil) -> Int {
+        let all = longSuspected ?? longSuspectedCount(now: now)
+        let subjectIsLong = suspicions[subject].map { now - $0.start > suspicionBounds.max } ?? false
+        let others = liveKeys.count - (members.isLive(subject) ? 1 : 0) - (all - (subjectIsLong ? 1 : 0))
         return max(1, min(settings.accusersForDeath, 1 + max(0, others)))
+    }
+
+    /// Suspicions older than the longest suspicion timeout: their subjects are most likely gone
+    /// and could not accuse anyone.
+    func longSuspectedCount(now: Duration) -> Int {
+        let longest = suspicionBounds.max
+        return suspicions.values.reduce(0) { $0 + (now - $1.start > longest ? 1 : 0) }
     }
 
     /// The accusers of `suspicion` whose claims weigh (this node's own always does).
@@ -277,9 +286,10 @@ extension GossipCore {
     mutating func suspicionTimers(now: Duration, into out: inout [Directive]) {
         rollAccountability(now: now)
         guard !suspicions.isEmpty else { return }
+        let longSuspected = longSuspectedCount(now: now)
         for (memberKey, suspicion) in suspicions.sorted(by: { $0.key < $1.key }) {
             let weight = weight(of: suspicion)
-            guard weight >= accusersNeeded(excluding: memberKey, now: now),
+            guard weight >= accusersNeeded(excluding: memberKey, now: now, longSuspected: longSuspected),
                 now - suspicion.start >= suspicionTimeout(confirmations: weight - 1)
             else { continue }
             guard var member = members[memberKey], member.state == .suspect, member.life == suspicion.life else {

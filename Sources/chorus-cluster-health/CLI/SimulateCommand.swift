@@ -133,6 +133,7 @@ struct SimulateCommand: AsyncParsableCommand {
             print("  each delivery: median \(each[0]) ms, p90 \(each[1]) ms, max \(each[2]) ms")
         }
         print("crash: first suspicion after \(show(report.firstSuspicionSeconds, "s")), dead everywhere after \(show(report.deadEverywhereSeconds, "s"))")
+        if let after = report.restAfterCrashBytesPerNodePerSecond { print("  then at rest: \(after) bytes per node per second") }
         print("false deaths: \(report.falseDeaths); datagrams lost \(report.datagramsLost) of \(report.datagramsLost + report.datagramsDelivered)")
         print("accusations per node per second at rest: \(report.accusationsSignedPerNodePerSecond) signed, \(report.accusationsVerifiedPerNodePerSecond) verified")
         if report.liars > 0 || report.oneWayCuts > 0 {
