@@ -54,11 +54,7 @@ public final class GRPCHealthServer: Service, Sendable {
         public var host: String
         public var port: Int
         public var underlying: any Error
-        public var description: String {
-            let text = String(describing: underlying)
-            let reason = text.contains("Address already in use") || text.contains("errno: 98") ? "the address is already in use" : text
-            return "cannot listen on \(host):\(port) (gRPC): \(reason)"
-        }
+        public var description: String { ListenFailure.describe(host: host, port: port, what: "gRPC", underlying) }
     }
 
     /// The port the server listens on, once it does.

@@ -100,10 +100,7 @@ public actor GossipNode: Service {
         public var port: Int
         public var underlying: any Error
         public var description: String {
-            let text = String(describing: underlying)
-            let reason = text.contains("Address already in use") || text.contains("errno: 98")
-                ? "the address is already in use" : text
-            return "cannot listen on \(host):\(port) (gossip, UDP): \(reason)"
+            ListenFailure.describe(host: host, port: port, what: "gossip, UDP", underlying)
         }
     }
 

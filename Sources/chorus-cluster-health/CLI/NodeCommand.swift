@@ -340,11 +340,8 @@ struct NodeCommand: AsyncParsableCommand {
     private func describe(_ error: any Error, host: String, port: Int) -> String {
         if let bind = error as? GossipNode.BindError { return bind.description }
         if let listen = error as? GRPCHealthServer.ListenError { return listen.description }
-        let text = String(describing: error)
-        if text.contains("Address already in use") || text.contains("errno: 98") {
-            return "cannot listen on \(host):\(port): the address is already in use"
-        }
-        return text
+        let reason = ListenFailure.reason(error)
+        return reason == String(describing: error) ? reason : ListenFailure.describe(host: host, port: port, what: "HTTP", error)
     }
 
     /// The admin token in `path`: its first line, trimmed; at least 16 characters.
