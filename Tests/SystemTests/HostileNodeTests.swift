@@ -228,6 +228,12 @@ struct HostileNodeTests {
         }
         #expect(named, "h0's /cluster/health names h1 within 20 s")
         try await Task.sleep(for: .seconds(3))
+        // And its metrics, updated once a second: h1's refuted accusations, h1 unreliable.
+        let metrics = String(decoding: try await httpGet("\(cluster.bases[0])/metrics").1, as: UTF8.self)
+        let refuted = metrics.split(separator: "\n").first { $0.hasPrefix(#"chorus_gossip_accuser_recent_refuted{node_id="h1"}"#) }
+        #expect(refuted.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 >= 3 } == true, "refuted: \(String(describing: refuted))")
+        #expect(metrics.contains(#"chorus_gossip_accuser_unreliable{node_id="h1"} 1"#), "h1 unreliable in /metrics")
+        #expect(metrics.contains("chorus_gossip_accusations_verified_total "), "verifications counted")
         for (i, view) in await cluster.views().enumerated() {
             #expect(view[victim.hex]?.hasPrefix("alive") == true, "h2 alive as h\(i) sees it")
         }

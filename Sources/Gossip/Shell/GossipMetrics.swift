@@ -15,6 +15,12 @@ public enum GossipMetricNames {
     public static let pubSubPublished = "chorus_pubsub_messages_published_total"
     public static let pubSubDelivered = "chorus_pubsub_messages_delivered_total"
     public static let socketReopened = "chorus_gossip_socket_reopened_total"
+    public static let accuserAccusations = "chorus_gossip_accuser_recent_accusations"
+    public static let accuserRefuted = "chorus_gossip_accuser_recent_refuted"
+    public static let accuserConfirmed = "chorus_gossip_accuser_recent_confirmed"
+    public static let accuserUnreliable = "chorus_gossip_accuser_unreliable"
+    public static let accusationsSigned = "chorus_gossip_accusations_signed_total"
+    public static let accusationsVerified = "chorus_gossip_accusations_verified_total"
 
     public static let help: [String: String] = [
         datagramsSent: "Datagrams sent, by the type of their first part.",
@@ -28,6 +34,12 @@ public enum GossipMetricNames {
         pubSubPublished: "Pub/sub messages this node published.",
         pubSubDelivered: "Pub/sub messages handed to this node's subscribers (its own once echoed back).",
         socketReopened: "Times the gossip socket closed under the node (a read error) and was bound again.",
+        accuserAccusations: "Signed accusations (suspect or dead) this node accepted from the member over the last 10-20 minutes.",
+        accuserRefuted: "Of those, how many the accused refuted (it was alive).",
+        accuserConfirmed: "Of those, how many the accused's death, leave or restart confirmed.",
+        accuserUnreliable: "1 while the member's accusations keep being refuted (3 or more, over twice its confirmed ones): they weigh nothing here.",
+        accusationsSigned: "Accusations this node signed.",
+        accusationsVerified: "Distinct accusations by others whose signature this node verified.",
     ]
 }
 
@@ -36,7 +48,8 @@ final class GossipMetrics: Sendable {
     private let factory: any MetricsFactory
     private let counters = Mutex<[String: Counter]>([:])
     private let gauges = Mutex<[String: Gauge]>([:])
-    private let ageLabels = Mutex<Set<String>>([])
+    /// The member labels each per-member gauge has now, by metric name.
+    private let memberLabels = Mutex<[String: Set<String>]>([:])
     /// Drops by reason since start, also readable without a metrics backend.
     let droppedTotals = Mutex<[String: Int]>([:])
     /// Times the socket was bound again since start.
@@ -91,17 +104,42 @@ final class GossipMetrics: Sendable {
     }
 
     /// Sets the status age of each member (by node id) and removes members no longer listed.
-    func statusAges(_ ages: [String: Double]) {
-        let gone = ageLabels.withLock { labels in
-            let gone = labels.subtracting(ages.keys)
-            labels = Set(ages.keys)
+    func statusAges(_ ages: [String: Double]) { memberGauges(GossipMetricNames.statusAge, ages) }
+
+    /// Per accuser (by node id): its recent accusations, refuted and confirmed ones, and whether
+    /// it is unreliable; only accusers with recent accusations are listed.
+    func accusers(_ records: [String: AccuserRecord]) {
+        memberGauges(GossipMetricNames.accuserAccusations, records.mapValues { Double($0.recentAccusations) })
+        memberGauges(GossipMetricNames.accuserRefuted, records.mapValues { Double($0.recentRefuted) })
+        memberGauges(GossipMetricNames.accuserConfirmed, records.mapValues { Double($0.recentConfirmed) })
+        memberGauges(GossipMetricNames.accuserUnreliable, records.mapValues { $0.isUnreliable ? 1 : 0 })
+    }
+
+    /// Counts the accusations signed and verified since the last call (`total` is the core's count).
+    func accusations(signed: Int, verified: Int) {
+        for (name, total) in [(GossipMetricNames.accusationsSigned, signed), (GossipMetricNames.accusationsVerified, verified)] {
+            let delta = accusationTotals.withLock { totals in
+                defer { totals[name] = total }
+                return total - totals[name, default: 0]
+            }
+            if delta > 0 { counter(name, nil).increment(by: delta) }
+        }
+    }
+
+    private let accusationTotals = Mutex<[String: Int]>([:])
+
+    /// One gauge of `name` per member (label `node_id`), removing the members no longer given.
+    private func memberGauges(_ name: String, _ values: [String: Double]) {
+        let gone = memberLabels.withLock { all in
+            let gone = all[name, default: []].subtracting(values.keys)
+            all[name] = Set(values.keys)
             return gone
         }
         for label in gone {
-            let removed = gauges.withLock { $0.removeValue(forKey: GossipMetricNames.statusAge + "|" + label) }
+            let removed = gauges.withLock { $0.removeValue(forKey: name + "|" + label) }
             removed?.destroy()
         }
-        for (label, age) in ages { gauge(GossipMetricNames.statusAge, ("node_id", label)).record(age) }
+        for (label, value) in values { gauge(name, ("node_id", label)).record(value) }
     }
 
     private func counter(_ name: String, _ dimension: (String, String)?) -> Counter {

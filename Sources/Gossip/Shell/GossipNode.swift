@@ -606,6 +606,12 @@ public actor GossipNode: Service {
             ages[label(for: member, in: core)] = (now - at).seconds
         }
         metrics.statusAges(ages)
+        var accusers: [String: AccuserRecord] = [:]
+        for (accuser, record) in core.accuserRecords where record.recentAccusations > 0 || record.isUnreliable {
+            accusers[label(for: accuser, in: core)] = record
+        }
+        metrics.accusers(accusers)
+        metrics.accusations(signed: core.accusationsSigned, verified: core.accusationsVerified)
     }
 
     private func label(for member: PublicKey, in core: GossipCore) -> String {
