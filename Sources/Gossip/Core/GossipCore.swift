@@ -1137,8 +1137,9 @@ public struct GossipCore: Sendable {
     }
 
     /// Talks to one random member believed dead (Serf's reconnect): after a partition heals, this
-    /// is how the two sides find each other again — it hears this node's announcement and digest
-    /// summary, answers with what it holds, and whichever side was buried refutes. Every
+    /// is how the two sides find each other again — it hears from this node (a summary; with the
+    /// announcement on the slow turns), tells it that it is held dead, and whichever side was
+    /// buried refutes. Every
     /// ``GossipSettings/reconnectInterval`` while some member died within
     /// ``GossipSettings/reconnectQuickly``, else every ``GossipSettings/reconnectSlowInterval``:
     /// a heal is found within seconds, and a member that crashed for good costs one datagram per
