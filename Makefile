@@ -5,7 +5,7 @@ NODES ?= 5
 
 # Debian packages the tests need, as COMMAND:PACKAGE (installed only when the command is missing).
 BUILD_PACKAGES = pkg-config:pkg-config pkg-config=libsodium:libsodium-dev pkg-config=sqlite3:libsqlite3-dev pkg-config=zlib:zlib1g-dev
-TEST_PACKAGES = $(BUILD_PACKAGES) openssl:openssl promtool:prometheus python=nacl.signing:python3-nacl python=yaml:python3-yaml curl:curl chromium:chromium
+TEST_PACKAGES = $(BUILD_PACKAGES) openssl:openssl promtool:prometheus python=nacl.signing:python3-nacl python=yaml:python3-yaml curl:curl chromium:chromium python=pip:python3-pip pip=grpc_health.v1.health_pb2:grpcio-health-checking
 BENCH_PACKAGES = wrk:wrk curl:curl
 
 # The benchmark programs are part of the package only with CHORUS_BENCHMARKS set (see Package.swift).

@@ -30,6 +30,11 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         // gzip for /cluster/health (system zlib; needs zlib1g-dev, which `make` installs when missing).
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        // gRPC health checking v1 (Kubernetes' gRPC probes, Envoy, client load balancers).
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         // MARK: The gossip protocol
@@ -87,6 +92,23 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Sources/NodeHealth/HTTP"
+        ),
+        // gRPC health checking v1 (Check, List, Watch) over the node's health and the cluster
+        // view: the service and the code generated from Protos/ (scripts/generate-grpc.sh).
+        .target(
+            name: "NodeGRPC",
+            dependencies: [
+                "NodeHealth",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2TransportServices", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/NodeGRPC"
         ),
         // Test kit (not a product): in-memory adapters and an in-process router client.
         .target(
@@ -161,7 +183,7 @@ let package = Package(
         .target(
             name: "ChorusNode",
             dependencies: [
-                "NodeHealth", "NodeHealthHTTP", "GossipCore", "Gossip", "ClusterView", "ClusterEvents", "ClusterNotify",
+                "NodeHealth", "NodeHealthHTTP", "GossipCore", "Gossip", "ClusterView", "ClusterEvents", "ClusterNotify", "NodeGRPC",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -174,7 +196,7 @@ let package = Package(
         .executableTarget(
             name: "chorus-cluster-health",
             dependencies: [
-                "ChorusNode", "NodeHealth", "NodeHealthHTTP", "GossipCore", "Gossip", "ClusterView", "ClusterEvents", "ClusterNotify",
+                "ChorusNode", "NodeHealth", "NodeHealthHTTP", "GossipCore", "Gossip", "ClusterView", "ClusterEvents", "ClusterNotify", "NodeGRPC",
                 "Simulations",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -199,6 +221,9 @@ let package = Package(
         // crashes now and then on Linux), polling, raw sockets.
         .target(name: "TestSupport", dependencies: ["GossipCore"], path: "Tests/TestSupport"),
         .testTarget(name: "GossipCoreTests", dependencies: ["GossipCore", "TestSupport"]),
+        .testTarget(
+            name: "NodeGRPCTests",
+            dependencies: ["NodeGRPC", "NodeHealth", .product(name: "GRPCCore", package: "grpc-swift-2")]),
         .testTarget(
             name: "GossipTests",
             dependencies: [

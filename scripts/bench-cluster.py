@@ -140,7 +140,7 @@ def run(n):
         f.write(TOKEN + "\n")
     procs = []
     for i in range(n):
-        args = [BIN, "node", "--node-id", f"b{i}", "--http-host", "127.0.0.1", "--http-port", str(HTTP_BASE + i),
+        args = [BIN, "node", "--node-id", f"b{i}", "--http-host", "127.0.0.1", "--no-grpc", "--http-port", str(HTTP_BASE + i),
                 "--gossip-host", "127.0.0.1", "--gossip-port", str(GOSSIP_BASE + i), "--disk-path", root,
                 "--key-file", f"{root}/k{i}/node.key", "--data-dir", f"{root}/d{i}", "--trust", f"{root}/trust",
                 "--admin-token-file", f"{root}/token", "--log-level", "warning"]

@@ -19,7 +19,7 @@ node_key = signing.SigningKey.generate()
 holder = signing.SigningKey.generate()
 open(f"{work}/node.key", "w").write(bytes(node_key).hex() + "\n"); os.chmod(f"{work}/node.key", 0o600)
 open(f"{work}/trust", "w").write(bytes(node_key.verify_key).hex() + "\n" + bytes(holder.verify_key).hex() + "\n")
-node = subprocess.Popen([f"{bin_dir}/chorus-cluster-health", "node", "--http-host", "127.0.0.1", "--http-port", "0",
+node = subprocess.Popen([f"{bin_dir}/chorus-cluster-health", "node", "--http-host", "127.0.0.1", "--no-grpc", "--http-port", "0",
                          "--gossip-host", "127.0.0.1", "--gossip-port", "0", "--key-file", f"{work}/node.key",
                          "--trust", f"{work}/trust", "--data-dir", work, "--disk-path", work, "--no-enhanced-checks",
                          "--log-level", "notice"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

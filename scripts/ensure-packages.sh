@@ -3,13 +3,19 @@
 #   scripts/ensure-packages.sh COMMAND:PACKAGE [COMMAND:PACKAGE ...]
 # A COMMAND that starts with "pkg-config=" checks a pkg-config module, one that starts with
 # "python=" a Python module importable by /usr/bin/python3 or python3, one that starts with
-# "file=" a file (a library's sources, for example), instead of a command.
+# "file=" a file (a library's sources, for example), instead of a command. One that starts with
+# "pip=" is a Python module that python3 must import; PACKAGE is then a PyPI package, installed
+# with pip (for the test clients: grpcio, grpcio-health-checking).
 set -euo pipefail
 missing=()
+pip_missing=()
 for pair in "$@"; do
   cmd=${pair%%:*}
   pkg=${pair#*:}
-  if [[ $cmd == pkg-config=* ]]; then
+  if [[ $cmd == pip=* ]]; then
+    python3 -c "import ${cmd#pip=}" >/dev/null 2>&1 || pip_missing+=("$pkg")
+    continue
+  elif [[ $cmd == pkg-config=* ]]; then
     pkg-config --exists "${cmd#pkg-config=}" 2>/dev/null && continue
   elif [[ $cmd == file=* ]]; then
     [ -e "${cmd#file=}" ] && continue
@@ -22,7 +28,21 @@ for pair in "$@"; do
   fi
   missing+=("$pkg")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+install_pip() {
+  if [ ${#pip_missing[@]} -gt 0 ]; then
+    echo "installing missing Python packages: ${pip_missing[*]}" >&2
+    log=$(mktemp)
+    # Debian's own Python refuses pip outside a virtual environment (PEP 668) unless told.
+    if ! { python3 -m pip install -q --disable-pip-version-check "${pip_missing[@]}" >"$log" 2>&1 ||
+           python3 -m pip install -q --disable-pip-version-check --break-system-packages "${pip_missing[@]}" >>"$log" 2>&1; }; then
+      cat "$log" >&2
+      echo "error: could not install ${pip_missing[*]} with pip" >&2
+      exit 1
+    fi
+    rm -f "$log"
+  fi
+}
+if [ ${#missing[@]} -eq 0 ]; then install_pip; exit 0; fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
@@ -40,3 +60,4 @@ if ! { $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$l
   exit 1
 fi
 rm -f "$log"
+install_pip

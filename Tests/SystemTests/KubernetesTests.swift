@@ -37,6 +37,7 @@ struct KubernetesTests {
             "serviceName": sts["spec"]["serviceName"],
             "ports": {p["name"]: p["containerPort"] for p in node["ports"]},
             "readiness": node["readinessProbe"]["httpGet"], "liveness": node["livenessProbe"]["httpGet"],
+            "startup": node["startupProbe"]["grpc"],
             "argv": shlex.split(node["args"][0]),
             "secretName": secret["metadata"]["name"],
             "volumeSecret": next(v["secret"]["secretName"] for v in sts["spec"]["template"]["spec"]["volumes"] if "secret" in v),
@@ -62,7 +63,8 @@ struct KubernetesTests {
         #expect(manifest["kinds"] == .array(["Service", "Service", "StatefulSet"]))
         #expect(manifest["readiness"]?["path"] == "/health/ready" && manifest["readiness"]?["port"] == "http")
         #expect(manifest["liveness"]?["path"] == "/health/live" && manifest["liveness"]?["port"] == "http")
-        #expect(manifest["ports"]?["http"] == 8081 && manifest["ports"]?["gossip"] == 7946)
+        #expect(manifest["ports"]?["http"] == 8081 && manifest["ports"]?["gossip"] == 7946 && manifest["ports"]?["grpc"] == 9081)
+        #expect(manifest["startup"]?["port"] == 9081 && manifest["startup"]?["service"] == "", "the gRPC start-up probe")
         let gossipService = try #require(manifest["serviceName"]?.stringValue)
         #expect(manifest["services"]?[gossipService]?["clusterIP"] == "None", "the gossip Service is headless")
         #expect(manifest["services"]?[gossipService]?["publishNotReadyAddresses"] == true)
@@ -135,6 +137,13 @@ struct KubernetesTests {
             return Set(nodes.map { $0["node_id"]?.stringValue })
         }()
         #expect(names == ["chorus-0", "chorus-1", "chorus-2"], "pods are named after POD_NAME")
+        // The start-up probe as the kubelet asks it: grpc.health.v1.Health/Check of "".
+        let client = Self.root.appendingPathComponent("scripts/grpc_health_client.py").path
+        for pod in pods {
+            let port = try #require(pod.log.firstMatch(of: #/grpc=127\.0\.0\.1:(\d+)/#).map { String($0.1) }, "no grpc ready line")
+            let (_, answer) = try await runAsync(URL(fileURLWithPath: "/usr/bin/env"), ["python3", client, "check", "127.0.0.1:\(port)", ""])
+            #expect(answer.hasPrefix("SERVING"), "the gRPC probe: \(answer)")
+        }
     }
 
     /// The node container's `argv` for pod `i` on loopback: `$(POD_NAME)` and `$(POD_IP)`
@@ -155,6 +164,7 @@ struct KubernetesTests {
         }
         set("--http-host", "127.0.0.1")
         set("--http-port", "0")
+        set("--grpc-port", "0")
         set("--gossip-host", "127.0.0.1")
         set("--gossip-port", "0")
         set("--advertise", nil)

@@ -30,7 +30,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Number of nodes.")
     var nodes: Int = 5
 
-    @Option(help: "HTTP port of the first node.")
+    @Option(help: "HTTP port of the first node (its gRPC port is 1000 above).")
     var httpPort: Int = 8081
 
     @Option(help: "Gossip UDP port of the first node.")
@@ -41,7 +41,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...64).contains(nodes) else { throw ValidationError("--nodes must be 1 to 64") }
-        guard (1...65535 - 64).contains(httpPort), (1...65535 - 64).contains(gossipPort) else {
+        guard (1...65535 - 1064).contains(httpPort), (1...65535 - 64).contains(gossipPort) else {
             throw ValidationError("ports must leave room for the nodes")
         }
     }
@@ -67,6 +67,7 @@ struct DemoCommand: AsyncParsableCommand {
             for i in 1...nodes {
                 var arguments = [
                     "node", "--node-id", "demo-\(i)", "--http-host", "127.0.0.1", "--http-port", "\(httpPort + i - 1)",
+                    "--grpc-port", "\(httpPort + 1000 + i - 1)",
                     "--gossip-host", "127.0.0.1", "--gossip-port", "\(gossipPort + i - 1)", "--disk-path", dir,
                     "--key-file", "\(dir)/keys\(i)/node.key", "--data-dir", "\(dir)/data\(i)", "--trust", "\(dir)/trust",
                     "--admin-token-file", tokenFile, "--min-peers", "\(min(2, nodes - 1))",
@@ -114,7 +115,9 @@ struct DemoCommand: AsyncParsableCommand {
               metrics     \(base)/metrics
               summary     \(base)/health/summary
             """)
-        for i in 1...nodes { print("  demo-\(i)      http://127.0.0.1:\(httpPort + i - 1)/health   gossip 127.0.0.1:\(gossipPort + i - 1)") }
+        for i in 1...nodes {
+            print("  demo-\(i)      http://127.0.0.1:\(httpPort + i - 1)/health   gRPC 127.0.0.1:\(httpPort + 1000 + i - 1)   gossip 127.0.0.1:\(gossipPort + i - 1)")
+        }
         print("""
 
             try:

@@ -17,6 +17,7 @@ import Logging
 import Metrics
 import NodeHealth
 import NodeHealthHTTP
+import NodeGRPC
 import Prometheus
 
 struct NodeCommand: AsyncParsableCommand {
@@ -37,6 +38,12 @@ struct NodeCommand: AsyncParsableCommand {
 
     @Option(help: "Address the HTTP server listens on.")
     var httpHost: String = "0.0.0.0"
+
+    @Option(help: "gRPC port of grpc.health.v1.Health, on the HTTP server's address (0 picks a free port).")
+    var grpcPort: Int = 9081
+
+    @Flag(help: "Serve no gRPC.")
+    var noGrpc = false
 
     @Option(help: "Most HTTP connections held at once; at the cap the longest-idle one is closed for a newcomer, so probes keep answering.")
     var httpMaxConnections: Int = 512
@@ -154,6 +161,7 @@ struct NodeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be 0 to 65535") }
+        guard (0...65535).contains(grpcPort) else { throw ValidationError("--grpc-port must be 0 to 65535") }
         guard (0...1).contains(diskThreshold) else { throw ValidationError("--disk-threshold must be 0 to 1") }
         guard taskSuccessWindow > 0 else { throw ValidationError("--task-success-window must be a positive number of seconds") }
         guard (0...1).contains(memoryThreshold) else { throw ValidationError("--memory-threshold must be 0 to 1") }
@@ -289,6 +297,12 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.drainDelay = .milliseconds(Int64(drainDelay * 1000))
         configuration.http.host = httpHost
         configuration.http.port = httpPort
+        if !noGrpc {
+            var grpc = NodeConfiguration.GRPC()
+            grpc.host = httpHost
+            grpc.port = grpcPort
+            configuration.grpc = grpc
+        }
         configuration.http.maxConnections = httpConnectionCap(logger: logger)
         configuration.http.idleTimeout = .milliseconds(Int64(httpIdleTimeout * 1000))
         configuration.checks.minPeers = minPeers
@@ -325,6 +339,7 @@ struct NodeCommand: AsyncParsableCommand {
 
     private func describe(_ error: any Error, host: String, port: Int) -> String {
         if let bind = error as? GossipNode.BindError { return bind.description }
+        if let listen = error as? GRPCHealthServer.ListenError { return listen.description }
         let reason = ListenFailure.reason(error)
         return reason == String(describing: error) ? reason : ListenFailure.describe(host: host, port: port, what: "HTTP", error)
     }

@@ -13,6 +13,7 @@ import Logging
 import Metrics
 import NodeHealth
 import NodeHealthHTTP
+import NodeGRPC
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
@@ -38,6 +39,8 @@ public struct ChorusNode: Sendable {
     public let memory: ClusterMemory
     /// Webhook notifications, when ``NodeConfiguration/Notifications/webhooks`` has any.
     public let notifier: Notifier?
+    /// The gRPC health server, when ``NodeConfiguration/grpc`` is set.
+    public let grpc: GRPCHealthServer?
     /// The enhanced checks, when ``NodeConfiguration/enhancedChecks`` is on.
     public let enhanced: EnhancedHealthChecks?
     /// Every route the node serves (health, cluster, admin with a token, `/metrics`), as the
@@ -122,6 +125,13 @@ public struct ChorusNode: Sendable {
         self.manager = manager
         self.gossip = gossip
         self.monitor = monitor
+        self.grpc = configuration.grpc.map { grpc in
+            var settings = GRPCHealthServer.Configuration(host: grpc.host, port: grpc.port)
+            settings.clusterInterval = .seconds(1)
+            return GRPCHealthServer(
+                configuration: settings, health: manager, cluster: { await monitor.serve().health.status },
+                logger: configuration.makeLogger("chorus.grpc"))
+        }
         self.enhanced = enhanced
         self.history = history
         self.memory = memory
@@ -187,7 +197,7 @@ public struct ChorusNode: Sendable {
     }
 
     /// The node's services in the order they start: HTTP first (probes answer `starting` at
-    /// once), then gossip, the manager and the cluster monitor. Gossip and the manager take the
+    /// once), then gossip, the manager, the cluster monitor and gRPC. Gossip and the manager take the
     /// whole group down when they fail (a critical check with shutdown-on-critical, a bind error).
     public func services(onHTTPRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         -> [ServiceGroupConfiguration.ServiceConfiguration]
@@ -197,7 +207,8 @@ public struct ChorusNode: Sendable {
             .init(service: gossip, failureTerminationBehavior: .gracefullyShutdownGroup),
             .init(service: manager, failureTerminationBehavior: .gracefullyShutdownGroup),
             .init(service: monitor),
-        ] + (notifier.map { [.init(service: $0)] } ?? []) + (history.map { [.init(service: $0)] } ?? [])
+        ] + (grpc.map { [.init(service: $0, failureTerminationBehavior: .gracefullyShutdownGroup)] } ?? [])
+            + (notifier.map { [.init(service: $0)] } ?? []) + (history.map { [.init(service: $0)] } ?? [])
     }
 
     /// Runs the node until SIGTERM or SIGINT (or `gracefulShutdownSignals`), then shuts it down

@@ -38,6 +38,15 @@ public struct NodeConfiguration: Sendable {
     /// The software version the status reports.
     public var version = ProductVersion.current
     public var http = HTTP()
+    /// The gRPC health service (`grpc.health.v1.Health`).
+    public struct GRPC: Sendable {
+        public var host = "0.0.0.0"
+        /// 0 picks a free port (the log line `grpc ready` says which).
+        public var port = 9081
+        public init() {}
+    }
+    /// The gRPC server, `nil` for none (the library's default; `node` turns it on, `--grpc-port`).
+    public var grpc: GRPC?
     public var history = History()
     /// Webhook notifications (``ClusterNotify/Notifier``).
     public struct Notifications: Sendable {

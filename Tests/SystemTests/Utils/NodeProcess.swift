@@ -36,6 +36,7 @@ final class NodeProcess: Sendable {
         if arguments.first == "node" {
             if !arguments.contains("--gossip-port") { arguments += ["--gossip-host", "127.0.0.1", "--gossip-port", "0"] }
             if !arguments.contains("--data-dir") { arguments += ["--data-dir", temporaryDirectory()] }
+            if !arguments.contains("--grpc-port") && !arguments.contains("--no-grpc") { arguments += ["--grpc-port", "0"] }
         }
         if let lab {
             let (executable, inside) = lab.inside(host, [productBinary().path] + arguments)
