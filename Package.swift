@@ -98,7 +98,8 @@ let package = Package(
         .target(
             name: "NodeGRPC",
             dependencies: [
-                "NodeHealth",
+                "NodeHealth", "NodeHealthHTTP",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2TransportServices", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOCore", package: "swift-nio"),

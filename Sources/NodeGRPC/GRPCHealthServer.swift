@@ -6,9 +6,11 @@ import GRPCCore
 // ``PlaintextListener`` provides in 20 lines.
 import GRPCNIOTransportHTTP2TransportServices
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import NodeHealth
+import NodeHealthHTTP
 import ServiceLifecycle
 import Synchronization
 
@@ -30,6 +32,10 @@ public final class GRPCHealthServer: Service, Sendable {
         /// Concurrent streams one HTTP/2 connection may open. Default 1024 (a dashboard watching
         /// every check of a node needs a few dozen).
         public var maxStreamsPerConnection = 1024
+        /// Connections held at once; at the cap the oldest is closed for a newcomer, so a flood of
+        /// idle connections can neither exhaust the node's descriptors nor keep a probe out.
+        /// Default 128 (a kubelet, a proxy or two and some dashboards).
+        public var maxConnections = 128
 
         public init(host: String, port: Int) {
             self.host = host
@@ -42,14 +48,17 @@ public final class GRPCHealthServer: Service, Sendable {
     private let health: HealthManager
     private let cluster: (@Sendable () async -> HealthStatus?)?
     private let logger: Logger
+    private let limiter: ConnectionLimiter
     private let bound = Mutex<Int?>(nil)
     private let clusterStatus = Mutex<HealthStatus?>(nil)
 
     /// `cluster` reads the cluster view's status (nil: no `cluster` service).
     public init(
-        configuration: Configuration, health: HealthManager, cluster: (@Sendable () async -> HealthStatus?)?, logger: Logger
+        configuration: Configuration, health: HealthManager, cluster: (@Sendable () async -> HealthStatus?)?, logger: Logger,
+        metrics: any MetricsFactory = MetricsSystem.factory
     ) {
         self.configuration = configuration
+        self.limiter = ConnectionLimiter(limit: configuration.maxConnections, server: .grpc, metrics: metrics)
         self.health = health
         self.cluster = cluster
         self.logger = logger
@@ -75,7 +84,8 @@ public final class GRPCHealthServer: Service, Sendable {
         limits.http2.maxConcurrentStreams = configuration.maxStreamsPerConnection
         limits.connection.maxIdleTime = .seconds(300)
         let transport = HTTP2ServerTransport.Custom(
-            listenerFactory: PlaintextListener(host: configuration.host, port: configuration.port, eventLoopGroup: group),
+            listenerFactory: PlaintextListener(
+                host: configuration.host, port: configuration.port, eventLoopGroup: group, limiter: limiter),
             config: limits)
         let server = GRPCServer(transport: transport, services: [HealthService(board: board)])
         refresh()
@@ -133,11 +143,13 @@ public final class GRPCHealthServer: Service, Sendable {
 }
 
 /// Listens on `host:port` in plain text: the listening channel and each accepted connection are
-/// set up by the transport's own configurators (HTTP/2, gRPC stream handling, limits).
+/// set up by the transport's own configurators (HTTP/2, gRPC stream handling, limits), and each
+/// connection counted by `limiter`.
 struct PlaintextListener: HTTP2ServerTransport.ListenerFactory {
     let host: String
     let port: Int
     let eventLoopGroup: any EventLoopGroup
+    let limiter: ConnectionLimiter
 
     func makeListeningChannel(
         listenerConfigurator: HTTP2ServerTransport.ListenerConfigurator,
@@ -147,7 +159,8 @@ struct PlaintextListener: HTTP2ServerTransport.ListenerFactory {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { listenerConfigurator.configure(channel: $0) }
             .bind(host: host, port: port) { channel in
-                connectionConfigurator.configure(channel: channel, tls: .none)
+                limiter.track(channel)
+                return connectionConfigurator.configure(channel: channel, tls: .none)
             }
     }
 }

@@ -135,4 +135,37 @@ struct ClusterHealthDocumentTests {
             #expect(String(buffer: verbose.body).hasSuffix("cluster degraded\n"))
         }
     }
+
+    @Test("Accept: application/health+json: node:status and each check's responseTime hold one entry per node")
+    func healthJSON() async throws {
+        var members = Self.members()
+        members[4] = ClusterHealthTests.report(
+            4, status: .unhealthy,
+            checks: [.init(name: "disk-space", healthy: false, critical: true, latencyMicros: 2500, message: "disk full")])
+        members[3].statusAge = .seconds(3600)
+        let reports = members
+        let monitor = ClusterMonitor { ClusterHealth.merge(reports, policy: ClusterHealthTests.policy) }
+        let router = NodeRoutes<BasicRequestContext>.router(serving: [ClusterHTTP.viewRoutes(monitor: monitor)])
+        try await Application(router: router).test(.router) { client in
+            let response = try await client.execute(
+                uri: "/cluster/health", method: .get, headers: [.accept: "application/health+json"])
+            #expect(response.headers[.contentType] == "application/health+json")
+            let body = try Self.json(Array(response.body.readableBytesView))
+            #expect(body["status"] as? String == "warn" && body["serviceId"] as? String == "n0")
+            let checks = try #require(body["checks"] as? [String: [[String: Any]]])
+            let nodes = try #require(checks["node:status"])
+            #expect(nodes.map { $0["componentId"] as? String } == ["n0", "n1", "n2", "n3", "n4"])
+            #expect(nodes.map { $0["status"] as? String } == ["pass", "pass", "warn", "fail", "fail"])
+            #expect(nodes[3]["output"] as? String == "no fresh status (alive)")
+            let disk = try #require(checks["disk-space:responseTime"])
+            #expect(disk.map { $0["componentId"] as? String } == ["n0", "n1", "n2", "n4"], "a stale status is not measured")
+            #expect(disk[3]["status"] as? String == "fail" && disk[3]["observedValue"] as? Double == 2.5)
+            #expect(disk[3]["output"] as? String == "disk full" && disk[3]["observedUnit"] as? String == "ms")
+
+            let filtered = try await client.execute(
+                uri: "/cluster/health?status=unhealthy", method: .get, headers: [.accept: "application/health+json"])
+            let only = try #require((try Self.json(Array(filtered.body.readableBytesView)))["checks"] as? [String: [[String: Any]]])
+            #expect(only["node:status"]?.map { $0["componentId"] as? String } == ["n4"])
+        }
+    }
 }

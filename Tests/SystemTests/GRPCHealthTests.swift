@@ -74,4 +74,46 @@ struct GRPCHealthTests {
         #expect(await node.waitForExit() == 0, "exits 0 after SIGTERM: \(node.log.suffix(1500))")
         print("grpc: maintenance seen by Watch after \(on) s")
     }
+
+    @Test("hostile gRPC clients (garbage, a 16 MiB frame header, rapid reset, PING and SETTINGS floods, 8000 half-open streams, 400 slow connections, malformed messages): the node lives, its HTTP probe keeps answering, Check answers after each")
+    func hostileClients() async throws {
+        let node = try NodeProcess(arguments: [
+            "node", "--node-id", "grpc-target", "--http-host", "127.0.0.1", "--http-port", "0", "--grpc-port", "0",
+            "--disk-path", ".", "--no-enhanced-checks",
+        ])
+        defer { node.terminate() }
+        let httpPort = try await node.waitForPort()
+        let grpcPort = try await Self.grpcPort(node)
+        let script = repositoryRoot().appendingPathComponent("scripts/grpc_hostile_client.py").path
+        let (status, output) = try await runAsync(
+            URL(fileURLWithPath: "/usr/bin/env"), ["python3", script, "127.0.0.1:\(grpcPort)", "http://127.0.0.1:\(httpPort)"])
+        try #require(status == 0, "the client failed: \(output)")
+        let result = try decodeJSON(String(output.split(separator: "\n").last ?? ""))
+        guard case .object(let after)? = result["check_after"] else {
+            Issue.record("no result: \(output)")
+            return
+        }
+        for (attack, check) in after {
+            #expect(check == "SERVING", "Check after \(attack): \(check) — \(String(describing: result["attacks"]?[attack]))")
+        }
+        #expect(node.isRunning, "the node lives: \(node.log.suffix(1500))")
+        let probe = try #require(result["probe"])
+        #expect(Self.strings(probe["failures"]).isEmpty, "every HTTP probe answered: \(probe)")
+        // A kubelet's default probe timeout is 1 s: no probe may come near it.
+        let slowest = try #require(probe["max_ms"]?.doubleValue)
+        #expect(slowest < 1000, "the slowest HTTP probe took \(slowest) ms: \(probe)")
+        #expect(result["attacks"]?["garbage"]?["closed"] == true, "garbage closes the connection: \(String(describing: result["attacks"]))")
+        #expect(result["attacks"]?["oversized_frame"]?["goaway"] == 6, "FRAME_SIZE_ERROR: \(String(describing: result["attacks"]))")
+        // grpc-swift resets a stream whose message is over the limit (RST_STREAM CANCEL, grpcio says CANCELLED).
+        let overLimit = result["attacks"]?["malformed_messages"]?["over_limit"]?.stringValue
+        #expect(overLimit != "OK" && overLimit != nil, "a message over 64 KiB is refused: \(String(describing: overLimit))")
+        // The connections over the cap of 128 (the eight half-open ones among them) were closed, oldest first.
+        let slow = result["attacks"]?["slow_prefaces"]
+        let held = try #require(slow?["connections"]?.intValue)
+        #expect((slow?["closed_by_server"]?.intValue ?? 0) >= held - 128, "closed at the cap: \(String(describing: slow))")
+        #expect(result["attacks"]?["malformed_messages"]?["compressed_flag"]?["answered"] == true)
+        let notProtobuf = result["attacks"]?["malformed_messages"]?["not_protobuf"]?.stringValue
+        #expect(notProtobuf != "OK" && notProtobuf != nil, "bytes that are no protobuf are refused: \(String(describing: notProtobuf))")
+        print("grpc hostile: \(output)")
+    }
 }

@@ -262,6 +262,11 @@ public enum ClusterHTTP {
         }
         let snapshot = await monitor.serve()
         let status: HTTPResponse.Status = snapshot.health.status == .unhealthy ? .serviceUnavailable : .ok
+        if HTTPNegotiation.prefers(request.headers, mediaType: APIHealthDocument.mediaType) {
+            var selected = snapshot.health
+            selected.nodes = selected.nodes.filter(query.matches)
+            return APIHealthDocument.cluster(selected).response
+        }
         if query.verbose {
             return Response(
                 status: status, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],

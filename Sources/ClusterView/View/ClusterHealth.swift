@@ -150,6 +150,9 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         public var accusations: AccusationSummary? = nil
         /// Who signed the suspicions of it that the observer holds (a suspect member only).
         public var suspectedBy: [String]? = nil
+        /// Its checks as it signed them, fresh statuses only. Not in the JSON document (its
+        /// failing and degraded checks are): the `application/health+json` answer's measurements.
+        public var checks: [StatusProjection.Check]? = nil
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case nodeID = "node_id", fingerprint, isSelf = "self", state, generation, version
@@ -332,7 +335,8 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
                     checksLastTransition: transitions.map { $0.checks.mapValues { TimeFormatting.rfc3339(millis: $0.lastTransitionMillis) } },
                     flapping: transitions?.flapping.map(FlappingBody.init), flappingChecks: flappingChecks.isEmpty ? nil : flappingChecks,
                     accusations: member.accusations.map(AccusationSummary.init),
-                    suspectedBy: member.suspectedBy.isEmpty ? nil : member.suspectedBy.map { nameByPrefix[$0.prefix] ?? $0.fingerprint }))
+                    suspectedBy: member.suspectedBy.isEmpty ? nil : member.suspectedBy.map { nameByPrefix[$0.prefix] ?? $0.fingerprint },
+                    checks: stale ? nil : checks))
             if member.state == .suspect, let heard = member.heardAge, heard < policy.heardRecently {
                 oneWay.insert(memberName)
             }

@@ -8,15 +8,16 @@ import Synchronization
 import Glibc
 #endif
 
-/// Caps the HTTP connections a node holds, so that idle or slow clients can neither exhaust its
-/// file descriptors nor its memory, and so that probes keep answering when the cap is reached.
+/// Caps the HTTP (or gRPC) connections a node holds, so that idle or slow clients can neither
+/// exhaust its file descriptors nor its memory, and so that probes keep answering when the cap is reached.
 ///
 /// At the cap, a new connection is not refused: the connection that has been quiet the longest
 /// (no request in progress, least recently active) is closed to make room. A kubelet's probe
 /// opens a fresh connection, which is then the newest of all, so a flood of idle connections
 /// cannot starve it; only when every connection is in the middle of a request is the newcomer
 /// closed. Measured before the cap: 10 000 idle connections held 235 MB, and with a descriptor
-/// limit of 1024, 1 224 of them made every probe fail.
+/// limit of 1024, 1 224 of them made every probe fail. gRPC connections (``track(_:)``) are never
+/// busy here (a Watch stream lasts as long as its client wants): the oldest goes first.
 public final class ConnectionLimiter: Sendable {
     struct Entry {
         var channel: any Channel
@@ -40,14 +41,30 @@ public final class ConnectionLimiter: Sendable {
     private let evictions: Counter
     private let refusals: Counter
 
+    /// Which server's connections: it names the metrics.
+    public enum Server: Sendable {
+        case http, grpc
+    }
+
     /// Metrics: `chorus_http_connections` (open now) and `chorus_http_connections_closed_total`
     /// with `reason` `evicted` (the longest-idle one, closed for a newcomer) or `refused` (every
-    /// connection was busy).
-    public init(limit: Int, metrics: any MetricsFactory = MetricsSystem.factory) {
+    /// connection was busy); `chorus_grpc_…` for ``Server/grpc``.
+    public init(limit: Int, server: Server = .http, metrics: any MetricsFactory = MetricsSystem.factory) {
         self.limit = max(1, limit)
-        open = Gauge(label: HealthMetricNames.httpConnections, factory: metrics)
-        evictions = Counter(label: HealthMetricNames.httpConnectionsClosed, dimensions: [("reason", "evicted")], factory: metrics)
-        refusals = Counter(label: HealthMetricNames.httpConnectionsClosed, dimensions: [("reason", "refused")], factory: metrics)
+        let (openLabel, closedLabel) = switch server {
+        case .http: (HealthMetricNames.httpConnections, HealthMetricNames.httpConnectionsClosed)
+        case .grpc: (HealthMetricNames.grpcConnections, HealthMetricNames.grpcConnectionsClosed)
+        }
+        open = Gauge(label: openLabel, factory: metrics)
+        evictions = Counter(label: closedLabel, dimensions: [("reason", "evicted")], factory: metrics)
+        refusals = Counter(label: closedLabel, dimensions: [("reason", "refused")], factory: metrics)
+    }
+
+    /// Counts `channel` from now until it closes, making room at the cap (a connection whose
+    /// requests this limiter does not see, as gRPC's).
+    public func track(_ channel: any Channel) {
+        opened(channel)
+        channel.closeFuture.whenComplete { _ in self.closed(channel) }
     }
 
     /// Connections open now, and those closed to make room or refused since start.

@@ -17,15 +17,28 @@ public enum HTTPNegotiation {
 
     /// Whether `Accept-Encoding` accepts `coding` (`gzip`): named or `*`, with a q-value above 0.
     public static func accepts(_ headers: HTTPFields, coding: String) -> Bool {
-        for field in headers[values: .acceptEncoding] {
-            for item in field.split(separator: ",") {
+        weighted(headers, .acceptEncoding).contains { ($0.name == coding || $0.name == "*") && $0.q > 0 }
+    }
+
+    /// Whether `Accept` prefers `mediaType` (`application/health+json`): named with a q-value
+    /// above 0 and no lower than any other type it names. A wildcard never picks it: a client
+    /// that names no type gets the usual JSON.
+    public static func prefers(_ headers: HTTPFields, mediaType: String) -> Bool {
+        let listed = weighted(headers, .accept)
+        guard let wanted = listed.filter({ $0.name == mediaType }).map(\.q).max(), wanted > 0 else { return false }
+        return listed.allSatisfy { $0.q <= wanted }
+    }
+
+    /// The items of a weighted list header (`name;q=0.5, other`), names lower-cased, q 1 unless given.
+    private static func weighted(_ headers: HTTPFields, _ field: HTTPField.Name) -> [(name: String, q: Double)] {
+        headers[values: field].flatMap { value in
+            value.split(separator: ",").compactMap { item -> (name: String, q: Double)? in
                 let parts = item.split(separator: ";").map(\.trimmingSpaces)
-                guard let name = parts.first?.lowercased(), name == coding || name == "*" else { continue }
+                guard let name = parts.first?.lowercased(), !name.isEmpty else { return nil }
                 let q = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
-                if q > 0 { return true }
+                return (name, q.isFinite ? q : 0)
             }
         }
-        return false
     }
 
     /// The tag without `W/`.

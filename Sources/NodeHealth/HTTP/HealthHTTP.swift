@@ -10,8 +10,12 @@ import Hummingbird
 ///
 /// | path | answer |
 /// |---|---|
-/// | `GET /health` | ``SystemStatus``; 200 when healthy or degraded, else 503 |
+/// | `GET /health` | ``SystemStatus``; 200 when healthy or degraded, else 503; `application/health+json` when `Accept` prefers it (``APIHealthDocument``) |
 /// | `GET /health/ready` | `{"ready","status","message"}`; 200 when healthy or degraded, else 503 |
+///
+/// Both take `?exclude=NAME` (repeatable: the status without those checks, which the answer lists
+/// under `excluded`, with names that are no check here under `unknown_exclusions`) and `?verbose`
+/// (plain text, a line per check: ``ProbeQuery``), as kube-apiserver's `/readyz`.
 /// | `GET /health/live` | `{"live","status","uptime"}` (uptime as a Go duration); 503 only when stopping |
 /// | `GET /health/checks` | `{"checks","total","timestamp"}`; always 200 |
 /// | `GET /health/checks/{name}` | that check's latest ``CheckResult``; 200 when it passes, 503 when it fails or has no result, 404 when unknown |
@@ -32,39 +36,43 @@ public enum HealthHTTP {
     public static func routes(manager: HealthManager, enhanced: EnhancedHealthChecks? = nil) -> NodeRoutes<BasicRequestContext> {
         let router = NodeRoutes(context: BasicRequestContext.self)
         let startTime = TimeFormatting.rfc3339(manager.startTime)
-        router.get("/health") { _, _ in
-            let snapshot = manager.probeSnapshot()
-            let uptime = Duration.seconds(max(0, Date().timeIntervalSince(manager.startTime)))
-            var body = ByteBuffer()
-            body.reserveCapacity(snapshot.resultsJSON.count + snapshot.messageJSON.count + 256)
-            body.writeString(#"{"checks":"#)
-            body.writeBytes(snapshot.resultsJSON)
-            body.writeString(#","last_update":""#)
-            body.writeString(TimeFormatting.rfc3339(snapshot.lastUpdate))
-            body.writeString(#"","message":"#)
-            body.writeBytes(snapshot.messageJSON)
-            body.writeString(#","node_id":"#)
-            body.writeBytes(manager.nodeIDJSON)
-            body.writeString(#","start_time":""#)
-            body.writeString(startTime)
-            body.writeString(#"","status":""#)
-            body.writeString(snapshot.status.rawValue)
-            body.writeString(#"","uptime":"#)
-            body.writeString(String(uptime.nanoseconds))
-            body.writeString(#","version":"#)
-            body.writeBytes(manager.versionJSON)
-            body.writeString("}")
-            return jsonResponse(body, status: snapshot.status.isReady ? .ok : .serviceUnavailable)
+        router.get("/health") { request, _ in
+            let query = try probeQuery(request)
+            let healthJSON = HTTPNegotiation.prefers(request.headers, mediaType: APIHealthDocument.mediaType)
+            if query.isPlain && !healthJSON {
+                let snapshot = manager.probeSnapshot()
+                return healthBody(manager, snapshot, status: snapshot.status, messageJSON: snapshot.messageJSON, startTime: startTime)
+            }
+            let evaluation = manager.evaluation(excluding: query.excluded)
+            if healthJSON {
+                return APIHealthDocument.node(evaluation, nodeID: manager.settings.nodeID, version: manager.settings.version).response
+            }
+            if query.verbose { return textResponse(ProbeQuery.verboseText(evaluation, probe: "health"), ready: evaluation.status.isReady) }
+            return healthBody(
+                manager, manager.probeSnapshot(), status: evaluation.status, messageJSON: JSONBytes.encode(evaluation.message),
+                startTime: startTime, excluded: evaluation)
         }
-        router.get("/health/ready") { _, _ in
-            let snapshot = manager.probeSnapshot()
-            let ready = snapshot.status.isReady
+        router.get("/health/ready") { request, _ in
+            let query = try probeQuery(request)
+            let status: HealthStatus
+            let messageJSON: [UInt8]
+            var excluded: HealthManager.Evaluation?
+            if query.isPlain {
+                let snapshot = manager.probeSnapshot()
+                (status, messageJSON) = (snapshot.status, snapshot.messageJSON)
+            } else {
+                let evaluation = manager.evaluation(excluding: query.excluded)
+                if query.verbose { return textResponse(ProbeQuery.verboseText(evaluation, probe: "ready"), ready: evaluation.status.isReady) }
+                (status, messageJSON, excluded) = (evaluation.status, JSONBytes.encode(evaluation.message), evaluation)
+            }
+            let ready = status.isReady
             var body = ByteBuffer()
-            body.reserveCapacity(snapshot.messageJSON.count + 64)
-            body.writeString(#"{"message":"#)
-            body.writeBytes(snapshot.messageJSON)
+            body.reserveCapacity(messageJSON.count + 64)
+            if let excluded { writeExclusions(excluded, to: &body) } else { body.writeString("{") }
+            body.writeString(#""message":"#)
+            body.writeBytes(messageJSON)
             body.writeString(ready ? #","ready":true,"status":""# : #","ready":false,"status":""#)
-            body.writeString(snapshot.status.rawValue)
+            body.writeString(status.rawValue)
             body.writeString(#""}"#)
             return jsonResponse(body, status: ready ? .ok : .serviceUnavailable)
         }
@@ -111,6 +119,63 @@ public enum HealthHTTP {
             router.get("/health/summary") { _, _ in try jsonResponse(enhanced.healthSummary(), status: .ok) }
         }
         return router
+    }
+
+    /// The `/health` body: ``SystemStatus``'s shape from the manager's ready-made fragments, with
+    /// `status` and `message` as given (the published ones, or those without excluded checks) and,
+    /// when checks were excluded, `excluded` and `unknown_exclusions` first.
+    static func healthBody(
+        _ manager: HealthManager, _ snapshot: HealthManager.ProbeSnapshot, status: HealthStatus, messageJSON: [UInt8],
+        startTime: String, excluded: HealthManager.Evaluation? = nil
+    ) -> Response {
+        let uptime = Duration.seconds(max(0, Date().timeIntervalSince(manager.startTime)))
+        var body = ByteBuffer()
+        body.reserveCapacity(snapshot.resultsJSON.count + messageJSON.count + 256)
+        if let excluded { writeExclusions(excluded, to: &body) } else { body.writeString("{") }
+        body.writeString(#""checks":"#)
+        body.writeBytes(snapshot.resultsJSON)
+        body.writeString(#","last_update":""#)
+        body.writeString(TimeFormatting.rfc3339(snapshot.lastUpdate))
+        body.writeString(#"","message":"#)
+        body.writeBytes(messageJSON)
+        body.writeString(#","node_id":"#)
+        body.writeBytes(manager.nodeIDJSON)
+        body.writeString(#","start_time":""#)
+        body.writeString(startTime)
+        body.writeString(#"","status":""#)
+        body.writeString(status.rawValue)
+        body.writeString(#"","uptime":"#)
+        body.writeString(String(uptime.nanoseconds))
+        body.writeString(#","version":"#)
+        body.writeBytes(manager.versionJSON)
+        body.writeString("}")
+        return jsonResponse(body, status: status.isReady ? .ok : .serviceUnavailable)
+    }
+
+    /// `{"excluded":[...],"unknown_exclusions":[...],` — the opening of an answer with exclusions.
+    private static func writeExclusions(_ evaluation: HealthManager.Evaluation, to body: inout ByteBuffer) {
+        body.writeString(#"{"excluded":"#)
+        body.writeBytes(JSONBytes.encode(evaluation.excluded))
+        body.writeString(#","unknown_exclusions":"#)
+        body.writeBytes(JSONBytes.encode(evaluation.unknown))
+        body.writeString(",")
+    }
+
+    /// The request's ``ProbeQuery``; a bad one is a 400 that says why.
+    private static func probeQuery(_ request: Request) throws -> ProbeQuery {
+        do {
+            return try ProbeQuery(parameters: request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+        } catch {
+            throw HTTPError(.badRequest, message: error.description)
+        }
+    }
+
+    /// A `?verbose` answer: plain text, 200 when `ready`, else 503.
+    static func textResponse(_ text: String, ready: Bool) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        return Response(status: ready ? .ok : .serviceUnavailable, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// The body of every error answer: `{"error": "...", "status": 404, "path": "/x"}`.

@@ -128,6 +128,9 @@ public actor HealthManager: Service {
         var resultsJSON = JSONBytes.encode([String: CheckResult]())
         var enabled: [String: Bool] = [:]
         var critical: Set<String> = []
+        /// What the last aggregation saw, kept for ``evaluation(excluding:)``.
+        var inputs: [HealthAggregator.Input] = []
+        var phase: HealthAggregator.Phase = .notStarted
         var lastUpdate: Date
         var stopReason: String?
         var maintenanceReason: String?
@@ -341,6 +344,50 @@ public actor HealthManager: Service {
         }
     }
 
+    /// The status with the checks named in `excluded` left out of the aggregation, as
+    /// kube-apiserver's `/readyz?exclude=NAME` (an operator silencing a known-bad check during an
+    /// incident). Maintenance and shutdown are not checks: they hold whatever is excluded.
+    public struct Evaluation: Sendable, Hashable {
+        public var status: HealthStatus
+        public var message: String
+        /// Every enabled check as the aggregation saw it, sorted by name (excluded ones included).
+        public var checks: [HealthAggregator.Input]
+        /// The latest result of each check that has one.
+        public var results: [String: CheckResult]
+        /// The names asked for that are checks of this node (sorted)…
+        public var excluded: [String]
+        /// …and those that are not (sorted).
+        public var unknown: [String]
+
+        public init(
+            status: HealthStatus, message: String, checks: [HealthAggregator.Input], results: [String: CheckResult],
+            excluded: [String], unknown: [String]
+        ) {
+            self.status = status
+            self.message = message
+            self.checks = checks
+            self.results = results
+            self.excluded = excluded
+            self.unknown = unknown
+        }
+    }
+
+    /// The status without the checks named in `excluded` (see ``Evaluation``). Computed on the
+    /// caller's thread from the last published inputs: it never waits on a check.
+    public nonisolated func evaluation(excluding excluded: Set<String>) -> Evaluation {
+        published.withLock { snapshot in
+            let kept = snapshot.inputs.filter { !excluded.contains($0.name) }
+            var (status, message) = HealthAggregator.evaluate(kept, phase: snapshot.phase)
+            if let reason = snapshot.maintenanceReason { (status, message) = (.unhealthy, Self.maintenancePrefix + reason) }
+            if let reason = snapshot.stopReason { (status, message) = (.stopping, reason) }
+            return Evaluation(
+                status: status, message: message, checks: snapshot.inputs.sorted { $0.name < $1.name },
+                results: snapshot.results,
+                excluded: excluded.filter { snapshot.enabled[$0] != nil }.sorted(),
+                unknown: excluded.filter { snapshot.enabled[$0] == nil }.sorted())
+        }
+    }
+
     /// The latest result of the check named `name`, or why there is none.
     public nonisolated func lookup(_ name: String) -> CheckLookup {
         published.withLock { snapshot in
@@ -549,6 +596,8 @@ public actor HealthManager: Service {
             snapshot.resultsJSON = resultsJSON
             snapshot.enabled = enabled
             snapshot.critical = critical
+            snapshot.inputs = inputs
+            snapshot.phase = phase
             snapshot.lastUpdate = Date()
             if snapshot.stopReason == nil {
                 snapshot.status = status

@@ -20,6 +20,10 @@ public enum HealthMetricNames {
     public static let httpConnections = "chorus_http_connections"
     /// Counter, labelled `reason` (`evicted`, `refused`): connections closed at the cap.
     public static let httpConnectionsClosed = "chorus_http_connections_closed_total"
+    /// Gauge: gRPC connections open (``ConnectionLimiter``).
+    public static let grpcConnections = "chorus_grpc_connections"
+    /// Counter, labelled `reason` (`evicted`): gRPC connections closed at the cap.
+    public static let grpcConnectionsClosed = "chorus_grpc_connections_closed_total"
 
     /// Help text for every metric above, by name.
     public static let help: [String: String] = [
@@ -31,5 +35,7 @@ public enum HealthMetricNames {
         componentHealthScore: "Health score of a component from the enhanced checks, from 0 to 1.",
         httpConnections: "HTTP connections open.",
         httpConnectionsClosed: "HTTP connections closed at the connection cap: evicted (the longest idle, for a newcomer) or refused.",
+        grpcConnections: "gRPC connections open.",
+        grpcConnectionsClosed: "gRPC connections closed at the connection cap: evicted (the oldest, for a newcomer).",
     ]
 }

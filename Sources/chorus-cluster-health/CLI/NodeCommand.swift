@@ -356,7 +356,8 @@ struct NodeCommand: AsyncParsableCommand {
     /// limit first and logged.
     func httpConnectionCap(logger: Logger) -> Int {
         guard let limit = DescriptorLimit.raise() else { return httpMaxConnections }
-        let room = Int(clamping: limit.soft) - 64
+        // 64 for the process's other descriptors, and the gRPC server's connections.
+        let room = Int(clamping: limit.soft) - 64 - (noGrpc ? 0 : NodeConfiguration.GRPC().maxConnections)
         let cap = max(1, min(httpMaxConnections, room))
         logger.info(
             "file descriptors", metadata: ["soft_limit": "\(limit.soft)", "hard_limit": "\(limit.hard)", "http_max_connections": "\(cap)"])

@@ -128,9 +128,10 @@ public struct ChorusNode: Sendable {
         self.grpc = configuration.grpc.map { grpc in
             var settings = GRPCHealthServer.Configuration(host: grpc.host, port: grpc.port)
             settings.clusterInterval = .seconds(1)
+            settings.maxConnections = grpc.maxConnections
             return GRPCHealthServer(
                 configuration: settings, health: manager, cluster: { await monitor.serve().health.status },
-                logger: configuration.makeLogger("chorus.grpc"))
+                logger: configuration.makeLogger("chorus.grpc"), metrics: factory)
         }
         self.enhanced = enhanced
         self.history = history

@@ -43,6 +43,8 @@ public struct NodeConfiguration: Sendable {
         public var host = "0.0.0.0"
         /// 0 picks a free port (the log line `grpc ready` says which).
         public var port = 9081
+        /// Connections held at once (the oldest closed for a newcomer at the cap).
+        public var maxConnections = 128
         public init() {}
     }
     /// The gRPC server, `nil` for none (the library's default; `node` turns it on, `--grpc-port`).
