@@ -5,13 +5,15 @@ NODES ?= 5
 
 # Debian packages the tests need, as COMMAND:PACKAGE (installed only when the command is missing).
 BUILD_PACKAGES = pkg-config:pkg-config pkg-config=libsodium:libsodium-dev pkg-config=sqlite3:libsqlite3-dev pkg-config=zlib:zlib1g-dev
-TEST_PACKAGES = $(BUILD_PACKAGES) openssl:openssl promtool:prometheus python=nacl.signing:python3-nacl python=yaml:python3-yaml curl:curl chromium:chromium python=pip:python3-pip pip=grpc_health.v1.health_pb2:grpcio-health-checking
+# The gRPC test clients: grpcio and grpcio-health-checking from PyPI (pip from Debian).
+GRPC_CLIENT_PACKAGES = python=pip:python3-pip pip=grpc_health.v1.health_pb2:grpcio-health-checking
+TEST_PACKAGES = $(BUILD_PACKAGES) openssl:openssl promtool:prometheus python=nacl.signing:python3-nacl python=yaml:python3-yaml curl:curl chromium:chromium $(GRPC_CLIENT_PACKAGES)
 BENCH_PACKAGES = wrk:wrk curl:curl
 
 # The benchmark programs are part of the package only with CHORUS_BENCHMARKS set (see Package.swift).
 bench-%: export CHORUS_BENCHMARKS = 1
 
-.PHONY: demo test build release fuzz bench-probes bench-gossip bench-cluster bench-services bench-cluster-view bench-auth bench-flood bench-history clean
+.PHONY: demo test build release fuzz bench-probes bench-gossip bench-cluster bench-services bench-cluster-view bench-auth bench-flood bench-history bench-grpc clean
 
 build:
 	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
@@ -92,6 +94,12 @@ bench-flood:
 	@scripts/ensure-packages.sh $(BUILD_PACKAGES) $(BENCH_PACKAGES) python=nacl.signing:python3-nacl
 	$(SWIFT) build -c release --product chorus-cluster-health
 	/usr/bin/python3 scripts/bench-flood.py "$$($(SWIFT) build -c release --show-bin-path)" 10
+
+# gRPC Check beside /health/ready (h2load, same run), and 1000 open Watch streams: memory, time to see a change (see BENCHMARKS.md).
+bench-grpc:
+	@scripts/ensure-packages.sh $(BUILD_PACKAGES) h2load:nghttp2-client $(GRPC_CLIENT_PACKAGES)
+	$(SWIFT) build -c release --product chorus-cluster-health
+	python3 scripts/bench-grpc.py "$$($(SWIFT) build -c release --show-bin-path)" 100000
 
 clean:
 	rm -rf .build .build-fuzz

@@ -75,6 +75,10 @@ struct NodeProcessTests {
         let second = try NodeProcess(arguments: ["node", "--http-host", "127.0.0.1", "--http-port", "\(port)"])
         #expect(await second.waitForExit() == 1)
         #expect(second.log.contains("cannot listen on 127.0.0.1:\(port) (HTTP): the address is already in use"), "\(second.log)")
+        let grpcPort = try await GRPCHealthTests.grpcPort(first)
+        let third = try NodeProcess(arguments: ["node", "--http-host", "127.0.0.1", "--http-port", "0", "--grpc-port", "\(grpcPort)"])
+        #expect(await third.waitForExit() == 1)
+        #expect(third.log.contains("cannot listen on 127.0.0.1:\(grpcPort) (gRPC): the address is already in use"), "\(third.log)")
 
         let bad = try NodeProcess(arguments: ["node", "--disk-threshold", "7"])
         #expect(await bad.waitForExit() == 64)

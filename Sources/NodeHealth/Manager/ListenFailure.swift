@@ -1,5 +1,5 @@
-/// Why a server could not listen, in words an operator acts on: the gossip socket and the HTTP
-/// server say "cannot listen on HOST:PORT (WHAT): REASON" alike.
+/// Why a server could not listen, in words an operator acts on: the gossip socket, the gRPC
+/// server and the HTTP server say "cannot listen on HOST:PORT (WHAT): REASON" alike.
 public enum ListenFailure {
     /// `error`'s text, or "the address is already in use" for EADDRINUSE however the library
     /// that failed spells it.
