@@ -29,9 +29,11 @@ public final class GRPCHealthServer: Service, Sendable {
         public var port: Int
         /// How often the `cluster` service's status is read again. Default 1 s.
         public var clusterInterval: Duration = .seconds(1)
-        /// Concurrent streams one HTTP/2 connection may open. Default 1024 (a dashboard watching
-        /// every check of a node needs a few dozen).
-        public var maxStreamsPerConnection = 1024
+        /// Concurrent streams one HTTP/2 connection may open. Default 128 (a dashboard watching
+        /// every check of a node needs a few dozen). Each open stream costs the server's one
+        /// event loop: at 1024, 8 connections holding 8000 half-open streams kept a fresh `Check`
+        /// waiting 0.8 s in a debug build, and over 5 s beside the other system tests.
+        public var maxStreamsPerConnection = 128
         /// Connections held at once; at the cap the oldest is closed for a newcomer, so a flood of
         /// idle connections can neither exhaust the node's descriptors nor keep a probe out.
         /// Default 128 (a kubelet, a proxy or two and some dashboards).

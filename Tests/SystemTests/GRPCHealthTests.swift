@@ -94,7 +94,7 @@ struct GRPCHealthTests {
             return
         }
         for (attack, check) in after {
-            #expect(check == "SERVING", "Check after \(attack): \(check) — \(String(describing: result["attacks"]?[attack]))")
+            #expect(check["status"] == "SERVING", "Check after \(attack): \(check) — \(String(describing: result["attacks"]?[attack]))")
         }
         #expect(node.isRunning, "the node lives: \(node.log.suffix(1500))")
         let probe = try #require(result["probe"])
