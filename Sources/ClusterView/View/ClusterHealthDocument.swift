@@ -4,7 +4,7 @@ import NodeHealth
 import Synchronization
 
 /// The `/cluster/health` answer, made once per snapshot from per-node JSON entries that are
-/// encoded only when the node's entry changed: at 1000 nodes a snapshot re-encoded everything
+/// encoded only when the node's entry changed (and a request reads it): at 1000 nodes a snapshot re-encoded everything
 /// with `JSONEncoder` (25 of its 33 ms, BENCHMARKS.md); now a steady cluster re-encodes nothing
 /// but the summary, and a request copies the entries it selects.
 ///
@@ -23,10 +23,27 @@ public struct ClusterHealthDocument: Sendable {
     private let stableSummary: [UInt8]
     private let cache: RenderCache
 
-    /// A node's entry without its ages, encoded and split into members.
+    /// A node's entry without its ages, encoded and split into members when a request first
+    /// needs it: the monitor makes a document every 2 s whether or not anyone asks, and while
+    /// every node's entry changes (128 processes churning on 2 cores) encoding them all was 10 %
+    /// of the machine's CPU (BENCHMARKS.md, session 20).
     struct Entry: Sendable {
         let stable: ClusterHealth.Node
-        let members: JSONMembers
+        let encoded: EncodedMembers
+
+        var members: JSONMembers { encoded.members(of: stable) }
+    }
+
+    /// An entry's JSON, made once (two requests racing may both encode it; either result is kept).
+    final class EncodedMembers: Sendable {
+        private let made = Mutex<JSONMembers?>(nil)
+
+        func members(of node: ClusterHealth.Node) -> JSONMembers {
+            if let members = made.withLock({ $0 }) { return members }
+            let members = JSONMembers(object: JSONBytes.encode(node)) ?? JSONMembers(members: [])
+            made.withLock { $0 = members }
+            return members
+        }
     }
 
     /// The process's ETags begin with this, so that a restarted node's revision 1 is not mistaken
@@ -50,8 +67,7 @@ public struct ClusterHealthDocument: Sendable {
             stable.stateAgeSeconds = nil
             if let entry = reusable[stable.fingerprint], entry.stable == stable { return entry }
             changed = true
-            let members = JSONMembers(object: JSONBytes.encode(stable)) ?? JSONMembers(members: [])
-            return Entry(stable: stable, members: members)
+            return Entry(stable: stable, encoded: EncodedMembers())
         }
         var header = Summary(health)
         summary = Array(JSONBytes.encode(header).dropFirst().dropLast())
