@@ -10,11 +10,14 @@ each attack grpcio asks Check("") on a fresh connection. Prints one JSON object:
  "check_after": {NAME: {"status", "seconds"}}}. --scale multiplies the frame and connection counts (default 1).
 
 Attacks: garbage instead of the HTTP/2 preface; a frame header claiming 16 MiB; rapid reset
-(HEADERS then RST_STREAM, 20 000 times: CVE-2023-44487); a PING flood and a SETTINGS flood
-never read; half-open streams (1000 streams per connection on 8 connections, HEADERS without
-END_STREAM, never read); 400 connections that send half a preface and wait (over the cap of 128:
+(HEADERS then RST_STREAM, 2000 times: CVE-2023-44487); a PING flood and a SETTINGS flood of 10 000
+frames never read; half-open streams (1000 asked per connection on 4 connections, HEADERS without
+END_STREAM, never read); 200 connections that send half a preface and wait (over the cap of 128:
 how many the server closed); malformed gRPC messages through grpcio (bytes that are no protobuf,
-1 MiB over the 64 KiB limit, a compressed flag without an encoding).
+1 MiB over the 64 KiB limit, a compressed flag without an encoding). The counts are each well past
+the guard they meet and small enough not to starve the tests that run beside this one in a debug
+build (session 20: 20 000 resets, 100 000-frame floods and 8 connections of streams did, on a slow
+day); `--scale` multiplies them.
 """
 import json
 import os
@@ -120,7 +123,7 @@ def rapid_reset(address, scale):
     authority = address
     burst = bytearray(PREFACE + frame(SETTINGS, 0, 0))
     block = check_headers(authority)
-    for i in range(20000 * scale):
+    for i in range(2000 * scale):
         stream = 1 + 2 * i
         burst += frame(HEADERS, END_HEADERS, stream, block) + frame(RST_STREAM, 0, stream, struct.pack(">I", 8))
     result = send_all(sock, bytes(burst))
@@ -132,7 +135,7 @@ def rapid_reset(address, scale):
 def flood(kind, address, scale):
     sock = connect(address)
     one = frame(PING, 0, 0, b"12345678") if kind == PING else frame(SETTINGS, 0, 0)
-    result = send_all(sock, PREFACE + frame(SETTINGS, 0, 0) + one * (100000 * scale))
+    result = send_all(sock, PREFACE + frame(SETTINGS, 0, 0) + one * (10000 * scale))
     result.update(read_frames(sock, 5))
     sock.close()
     return result
@@ -141,7 +144,7 @@ def flood(kind, address, scale):
 def half_open(address, scale, held):
     """Opens streams and never ends nor reads them; returns the sockets, still open."""
     opened = 0
-    for _ in range(8 * scale):
+    for _ in range(4 * scale):
         sock = connect(address)
         block = check_headers(address)
         burst = bytearray(PREFACE + frame(SETTINGS, 0, 0))
@@ -155,7 +158,7 @@ def half_open(address, scale, held):
 
 def slow_prefaces(address, scale, held):
     refused = 0
-    for _ in range(400 * scale):
+    for _ in range(200 * scale):
         try:
             sock = connect(address)
             sock.send(PREFACE[:10])

@@ -40,8 +40,9 @@ final class CountingSource: Sendable {
     }
 }
 
-/// Polls `condition` every 10 ms for up to `seconds` (a safety net, not a speed target).
-func waitFor(_ seconds: Double = 10, _ condition: () async -> Bool) async -> Bool {
+/// Polls `condition` every 10 ms for up to `seconds` (a safety net, not a speed target: a
+/// fresh-clone run once stalled the whole test process for over 10 s at its start).
+func waitFor(_ seconds: Double = 30, _ condition: () async -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
     while ContinuousClock.now < deadline {
         if await condition() { return true }

@@ -231,14 +231,15 @@ struct ShutdownTests {
         try await manager.register(switchCheck("dht", healthy: healthy, runs: runs, critical: true))
         try await withRunning(manager) { manager in
             // Ten failed runs (every 50 ms): unhealthy, not stopping.
-            await eventually("ten runs") { runs.value >= 10 }
+            // Generous: a loaded fresh-clone run once gave this check fewer than ten 50-ms runs in 20 s.
+            await eventually(timeout: .seconds(60), "ten runs") { runs.value >= 10 }
             #expect(manager.status().status == .unhealthy)
             // It passes, as a DHT probe may with the first few members, then fails again.
             healthy.value = true
             await eventually("healthy") { manager.status().status == .healthy }
             healthy.value = false
             let failedFrom = runs.value
-            await eventually("ten more runs") { runs.value >= failedFrom + 10 }
+            await eventually(timeout: .seconds(60), "ten more runs") { runs.value >= failedFrom + 10 }
             #expect(manager.status().status == .unhealthy)
         }
     }

@@ -126,6 +126,12 @@ public actor ClusterMonitor: Service {
     /// and at least one a minute.
     public func history() -> [Entry] { entries }
 
+    /// The cluster's status in the latest snapshot (at most one sample interval old), without
+    /// asking for a new one: for readers that poll (the gRPC `cluster` service, every second),
+    /// which through ``serve()`` would make each node merge the whole view every second besides
+    /// its own samples. `nil` before the first sample.
+    public func latestStatus() -> HealthStatus? { snapshot?.health.status }
+
     /// A merged view ready to serve: the merge, its JSON document and `?verbose` text, and when it was made.
     public struct Snapshot: Sendable {
         public let document: ClusterHealthDocument

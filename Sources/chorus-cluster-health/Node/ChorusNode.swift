@@ -130,7 +130,7 @@ public struct ChorusNode: Sendable {
             settings.clusterInterval = .seconds(1)
             settings.maxConnections = grpc.maxConnections
             return GRPCHealthServer(
-                configuration: settings, health: manager, cluster: { await monitor.serve().health.status },
+                configuration: settings, health: manager, cluster: { await monitor.latestStatus() },
                 logger: configuration.makeLogger("chorus.grpc"), metrics: factory)
         }
         self.enhanced = enhanced
