@@ -12,14 +12,15 @@ import Hummingbird
 /// |---|---|
 /// | `GET /health` | ``SystemStatus``; 200 when healthy or degraded, else 503; `application/health+json` when `Accept` prefers it (``APIHealthDocument``) |
 /// | `GET /health/ready` | `{"ready","status","message"}`; 200 when healthy or degraded, else 503 |
-///
-/// Both take `?exclude=NAME` (repeatable: the status without those checks, which the answer lists
-/// under `excluded`, with names that are no check here under `unknown_exclusions`) and `?verbose`
-/// (plain text, a line per check: ``ProbeQuery``), as kube-apiserver's `/readyz`.
 /// | `GET /health/live` | `{"live","status","uptime"}` (uptime as a Go duration); 503 only when stopping |
 /// | `GET /health/checks` | `{"checks","total","timestamp"}`; always 200 |
 /// | `GET /health/checks/{name}` | that check's latest ``CheckResult``; 200 when it passes, 503 when it fails or has no result, 404 when unknown |
 /// | `GET /health/summary` | the enhanced checks' summary (with the enhanced checks only); always 200 |
+///
+/// `/health` and `/health/ready` take `?exclude=NAME` (repeatable: the status without those
+/// checks, which the answer lists under `excluded`, with names that are no check here under
+/// `unknown_exclusions`) and `?verbose` (plain text, a line per check: ``ProbeQuery``), as
+/// kube-apiserver's `/readyz`.
 ///
 /// Every path also answers HEAD. Probes never run a check: they serve the latest published results.
 public enum HealthHTTP {

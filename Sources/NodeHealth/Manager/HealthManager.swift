@@ -292,6 +292,12 @@ public actor HealthManager: Service {
         publish()
     }
 
+    /// The status and message of a node in maintenance: out of service on purpose, readiness
+    /// fails, liveness holds, nothing shuts down.
+    private static func inMaintenance(_ reason: String) -> (HealthStatus, String) {
+        (.unhealthy, maintenancePrefix + reason)
+    }
+
     /// The maintenance reason, or `nil` when the node is in service.
     public nonisolated var maintenanceReason: String? { published.withLock { $0.maintenanceReason } }
 
@@ -378,7 +384,7 @@ public actor HealthManager: Service {
         published.withLock { snapshot in
             let kept = snapshot.inputs.filter { !excluded.contains($0.name) }
             var (status, message) = HealthAggregator.evaluate(kept, phase: snapshot.phase)
-            if let reason = snapshot.maintenanceReason { (status, message) = (.unhealthy, Self.maintenancePrefix + reason) }
+            if let reason = snapshot.maintenanceReason { (status, message) = Self.inMaintenance(reason) }
             if let reason = snapshot.stopReason { (status, message) = (.stopping, reason) }
             return Evaluation(
                 status: status, message: message, checks: snapshot.inputs.sorted { $0.name < $1.name },
@@ -585,10 +591,7 @@ public actor HealthManager: Service {
         }
         let phase: HealthAggregator.Phase = running ? .running : .notStarted
         var (status, message) = HealthAggregator.evaluate(inputs, phase: phase)
-        if let reason = published.withLock({ $0.maintenanceReason }) {
-            // Out of service on purpose: readiness fails, liveness holds, nothing shuts down.
-            (status, message) = (.unhealthy, Self.maintenancePrefix + reason)
-        }
+        if let reason = published.withLock({ $0.maintenanceReason }) { (status, message) = Self.inMaintenance(reason) }
         let resultsJSON = JSONBytes.encode(results)
         let messageJSON = JSONBytes.encode(message)
         let current = published.withLock { snapshot -> HealthStatus in
