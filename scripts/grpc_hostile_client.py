@@ -14,7 +14,7 @@ Attacks: garbage instead of the HTTP/2 preface; a frame header claiming 16 MiB; 
 frames never read; half-open streams (1000 asked per connection on 4 connections, HEADERS without
 END_STREAM, never read); 200 connections that send half a preface and wait (over the cap of 128:
 how many the server closed); malformed gRPC messages through grpcio (bytes that are no protobuf,
-1 MiB over the 64 KiB limit, a compressed flag without an encoding). The counts are each well past
+1 MiB and 5000 bytes over the 4 KiB limit, a 1000-byte service name under it, a compressed flag without an encoding). The counts are each well past
 the guard they meet and small enough not to starve the tests that run beside this one in a debug
 build (session 20: 20 000 resets, 100 000-frame floods and 8 connections of streams did, on a slow
 day); `--scale` multiplies them.
@@ -185,7 +185,11 @@ def malformed_messages(address, scale):
     channel = grpc.insecure_channel(address)
     call = channel.unary_unary("/grpc.health.v1.Health/Check")
     result = {}
-    for name, payload in [("not_protobuf", b"\xff\xff\xff\xff"), ("over_limit", b"\x0a" + b"\x80" * 4 + b"x" * (1 << 20))]:
+    for name, payload in [
+        ("not_protobuf", b"\xff\xff\xff\xff"), ("over_limit", b"\x0a" + b"\x80" * 4 + b"x" * (1 << 20)),
+        # field 1 (service), length-delimited: 5000 (varint 0x88 0x27) and 1000 (0xe8 0x07) bytes.
+        ("just_over_limit", b"\x0a\x88\x27" + b"x" * 5000), ("long_name", b"\x0a\xe8\x07" + b"x" * 1000),
+    ]:
         try:
             call(payload, timeout=5)
             result[name] = "OK"

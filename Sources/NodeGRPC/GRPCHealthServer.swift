@@ -81,8 +81,10 @@ public final class GRPCHealthServer: Service, Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { group.shutdownGracefully { _ in } }
         var limits = HTTP2ServerTransport.Custom<PlaintextListener>.Config.defaults
-        // A health request is a service name: 64 KiB is ample, and bounds what a client can make the node buffer.
-        limits.rpc.maxRequestPayloadSize = 64 * 1024
+        // A health request is a service name: 4 KiB is ample. Each open Watch holds its request, so
+        // this bounds what the caps let clients make the node keep: 128 connections × 128 streams ×
+        // 4 KiB = 64 MiB (at 64 KiB, as first set, it was 1 GiB).
+        limits.rpc.maxRequestPayloadSize = 4 * 1024
         limits.http2.maxConcurrentStreams = configuration.maxStreamsPerConnection
         limits.connection.maxIdleTime = .seconds(300)
         let transport = HTTP2ServerTransport.Custom(

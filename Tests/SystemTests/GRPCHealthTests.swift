@@ -106,7 +106,10 @@ struct GRPCHealthTests {
         #expect(result["attacks"]?["oversized_frame"]?["goaway"] == 6, "FRAME_SIZE_ERROR: \(String(describing: result["attacks"]))")
         // grpc-swift resets a stream whose message is over the limit (RST_STREAM CANCEL, grpcio says CANCELLED).
         let overLimit = result["attacks"]?["malformed_messages"]?["over_limit"]?.stringValue
-        #expect(overLimit != "OK" && overLimit != nil, "a message over 64 KiB is refused: \(String(describing: overLimit))")
+        #expect(overLimit != "OK" && overLimit != nil, "a message over 4 KiB is refused: \(String(describing: overLimit))")
+        let justOver = result["attacks"]?["malformed_messages"]?["just_over_limit"]?.stringValue
+        #expect(justOver != "OK" && justOver != nil, "5000 bytes are over the 4 KiB limit: \(String(describing: justOver))")
+        #expect(result["attacks"]?["malformed_messages"]?["long_name"] == "NOT_FOUND", "a 1000-byte name is read and unknown")
         // The connections over the cap of 128 (the four half-open ones among them) were closed, oldest first.
         let slow = result["attacks"]?["slow_prefaces"]
         let held = try #require(slow?["connections"]?.intValue)
