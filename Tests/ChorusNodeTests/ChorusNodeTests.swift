@@ -208,7 +208,10 @@ struct ChorusNodeEdgeTests {
             let port = Int(base.split(separator: ":").last ?? "") ?? 0
             let flood = try IdleConnections(port: port, count: 200)
             for _ in 0..<10 {
-                let live = try await HTTPClient.request(base + "/health/live")
+                // The probe waits in the accept queue behind the flood: on a loaded test machine that
+                // took over 5 s once. What is asserted is that it is answered, not how fast
+                // (BENCHMARKS measures that).
+                let live = try await HTTPClient.request(base + "/health/live", timeout: .seconds(30))
                 #expect(live.status == 200, "a probe answers while 200 idle connections hold a cap of 20")
             }
             // The server accepts the flood at its own pace: wait until it has, then read the counter.
