@@ -114,7 +114,7 @@ public struct ChorusNode: Sendable {
         var groups = [
             HealthHTTP.routes(manager: manager, enhanced: enhanced),
             ClusterHTTP.routes(node: gossip, monitor: monitor),
-            Self.metricsRoutes(metrics),
+            Self.metricsRoutes(metrics) { await gossip.recordMemberGauges() },
         ]
         if let history {
             groups.append(EventsHTTP.routes(recorder: history, memory: memory, observer: configuration.nodeID, wallMillis: Self.wallMillis))
@@ -165,10 +165,14 @@ public struct ChorusNode: Sendable {
     /// The wall clock in Unix milliseconds (event times).
     static let wallMillis: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
 
-    /// `GET /metrics`: the Prometheus text exposition of `registry`.
-    static func metricsRoutes(_ registry: PrometheusCollectorRegistry) -> NodeRoutes<BasicRequestContext> {
+    /// `GET /metrics`: the Prometheus text exposition of `registry`, after `beforeEmit` has
+    /// recorded what is computed only when read.
+    static func metricsRoutes(
+        _ registry: PrometheusCollectorRegistry, beforeEmit: @escaping @Sendable () async -> Void = {}
+    ) -> NodeRoutes<BasicRequestContext> {
         let routes = NodeRoutes(context: BasicRequestContext.self)
         routes.get("/metrics") { _, _ in
+            await beforeEmit()
             var bytes: [UInt8] = []
             bytes.reserveCapacity(16 * 1024)
             registry.emit(into: &bytes)
