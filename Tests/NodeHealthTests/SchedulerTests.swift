@@ -23,6 +23,29 @@ struct SchedulerTests {
         #expect(second.map(\.name) == ["a"])
     }
 
+    @Test("the second run comes firstGap of an interval after the first, the later ones an interval apart; a bad gap counts as 1")
+    func firstGap() {
+        var scheduler = HealthScheduler()
+        scheduler.register(name: "a", interval: .seconds(30), enabled: true, now: t0, firstGap: 0.25)
+        scheduler.register(name: "b", interval: .seconds(30), enabled: true, now: t0, firstGap: .nan)
+        scheduler.register(name: "c", interval: .seconds(30), enabled: true, now: t0, firstGap: -3)
+        for run in scheduler.startDueRuns(now: t0) {
+            let finished = scheduler.finish(run, now: .milliseconds(5))
+            #expect(finished)
+        }
+        #expect(scheduler.nextWake == .milliseconds(5), "c's negative gap counts as 0: due as soon as its first run finished")
+        let due = scheduler.startDueRuns(now: .milliseconds(7500))
+        #expect(due.map(\.name) == ["a", "c"])
+        for run in due {
+            let finished = scheduler.finish(run, now: .milliseconds(7600))
+            #expect(finished)
+        }
+        let later = scheduler.startDueRuns(now: .seconds(30))
+        #expect(later.map(\.name) == ["b"], "b's NaN gap counts as a whole interval")
+        #expect(scheduler.startDueRuns(now: .milliseconds(37_499)).isEmpty)
+        #expect(scheduler.startDueRuns(now: .milliseconds(37_500)).map(\.name) == ["a", "c"], "then an interval apart")
+    }
+
     @Test("each check keeps its own interval")
     func independentIntervals() {
         var scheduler = HealthScheduler()

@@ -9,6 +9,7 @@ import GossipCore
 import Metrics
 import NodeHealth
 import ServiceLifecycle
+import Synchronization
 
 /// Metric names of the cluster view, with their help texts.
 public enum ClusterMetricNames {
@@ -113,6 +114,12 @@ public actor ClusterMonitor: Service {
                 group.addTask {
                     for await _ in self.refreshRequests { _ = await self.refresh() }
                 }
+                // Nodes started together would sample in step: at 128 processes on 2 cores, ~200
+                // threads became runnable at once every 2 s, acks came late and members were
+                // falsely suspected. The first sample is at once; the second after a random part
+                // of the interval, so that the nodes' samples spread over it.
+                await self.sample()
+                try? await Task.sleep(for: self.interval * Double.random(in: 0..<1))
                 while !Task.isCancelled {
                     await self.sample()
                     try? await Task.sleep(for: self.interval)
@@ -132,13 +139,64 @@ public actor ClusterMonitor: Service {
     /// its own samples. `nil` before the first sample.
     public func latestStatus() -> HealthStatus? { snapshot?.health.status }
 
-    /// A merged view ready to serve: the merge, its JSON document and `?verbose` text, and when it was made.
+    /// A merged view ready to serve: the merge and when it was made; its JSON document and
+    /// `?verbose` text are made when a request first reads them. The monitor merges every 2 s on
+    /// every node whether anyone looks or not: making the document each time was 7 % of 128
+    /// forming node processes' CPU (perf, BENCHMARKS.md session 21).
     public struct Snapshot: Sendable {
-        public let document: ClusterHealthDocument
-        public let verbose: String
+        public let health: ClusterHealth
         public let at: ContinuousClock.Instant
-        public var health: ClusterHealth { document.health }
+        private let rendered: Rendered
+
+        init(health: ClusterHealth, at: ContinuousClock.Instant, documents: LatestDocument) {
+            self.health = health
+            self.at = at
+            rendered = Rendered(documents: documents)
+        }
+
+        /// The `/cluster/health` document, made from the latest one made before (its unchanged
+        /// entries are reused and its revision continues).
+        public var document: ClusterHealthDocument { rendered.document(of: health, at: at) }
+        public var verbose: String { rendered.verbose(of: health) }
     }
+
+    /// A snapshot's document and text, made once (two requests racing may both make them; either is kept).
+    final class Rendered: Sendable {
+        private let made = Mutex<(document: ClusterHealthDocument?, verbose: String?)>((nil, nil))
+        private let documents: LatestDocument
+
+        init(documents: LatestDocument) { self.documents = documents }
+
+        func document(of health: ClusterHealth, at: ContinuousClock.Instant) -> ClusterHealthDocument {
+            if let document = made.withLock({ $0.document }) { return document }
+            let previous = documents.latest()
+            let document = ClusterHealthDocument(health: health, previous: previous, wallMillis: Int64(Date().timeIntervalSince1970 * 1000))
+            document.prepare(like: previous)
+            made.withLock { $0.document = document }
+            documents.offer(document, at: at)
+            return document
+        }
+
+        func verbose(of health: ClusterHealth) -> String {
+            if let text = made.withLock({ $0.verbose }) { return text }
+            let text = health.verboseText
+            made.withLock { $0.verbose = text }
+            return text
+        }
+    }
+
+    /// The newest document made, which the next one builds on (entries, revision).
+    final class LatestDocument: Sendable {
+        private let newest = Mutex<(document: ClusterHealthDocument, at: ContinuousClock.Instant)?>(nil)
+
+        func latest() -> ClusterHealthDocument? { newest.withLock { $0?.document } }
+
+        func offer(_ document: ClusterHealthDocument, at: ContinuousClock.Instant) {
+            newest.withLock { if $0.map({ $0.at < at }) ?? true { $0 = (document, at) } }
+        }
+    }
+
+    private nonisolated let documents = LatestDocument()
 
     /// A snapshot younger than this is served as it is.
     public static let freshFor: Duration = .milliseconds(250)
@@ -150,7 +208,8 @@ public actor ClusterMonitor: Service {
     /// What `GET /cluster/health` serves: a snapshot at most ``freshFor`` old, or one at most
     /// ``servableFor`` old while ``run()`` makes the next (a request never waits on another's
     /// merge), or, without either, a new one. At 1000 nodes a merge and its JSON take
-    /// tens of milliseconds (BENCHMARKS.md); requests take microseconds.
+    /// tens of milliseconds (BENCHMARKS.md): the first request to read a snapshot's document
+    /// makes it, the others take microseconds.
     public nonisolated func serve() async -> Snapshot {
         if let snapshot = await cached(now: .now) { return snapshot }
         return await refresh()
@@ -168,14 +227,10 @@ public actor ClusterMonitor: Service {
         return snapshot
     }
 
-    /// Makes a new snapshot (on the caller's task, reusing the last one's unchanged node entries) and keeps it.
+    /// Merges a new snapshot (on the caller's task) and keeps it.
     @discardableResult
     public nonisolated func refresh() async -> Snapshot {
-        let health = await current()
-        let previous = await snapshot?.document
-        let document = ClusterHealthDocument(health: health, previous: previous, wallMillis: Int64(Date().timeIntervalSince1970 * 1000))
-        document.prepare(like: previous)
-        let made = Snapshot(document: document, verbose: health.verboseText, at: .now)
+        let made = Snapshot(health: await current(), at: .now, documents: documents)
         await keep(made)
         return made
     }

@@ -42,6 +42,10 @@ public actor HealthManager: Service {
         public var logger: Logger
         /// The metrics factory; `nil` (the default) uses the global `MetricsSystem.factory`.
         public var metricsFactory: (any MetricsFactory)?
+        /// The fraction of a check's interval between its first run and its second, drawn for each
+        /// registration (then every run is an interval after the last): by default at random
+        /// below 1, so that the checks of nodes started together spread over their intervals.
+        public var secondRunGap: @Sendable () -> Double = { Double.random(in: 0..<1) }
 
         public init(
             nodeID: String,
@@ -227,7 +231,10 @@ public actor HealthManager: Service {
         stored.lastResult = nil
         checks[check.name] = Registered(
             check: stored, metrics: metrics, executor: CheckExecutor(name: check.name))
-        scheduler.register(name: check.name, interval: check.interval, enabled: check.enabled, now: elapsed())
+        // Checks of nodes started together would run in step: at 128 processes on 2 cores their
+        // bursts, with the cluster monitor's, left acks late and members falsely suspected.
+        scheduler.register(
+            name: check.name, interval: check.interval, enabled: check.enabled, now: elapsed(), firstGap: settings.secondRunGap())
         publish()
         eventSink.yield(.wake)
     }

@@ -4,7 +4,10 @@
 /// owner chooses (the manager uses its creation instant), so tests drive it with any times.
 ///
 /// Rules:
-/// - a registered, enabled check is due at once, then `interval` after the start of its last run;
+/// - a registered, enabled check is due at once, then `interval` after the start of its last run,
+///   but for its second run, which comes `firstGap × interval` after the first (the manager
+///   draws `firstGap` at random below 1, so that nodes started together do not run their checks
+///   in step forever after);
 /// - a run that took longer than `interval` makes the check due again as soon as it finishes;
 /// - a check never has two runs at once, and a disabled check never runs;
 /// - every registration gets a new token; a run whose token is no longer current (the check was
@@ -26,6 +29,9 @@ public struct HealthScheduler: Sendable {
         var token: UInt64
         var nextDue: Duration
         var running: Bool
+        /// The fraction of `interval` between the first run's start and the second's; `nil` once
+        /// the first run finished.
+        var firstGap: Double?
     }
 
     private var entries: [String: Entry] = [:]
@@ -34,11 +40,13 @@ public struct HealthScheduler: Sendable {
     public init() {}
 
     /// Adds a check, or replaces the one of the same name (whose running run becomes stale).
-    /// An enabled check is due at `now`. Returns the registration's token.
+    /// An enabled check is due at `now`, and again `firstGap × interval` after that run started
+    /// (clamped to 0...1). Returns the registration's token.
     @discardableResult
-    public mutating func register(name: String, interval: Duration, enabled: Bool, now: Duration) -> UInt64 {
+    public mutating func register(name: String, interval: Duration, enabled: Bool, now: Duration, firstGap: Double = 1) -> UInt64 {
         lastToken += 1
-        entries[name] = Entry(interval: interval, enabled: enabled, token: lastToken, nextDue: now, running: false)
+        let gap = firstGap.isFinite ? min(1, max(0, firstGap)) : 1
+        entries[name] = Entry(interval: interval, enabled: enabled, token: lastToken, nextDue: now, running: false, firstGap: gap)
         return lastToken
     }
 
@@ -68,7 +76,8 @@ public struct HealthScheduler: Sendable {
     public mutating func finish(_ run: Run, now: Duration) -> Bool {
         guard var entry = entries[run.name], entry.token == run.token else { return false }
         entry.running = false
-        entry.nextDue = max(run.startedAt + entry.interval, now)
+        entry.nextDue = max(run.startedAt + entry.interval * (entry.firstGap ?? 1), now)
+        entry.firstGap = nil
         entries[run.name] = entry
         return true
     }
