@@ -7,6 +7,7 @@ import ClusterEvents
 import Gossip
 import GossipCore
 import NodeHealth
+import Synchronization
 
 /// What one node knows of one member: its membership state and life, and the verified
 /// projection of its latest signed status with that status's age.
@@ -331,8 +332,8 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
                     observedPeers: gone ? nil : live - 1, stateAgeSeconds: member.stateAge.map { ($0.milliseconds).rounded() / 1000 },
                     statusIssuedAt: projection.map { TimeFormatting.rfc3339(millis: $0.issuedAtMillis) },
                     labels: labels.isEmpty ? nil : labels,
-                    unreachable: unreachable, lastTransition: transitions.map { TimeFormatting.rfc3339(millis: $0.lastTransitionMillis) },
-                    checksLastTransition: transitions.map { $0.checks.mapValues { TimeFormatting.rfc3339(millis: $0.lastTransitionMillis) } },
+                    unreachable: unreachable, lastTransition: transitions.map { TransitionTimes.rfc3339($0.lastTransitionMillis) },
+                    checksLastTransition: transitions.map { $0.checks.mapValues { TransitionTimes.rfc3339($0.lastTransitionMillis) } },
                     flapping: transitions?.flapping.map(FlappingBody.init), flappingChecks: flappingChecks.isEmpty ? nil : flappingChecks,
                     accusations: member.accusations.map(AccusationSummary.init),
                     suspectedBy: member.suspectedBy.isEmpty ? nil : member.suspectedBy.map { nameByPrefix[$0.prefix] ?? $0.fingerprint },
@@ -457,5 +458,24 @@ public struct ClusterHealth: Codable, Sendable, Hashable {
         lines += reasons.map { "reason: \($0)" }
         lines.append("cluster \(status.rawValue)")
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Transition times (this node's clock, Unix milliseconds) as RFC 3339, remembered: every 2-s
+/// sample formats each member's and each of its checks' last transition again, the same times
+/// over and over (3.7 % of 128 forming node processes' CPU, perf, BENCHMARKS.md session 21).
+enum TransitionTimes {
+    private static let memo = Mutex<[Int64: String]>([:])
+    /// Most times remembered; past it the memo starts over (a few per member and check).
+    static let limit = 16_384
+
+    static func rfc3339(_ millis: Int64) -> String {
+        if let known = memo.withLock({ $0[millis] }) { return known }
+        let text = TimeFormatting.rfc3339(millis: millis)
+        memo.withLock { memo in
+            if memo.count >= limit { memo.removeAll(keepingCapacity: true) }
+            memo[millis] = text
+        }
+        return text
     }
 }
