@@ -44,7 +44,7 @@ SETTLE = 15
 # 60 s: a check's second run now comes at a random point of its first interval (60 s for the DHT
 # probe), so a probe that failed while the cluster formed may recover, and re-sign, later than 30 s
 # after the last change (one 32-node run's rest window caught 91 B/s of such statuses).
-QUIET, QUIET_LIMIT = 60, 900
+QUIET, QUIET_LIMIT = 60, 600
 settled_for = {}
 while args and args[0].startswith("--"):
     flag = args.pop(0)

@@ -25,6 +25,10 @@ struct HeartbeatTests {
         }
         let first = pings(at: start)
         #expect(first.count == 1)
+        // The next round is jittered ±25 % around the 5-s interval, so that followers which
+        // adopted the leader together do not ping it in step.
+        let round = core.election.nextHeartbeatAt - start
+        #expect(round >= .milliseconds(3750) && round < .milliseconds(6250), "\(round)")
         #expect(pings(at: start + timeout / 2).isEmpty, "not before the probe timeout")
         let second = pings(at: start + timeout)
         let third = pings(at: start + timeout * 2)
@@ -48,5 +52,20 @@ struct HeartbeatTests {
         #expect(core.election.heartbeatSequence == next[0] && core.election.lastHeartbeatAt == core.election.heartbeatSentAt + .milliseconds(2))
         core.noteHeartbeat(next[0], from: h.key(leader), now: core.election.heartbeatSentAt + .milliseconds(3))
         #expect(core.election.heartbeatRTT == .milliseconds(3))
+    }
+
+    @Test("followers that adopted the leader at the same moment ping it at different times")
+    func outOfStep() throws {
+        var h = ServicesCoreTests.converged(6)
+        let start = h.now
+        var next: Set<Duration> = []
+        for i in h.cores.indices where !h.cores[i].electionView.isLeader {
+            h.cores[i].election.heartbeatSequence = nil
+            h.cores[i].election.nextHeartbeatAt = start
+            var out: [GossipCore.Directive] = []
+            h.cores[i].heartbeat(now: start, into: &out)
+            next.insert(h.cores[i].election.nextHeartbeatAt)
+        }
+        #expect(next.count == 5, "five followers, five different next rounds: \(next)")
     }
 }
