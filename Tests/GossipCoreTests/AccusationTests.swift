@@ -120,6 +120,31 @@ struct AccusationTests {
         #expect(h.state(of: 3, at: 0) == .dead)
     }
 
+    @Test("a suspicion whose claims all expired without enough accusers ends: the member is alive again, and a fresh claim suspects it anew")
+    func expiredSuspicionEnds() {
+        var settings = GossipSettings()
+        settings.probeInterval = .seconds(600)
+        var h = Harness.joined(6, settings: settings)
+        let life = h.cores[3].life
+        let two = Datagram.encode([.suspect(h.claim(by: 1, about: 3, life: life)), .suspect(h.claim(by: 2, about: 3, life: life))])
+        h.collect(h.cores[0].receive(two, from: Harness.address(1), sender: h.key(1), now: h.now), from: 0)
+        #expect(h.state(of: 3, at: 0) == .suspect)
+        // Everything node 0 sends is lost, so node 3 never refutes: the claims grow old.
+        var back: Duration?
+        for _ in 0..<700 where back == nil {
+            h.now += .milliseconds(100)
+            _ = h.cores[0].tick(now: h.now)
+            if h.state(of: 3, at: 0) == .alive { back = h.now }
+        }
+        h.inFlight = []
+        #expect(back != nil, "suspect for good on two expired claims")
+        #expect(h.cores[0].suspicionsExpired == 1)
+        #expect(h.cores[0].accuserRecords[h.key(1)]?.refuted == 0, "an expired claim is not held against its accuser")
+        let fresh = Datagram.encode([.suspect(h.claim(by: 4, about: 3, life: life))])
+        _ = h.cores[0].receive(fresh, from: Harness.address(4), sender: h.key(4), now: h.now)
+        #expect(h.state(of: 3, at: 0) == .suspect)
+    }
+
     @Test("a two-member cluster: the survivor buries a crashed member alone")
     func twoMembers() {
         var h = Harness.joined(2)

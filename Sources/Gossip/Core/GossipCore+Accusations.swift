@@ -73,6 +73,8 @@ struct AccusationState: Sendable {
     var signed = 0
     /// Claims verified, for benchmarks.
     var verified = 0
+    /// Suspicions ended because every claim behind them expired (see ``GossipCore/expire(_:of:now:into:)``).
+    var expired = 0
 }
 
 extension GossipCore {
@@ -81,6 +83,8 @@ extension GossipCore {
     /// Claims this node signed and verified since it started.
     public var accusationsSigned: Int { accusations.signed }
     public var accusationsVerified: Int { accusations.verified }
+    /// Suspicions that ended because every claim behind them expired.
+    public var suspicionsExpired: Int { accusations.expired }
     /// When `member` was last heard from directly (an authenticated datagram it sent), if it is live.
     public func lastHeard(from member: PublicKey) -> Duration? { accusations.lastHeard[member] }
 
@@ -288,6 +292,10 @@ extension GossipCore {
         guard !suspicions.isEmpty else { return }
         let longSuspected = longSuspectedCount(now: now)
         for (memberKey, suspicion) in suspicions.sorted(by: { $0.key < $1.key }) {
+            if now - suspicion.start >= settings.accusationLifetime, isExpired(suspicion, now: now) {
+                expire(suspicion, of: memberKey, now: now, into: &out)
+                continue
+            }
             let weight = weight(of: suspicion)
             guard weight >= accusersNeeded(excluding: memberKey, now: now, longSuspected: longSuspected),
                 now - suspicion.start >= suspicionTimeout(confirmations: weight - 1)
@@ -313,6 +321,29 @@ extension GossipCore {
             }
             out.append(.memberChanged(memberKey, .dead))
         }
+    }
+
+    /// Whether every claim behind `suspicion` is past ``GossipSettings/accusationLifetime``.
+    func isExpired(_ suspicion: Suspicion, now: Duration) -> Bool {
+        let lifetime = UInt64(settings.accusationLifetime.components.seconds) * 1000
+        let wall = wallMilliseconds(now)
+        return suspicion.accusations.allSatisfy { $0.issuedAt &+ lifetime <= wall }
+    }
+
+    /// A suspicion whose claims all expired without enough accusers for a death: nothing valid
+    /// holds the member suspect any more, so it is alive again here (if it is gone, its probers
+    /// suspect it afresh with new claims). Without this a suspicion could last for good: 128
+    /// node processes on 2 cores kept members suspect for minutes on one accuser's claim, which
+    /// the suspect, seeing it only once it was stale, dropped as a replay instead of refuting.
+    /// Neither for nor against the accusers: nobody showed the member alive or dead.
+    mutating func expire(_ suspicion: Suspicion, of subject: PublicKey, now: Duration, into out: inout [Directive]) {
+        suspicions[subject] = nil
+        guard var member = members[subject], member.state == .suspect, member.life == suspicion.life else { return }
+        member.state = .alive
+        member.since = now
+        members[subject] = member
+        accusations.expired += 1
+        out.append(.memberChanged(subject, .alive))
     }
 
     /// The claims behind a death this node holds: its own, signed now if need be, and the fresh
