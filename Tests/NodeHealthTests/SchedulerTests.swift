@@ -23,7 +23,7 @@ struct SchedulerTests {
         #expect(second.map(\.name) == ["a"])
     }
 
-    @Test("the second run comes firstGap of an interval after the first, the later ones an interval apart; a bad gap counts as 1")
+    @Test("the second run comes firstGap intervals after the first, the later ones an interval apart; NaN counts as 1, a negative gap as 0")
     func firstGap() {
         var scheduler = HealthScheduler()
         scheduler.register(name: "a", interval: .seconds(30), enabled: true, now: t0, firstGap: 0.25)

@@ -42,10 +42,12 @@ public actor HealthManager: Service {
         public var logger: Logger
         /// The metrics factory; `nil` (the default) uses the global `MetricsSystem.factory`.
         public var metricsFactory: (any MetricsFactory)?
-        /// The fraction of a check's interval between its first run and its second, drawn for each
+        /// The gap between a check's first run and its second, in intervals, drawn for each
         /// registration (then every run is an interval after the last): by default at random
-        /// below 1, so that the checks of nodes started together spread over their intervals.
-        public var secondRunGap: @Sendable () -> Double = { Double.random(in: 0..<1) }
+        /// between 1 and 1.5, so that the checks of nodes started together spread over their
+        /// intervals. Never sooner than one interval: a probe run again a moment after start
+        /// failed while the cluster was still forming (a CI run: the demo degraded for 30 s).
+        public var secondRunGap: @Sendable () -> Double = { Double.random(in: 1..<1.5) }
 
         public init(
             nodeID: String,

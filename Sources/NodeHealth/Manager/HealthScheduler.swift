@@ -6,8 +6,8 @@
 /// Rules:
 /// - a registered, enabled check is due at once, then `interval` after the start of its last run,
 ///   but for its second run, which comes `firstGap × interval` after the first (the manager
-///   draws `firstGap` at random below 1, so that nodes started together do not run their checks
-///   in step forever after);
+///   draws `firstGap` at random between 1 and 1.5, so that nodes started together do not run
+///   their checks in step forever after, and no check runs again sooner than it did);
 /// - a run that took longer than `interval` makes the check due again as soon as it finishes;
 /// - a check never has two runs at once, and a disabled check never runs;
 /// - every registration gets a new token; a run whose token is no longer current (the check was
@@ -41,11 +41,11 @@ public struct HealthScheduler: Sendable {
 
     /// Adds a check, or replaces the one of the same name (whose running run becomes stale).
     /// An enabled check is due at `now`, and again `firstGap × interval` after that run started
-    /// (clamped to 0...1). Returns the registration's token.
+    /// (clamped to 0...2; NaN counts as 1). Returns the registration's token.
     @discardableResult
     public mutating func register(name: String, interval: Duration, enabled: Bool, now: Duration, firstGap: Double = 1) -> UInt64 {
         lastToken += 1
-        let gap = firstGap.isFinite ? min(1, max(0, firstGap)) : 1
+        let gap = firstGap.isNaN ? 1 : min(2, max(0, firstGap))
         entries[name] = Entry(interval: interval, enabled: enabled, token: lastToken, nextDue: now, running: false, firstGap: gap)
         return lastToken
     }
