@@ -171,7 +171,7 @@ extension GossipCore {
             return nil
         }
         let wall = wallMilliseconds(now)
-        let lifetime = UInt64(settings.accusationLifetime.components.seconds) * 1000
+        let lifetime = accusationLifetimeMillis
         let skew = UInt64(settings.maxClockSkew.components.seconds) * 1000
         guard claim.issuedAt <= wall &+ skew else {
             stats.dropped[.futureAccusation, default: 0] += 1
@@ -323,9 +323,12 @@ extension GossipCore {
         }
     }
 
+    /// ``GossipSettings/accusationLifetime`` in milliseconds (claims carry wall-clock milliseconds).
+    var accusationLifetimeMillis: UInt64 { UInt64(clamping: max(0, settings.accusationLifetime.components.seconds)) &* 1000 }
+
     /// Whether every claim behind `suspicion` is past ``GossipSettings/accusationLifetime``.
     func isExpired(_ suspicion: Suspicion, now: Duration) -> Bool {
-        let lifetime = UInt64(settings.accusationLifetime.components.seconds) * 1000
+        let lifetime = accusationLifetimeMillis
         let wall = wallMilliseconds(now)
         return suspicion.accusations.allSatisfy { $0.issuedAt &+ lifetime <= wall }
     }
@@ -352,7 +355,7 @@ extension GossipCore {
         guard let held = members.lifeAndState(of: subject) ?? remembered[subject].map({ ($0.life, $0.state) }), held.state == .dead
         else { return nil }
         let own = ownClaim(.dead, about: subject, life: held.life, now: now)
-        let lifetime = UInt64(settings.accusationLifetime.components.seconds) * 1000
+        let lifetime = accusationLifetimeMillis
         let wall = wallMilliseconds(now)
         let kept = (accusations.evidence[subject] ?? []).filter { $0.accuser != key && $0.life == held.life && $0.issuedAt &+ lifetime > wall }
         return DeathCertificate(subject: subject, life: held.life, accusations: [own] + kept)

@@ -215,7 +215,7 @@ extension GossipCore {
             // heartbeats in step made the leader's acks wake every follower at once (128 processes
             // on 2 cores: ~200 threads runnable in one second every 5 s, and late acks elsewhere).
             let interval = max(settings.leaderHeartbeatInterval, settings.leaderHeartbeatPerMember * liveKeys.count)
-            election.nextHeartbeatAt = now + interval * (0.75 + Double(rng.next() % 1000) / 2000)
+            election.nextHeartbeatAt = now + interval * nextJitter()
             election.heartbeatResends = 0
         }
         sequence &+= 1

@@ -71,8 +71,12 @@ extension GossipCore {
         max(settings.statusRefreshInterval, settings.statusRefreshPerMember * (liveKeys.count + 1))
     }
 
+    /// A factor in 0.75..<1.25 from the core's random source (deterministic in the simulator):
+    /// ±25 % on the periodic work nodes started together would otherwise do in step.
+    mutating func nextJitter() -> Double { 0.75 + Double(rng.next() % 1000) / 2000 }
+
     mutating func scheduleRefresh(now: Duration) {
-        refreshJitter = 0.75 + Double(rng.next() % 1000) / 2000
+        refreshJitter = nextJitter()
         lastSignedAt = now
         nextRefreshAt = now + refreshInterval * refreshJitter
     }

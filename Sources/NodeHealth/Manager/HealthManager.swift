@@ -45,8 +45,9 @@ public actor HealthManager: Service {
         /// The gap between a check's first run and its second, in intervals, drawn for each
         /// registration (then every run is an interval after the last): by default at random
         /// between 1 and 1.5, so that the checks of nodes started together spread over their
-        /// intervals. Never sooner than one interval: a probe run again a moment after start
-        /// failed while the cluster was still forming (a CI run: the demo degraded for 30 s).
+        /// intervals. Never sooner than one interval: a probe run again a moment after start can
+        /// fail while the cluster is still forming (most likely what a CI run saw when the demo
+        /// was not healthy again within 5 s).
         public var secondRunGap: @Sendable () -> Double = { Double.random(in: 1..<1.5) }
 
         public init(

@@ -29,8 +29,8 @@ public struct HealthScheduler: Sendable {
         var token: UInt64
         var nextDue: Duration
         var running: Bool
-        /// The fraction of `interval` between the first run's start and the second's; `nil` once
-        /// the first run finished.
+        /// The gap between the first run's start and the second's, in intervals; `nil` once the
+        /// first run finished.
         var firstGap: Double?
     }
 
