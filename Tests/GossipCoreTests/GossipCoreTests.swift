@@ -558,4 +558,28 @@ struct GossipCoreTests {
         let lazyHolders = lazy.cores.indices.filter { lazy.cores[$0].store.statuses[lazy.key(0)]?.projection.message == "maintenance" }
         #expect(lazyHolders == [0], "without eager gossip the status waits for the next round")
     }
+
+    @Test("an idle regular round does not hold news back; a round that carried rumours batches news within 50 ms")
+    func eagerSpacing() {
+        var h = Harness.joined(12)
+        h.advance(.seconds(6))
+        #expect(h.cores[0].pendingRumours == 0, "at rest")
+        // Ticks come every 100 ms and the regular round every 200 ms: 10 ms after a tick whose
+        // round had nothing to send, news still leaves at once.
+        h.now += .milliseconds(10)
+        h.collect(h.cores[0].publish(Harness.draft("first", healthy: false), now: h.now), from: 0)
+        #expect(h.sent.filter { $0.from == 0 && $0.at == h.now }.count >= 6, "the eager round went out")
+        // 10 ms after that round, which carried rumours, the next news waits to be batched.
+        h.settle()
+        h.now += .milliseconds(10)
+        let before = h.sent.count
+        var worse = Harness.draft("second", healthy: false)
+        worse.status = .unhealthy  // worse news is signed at once
+        h.collect(h.cores[0].publish(worse, now: h.now), from: 0)
+        #expect(h.cores[0].ownStatus?.projection.message == "second", "signed")
+        #expect(h.sent.count == before, "held for the next round")
+        h.now += .milliseconds(40)
+        h.collect(h.cores[0].tick(now: h.now), from: 0)
+        #expect(h.sent.count > before, "sent once 50 ms have passed")
+    }
 }

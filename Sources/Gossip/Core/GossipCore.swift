@@ -132,7 +132,7 @@ public struct GossipCore: Sendable {
     /// Probe intervals started, for the round-robin target's every-n-th turn.
     var probeRound = 0
     var nextGossipAt: Duration = .zero
-    /// When the last rumour round went out, and whether news (a status, suspicion, death,
+    /// When the last rumour round that carried rumours went out, and whether news (a status, suspicion, death,
     /// leave or refutation) was queued since: news goes out in an eager round at once.
     var lastRoundAt: Duration?
     var newsWaiting = false
@@ -886,8 +886,13 @@ public struct GossipCore: Sendable {
             && lastRoundAt.map { now - $0 >= settings.eagerGossipSpacing } ?? true
         guard now >= nextGossipAt || eager else { return }
         nextGossipAt = now + settings.gossipInterval
-        lastRoundAt = now
         newsWaiting = false
+        // Only a round that carries rumours holds the next eager one back: at rest the regular
+        // rounds send nothing, and when they counted, news that came within 50 ms of one waited
+        // for the next tick (a quarter of the hops, up to 100 ms each): 32 processes saw a
+        // change everywhere within 7–13 ms, or after 60–110 ms when a relay had waited.
+        guard !rumours.isEmpty else { return }
+        lastRoundAt = now
         gossipRound(fanout: eager ? max(settings.fanout, settings.eagerFanout) : settings.fanout, into: &out)
     }
 
