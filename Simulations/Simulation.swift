@@ -360,6 +360,8 @@ public final class Simulation {
             // Counted with the authentication envelope a real node with a trust list adds (33 bytes).
             nodes[i].bytesSent += bytes.count + DatagramAuthenticator.taggedOverhead
             guard let j = index[target.address] else { continue }
+            // A real node opens only envelopes tagged for its own key (a ping names no target).
+            if let key = target.key, key != nodes[j].keyPair.publicKey { continue }
             tap?(i, j, bytes)
             if let group, group[i] != group[j] {
                 lost += 1

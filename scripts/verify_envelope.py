@@ -63,7 +63,7 @@ def claim(verdict, subject, life, accuser, issued, signature):
     return {"valid": ok, "verdict": VERDICTS.get(verdict, "unknown"), "subject": subject.hex(),
             "generation": struct.unpack(">Q", life[:8])[0], "incarnation": struct.unpack(">Q", life[8:])[0],
             "accuser": accuser.hex(), "issued_at_ms": struct.unpack(">Q", issued)[0]}
-if valid and len(datagram) > 1 and datagram[0] == 2:
+if valid and len(datagram) > 1 and datagram[0] == 3:  # protocol version 3
     offset = 1
     while valid and offset + 3 <= len(datagram):
         kind = datagram[offset]

@@ -35,7 +35,7 @@ let cluster: (cores: [GossipCore], captured: [[UInt8]]) = {
             let (from, to, bytes) = queue.removeFirst()
             if captured.count < 400 {
                 captured.append(bytes)
-                captured.append(authenticators[from].seal(bytes, to: keys[to].publicKey, wallMicros: wallClock * 1_000_000))
+                captured.append(authenticators[from].seal(bytes, to: keys[to].publicKey, wallMicros: wallClock * 1_000_000)!)
             }
             collect(cores[to].receive(bytes, from: address(from), sender: keys[from].publicKey, now: now), from: to)
         }

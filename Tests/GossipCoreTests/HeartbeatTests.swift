@@ -20,7 +20,7 @@ struct HeartbeatTests {
             core.heartbeat(now: time, into: &out)
             return out.flatMap { directive -> [UInt32] in
                 guard case .send(let bytes, _) = directive, let parts = try? Datagram.decode(bytes) else { return [] }
-                return parts.compactMap { if case .ping(let sequence, _) = $0 { sequence } else { nil } }
+                return parts.compactMap { if case .ping(let sequence) = $0 { sequence } else { nil } }
             }
         }
         let first = pings(at: start)

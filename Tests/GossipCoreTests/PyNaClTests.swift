@@ -66,7 +66,7 @@ struct PyNaClTests {
             ])!
         let datagram = Datagram.encode([.alive(announcement), .summary(hash: 9, count: 2), .suspect(suspicion), .dead(death)])
         // 0: tagged (trust list), 1: tagged with the whole key (open mode), 2: signed (recipient unknown)
-        let envelope = authenticator.seal(datagram, to: form == 2 ? nil : recipient.publicKey, wallMicros: 1_800_000_000_000_000)
+        let envelope = authenticator.seal(datagram, to: form == 2 ? nil : recipient.publicKey, wallMicros: 1_800_000_000_000_000)!
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         func check(_ bytes: [UInt8]) throws -> (Int32, [String: Any]?) {
             let document = [
@@ -97,7 +97,7 @@ struct PyNaClTests {
         // A claim moved to another life no longer verifies.
         var moved = Datagram.encode([.suspect(suspicion)])
         moved[1 + 3 + 32 + 7] ^= 1
-        let (movedStatus, movedFields) = try check(authenticator.seal(moved, to: form == 2 ? nil : recipient.publicKey, wallMicros: 1_800_000_000_000_001))
+        let (movedStatus, movedFields) = try check(authenticator.seal(moved, to: form == 2 ? nil : recipient.publicKey, wallMicros: 1_800_000_000_000_001)!)
         #expect(movedStatus == 1)
         #expect((movedFields?["accusations"] as? [[String: Any]])?.first?["valid"] as? Bool == false)
         var altered = envelope

@@ -172,11 +172,11 @@ struct ServicesCoreTests {
     func messageIDsCodec() throws {
         let part = GossipPart.messageIDs(reply: true, ids: [1, 2, .max])
         let bytes = Datagram.encode([part])
-        #expect(bytes == [2, 17, 0, 26, 1, 3] + [0, 0, 0, 0, 0, 0, 0, 1] + [0, 0, 0, 0, 0, 0, 0, 2] + [UInt8](repeating: 255, count: 8))
+        #expect(bytes == [3, 17, 0, 26, 1, 3] + [0, 0, 0, 0, 0, 0, 0, 1] + [0, 0, 0, 0, 0, 0, 0, 2] + [UInt8](repeating: 255, count: 8))
         #expect(try Datagram.decode(bytes) == [part])
-        #expect(throws: WireError.self) { try Datagram.decode([2, 17, 0, 2, 2, 0]) }  // reply flag 2
-        #expect(throws: WireError.self) { try Datagram.decode([2, 17, 0, 2, 0, 65]) }  // 65 ids > 64
-        #expect(throws: WireError.self) { try Datagram.decode([2, 17, 0, 10, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]) }  // one id short
+        #expect(throws: WireError.self) { try Datagram.decode([3, 17, 0, 2, 2, 0]) }  // reply flag 2
+        #expect(throws: WireError.self) { try Datagram.decode([3, 17, 0, 2, 0, 65]) }  // 65 ids > 64
+        #expect(throws: WireError.self) { try Datagram.decode([3, 17, 0, 10, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]) }  // one id short
     }
 
     @Test("ihave (19), graft (20) and prune (21) round-trip; an empty ihave or over 64 ids are refused, an empty graft is not")
@@ -184,12 +184,12 @@ struct ServicesCoreTests {
         for part in [GossipPart.ihave([1, .max]), .graft([7]), .graft([]), .prune] {
             #expect(try Datagram.decode(Datagram.encode([part])) == [part])
         }
-        #expect(Datagram.encode([.prune]) == [2, 21, 0, 0])
-        #expect(Datagram.encode([.graft([])]) == [2, 20, 0, 1, 0])
-        #expect(throws: WireError.self) { try Datagram.decode([1, 19, 0, 1, 0]) }  // an announcement of nothing
-        #expect(throws: WireError.self) { try Datagram.decode([1, 20, 0, 1, 65]) }  // 65 ids > 64
-        #expect(throws: WireError.self) { try Datagram.decode([1, 19, 0, 9, 2, 0, 0, 0, 0, 0, 0, 0, 1]) }  // one id short
-        #expect(throws: WireError.self) { try Datagram.decode([1, 21, 0, 1, 0]) }  // prune has no body
+        #expect(Datagram.encode([.prune]) == [3, 21, 0, 0])
+        #expect(Datagram.encode([.graft([])]) == [3, 20, 0, 1, 0])
+        #expect(throws: WireError.self) { try Datagram.decode([3, 19, 0, 1, 0]) }  // an announcement of nothing
+        #expect(throws: WireError.self) { try Datagram.decode([3, 20, 0, 1, 65]) }  // 65 ids > 64
+        #expect(throws: WireError.self) { try Datagram.decode([3, 19, 0, 9, 2, 0, 0, 0, 0, 0, 0, 0, 1]) }  // one id short
+        #expect(throws: WireError.self) { try Datagram.decode([3, 21, 0, 1, 0]) }  // prune has no body
     }
 
     @Test("duplicates thin the eager links to a tree: after a few messages each is sent about once per node")

@@ -172,7 +172,7 @@ struct ShellTests {
             var holder = DatagramAuthenticator(keyPair: absent, trust: .any)
             var outsider = DatagramAuthenticator(keyPair: SigningKeyPair(), trust: .any)
             func wall() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1_000_000) }
-            func signed(_ datagram: [UInt8]) -> [UInt8] { holder.seal(datagram, to: target.key, wallMicros: wall()) }
+            func signed(_ datagram: [UInt8]) -> [UInt8] { holder.seal(datagram, to: target.key, wallMicros: wall())! }
 
             try await sender.send(ring.seal(signed(garbage)), to: address)  // malformed
             try await sender.send(ring.seal(signed(Array(good.prefix(good.count / 2)))), to: address)  // truncated
@@ -180,7 +180,7 @@ struct ShellTests {
             try await sender.send(signed(good), to: address)  // not sealed
             try await sender.send(ClusterKeyRing(primary: SymmetricKey()).seal(signed(good)), to: address)  // wrong key
             try await sender.send(ring.seal(good), to: address)  // sealed, but no envelope
-            try await sender.send(ring.seal(outsider.seal(good, to: target.key, wallMicros: wall())), to: address)  // untrusted
+            try await sender.send(ring.seal(outsider.seal(good, to: target.key, wallMicros: wall())!), to: address)  // untrusted
             var flipped = signed(good)
             flipped[60] ^= 1
             try await sender.send(ring.seal(flipped), to: address)  // altered
@@ -188,7 +188,7 @@ struct ShellTests {
             try await sender.send(once, to: address)  // accepted
             try await sender.send(once, to: address)  // the same datagram again
             var earlier = DatagramAuthenticator(keyPair: absent, trust: .any)  // its counter is not ahead
-            try await sender.send(ring.seal(earlier.seal(good, to: target.key, wallMicros: wall() - 120_000_000)), to: address)  // old
+            try await sender.send(ring.seal(earlier.seal(good, to: target.key, wallMicros: wall() - 120_000_000)!), to: address)  // old
             try await sender.send(ring.seal(signed(Datagram.encode([.status(try status(absent, version: 3))]))), to: address)  // stale
             try await sender.send(ring.seal(signed(good)), to: address)  // the same status again
             try await sender.send(ring.seal(signed(Datagram.encode([.status(tampered)]))), to: address)  // tampered

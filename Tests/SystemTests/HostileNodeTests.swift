@@ -79,7 +79,7 @@ struct AttackedCluster {
 
     /// What goes on the wire from `sender` to `node`: its envelope, sealed with the cluster key if any.
     func wire(_ datagram: [UInt8], from authenticator: inout DatagramAuthenticator, to node: Int = 0) -> [UInt8] {
-        let enveloped = authenticator.seal(datagram, to: nodeKeys[node].publicKey, wallMicros: UInt64(Date().timeIntervalSince1970 * 1_000_000))
+        let enveloped = authenticator.seal(datagram, to: nodeKeys[node].publicKey, wallMicros: UInt64(Date().timeIntervalSince1970 * 1_000_000))!
         return ring.map { $0.seal(enveloped) } ?? enveloped
     }
 

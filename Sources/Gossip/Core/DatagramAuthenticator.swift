@@ -141,18 +141,23 @@ public struct DatagramAuthenticator: Sendable {
 
     /// The envelope of `datagram` for `recipient` (its key when known: tagged; otherwise
     /// signed). `wallMicros` is the wall clock in microseconds since the Unix epoch.
-    public mutating func seal(_ datagram: [UInt8], to recipient: PublicKey?, wallMicros: UInt64) -> [UInt8] {
-        lastCounter = max(lastCounter < UInt64.max ? lastCounter + 1 : lastCounter, wallMicros)
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(Self.signedOverhead + datagram.count)
+    ///
+    /// Nil for a key no pair keys derive from (libsodium cannot convert it to X25519): only a tagged
+    /// envelope names its recipient, and the protocol counts on that (a ping carries no target),
+    /// so a datagram for a known member is never sent signed. Keys made by `keygen` always derive.
+    public mutating func seal(_ datagram: [UInt8], to recipient: PublicKey?, wallMicros: UInt64) -> [UInt8]? {
         var keys: PairKeys?
         var byPrefix = false
-        if let recipient, let known = peer(recipient, at: wallMicros) {
+        if let recipient {
+            guard let known = peer(recipient, at: wallMicros) else { return nil }
             keys = known.keys
             byPrefix = recipientKnowsUs(known)
             // Sending to it, this node can also name it by prefix when it answers.
             if prefixes[recipient.prefix] == nil { prefixes[recipient.prefix] = recipient }
         }
+        lastCounter = max(lastCounter < UInt64.max ? lastCounter + 1 : lastCounter, wallMicros)
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(Self.signedOverhead + datagram.count)
         if keys != nil && byPrefix {
             bytes.append(Self.taggedMarker)
             withUnsafeBytes(of: keyPair.publicKey.prefix.bigEndian) { bytes += $0 }

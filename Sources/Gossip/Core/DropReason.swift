@@ -31,8 +31,6 @@ public enum DropReason: String, Sendable, Hashable, CaseIterable {
     case malformed
     /// A new member beyond GossipSettings.maxMembers.
     case memberLimit = "member_limit"
-    /// A ping for another key prefix (a reused address).
-    case misdirected
     /// Claims to come from this node's own key.
     case ownKey = "own_key"
     /// A ping request for a member this node does not hold alive.

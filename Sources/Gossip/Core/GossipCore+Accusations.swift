@@ -221,7 +221,7 @@ extension GossipCore {
             // misses about one node in 10⁴, which over thousands of false suspicions made a
             // false death). Not a probe: its ack is ignored.
             sequence &+= 1
-            send([.ping(sequence: sequence, target: claim.subject.prefix), .suspect(claim)], to: member.peer, into: &out)
+            send([.ping(sequence: sequence), .suspect(claim)], to: member.peer, into: &out)
         }
         queueRumour(.suspect(claim), about: .init(key: claim.subject, isStatus: false))
         out.append(.memberChanged(claim.subject, .suspect))
@@ -307,7 +307,7 @@ extension GossipCore {
             if let heard = accusations.lastHeard[memberKey], now - heard < suspicionBounds.min {
                 suspicions[memberKey]?.start = now
                 sequence &+= 1
-                send([.ping(sequence: sequence, target: memberKey.prefix), .suspect(suspicion.first)], to: member.peer, into: &out)
+                send([.ping(sequence: sequence), .suspect(suspicion.first)], to: member.peer, into: &out)
                 continue
             }
             member.state = .dead

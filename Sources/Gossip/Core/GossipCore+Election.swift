@@ -221,7 +221,7 @@ extension GossipCore {
         sequence &+= 1
         election.heartbeatSequence = sequence
         election.heartbeatSentAt = now
-        send([.ping(sequence: sequence, target: leader.prefix)], to: member.peer, into: &out)
+        send([.ping(sequence: sequence)], to: member.peer, into: &out)
     }
 
     /// An ack: the heartbeat when it answers the latest ping. Any other ack from the leader while

@@ -383,7 +383,7 @@ public struct GossipCore: Sendable {
                 probe.indirectSent = true
                 // A second direct ping beside the indirect ones (as memberlist's TCP fallback
                 // ping): under 10 % loss it makes a false suspicion about five times rarer.
-                send([.ping(sequence: probe.sequence, target: target.key.prefix)], to: target.peer, into: &out)
+                send([.ping(sequence: probe.sequence)], to: target.peer, into: &out)
                 let helpers = randomMembers(count: settings.indirectProbes, excluding: [probe.key])
                 for helper in helpers where helper.state == .alive {
                     sendWithPiggyback(
@@ -419,7 +419,7 @@ public struct GossipCore: Sendable {
         for target in targets {
             sequence &+= 1
             pending.append(PendingProbe(key: target.key, sequence: sequence, sentAt: now))
-            var parts: [GossipPart] = [.ping(sequence: sequence, target: target.key.prefix)]
+            var parts: [GossipPart] = [.ping(sequence: sequence)]
             if target.state == .suspect, let suspicion = suspicions[target.key] { parts.append(.suspect(suspicion.first)) }
             sendWithPiggyback(parts, to: target.peer, into: &out)
         }
@@ -508,11 +508,7 @@ public struct GossipCore: Sendable {
         into out: inout [Directive]
     ) {
         switch part {
-        case .ping(let sequence, let target):
-            guard target == key.prefix else {
-                stats.dropped[.misdirected, default: 0] += 1
-                return
-            }
+        case .ping(let sequence):
             replies.append(.ack(sequence: sequence))
         case .pingRequest(let theirSequence, let target, _):
             // Probe only a live member, at the address this node knows for it (never an address
@@ -532,7 +528,7 @@ public struct GossipCore: Sendable {
             sequence &+= 1
             forwards[sequence] = Forward(
                 requester: sender, sequence: theirSequence, expires: now + settings.probeTimeout, target: member.key)
-            sendWithPiggyback([.ping(sequence: sequence, target: target.prefix)], to: member.peer, into: &out)
+            sendWithPiggyback([.ping(sequence: sequence)], to: member.peer, into: &out)
         case .ack(let sequence):
             noteHeartbeat(sequence, from: sender.key, now: now)
             if let index = pending.firstIndex(where: { $0.sequence == sequence }) {

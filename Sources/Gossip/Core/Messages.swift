@@ -130,9 +130,9 @@ public struct DigestEntry: Sendable, Hashable {
 /// One part of a datagram. A datagram is a protocol version byte followed by parts, each a
 /// type byte, a 2-byte length and the body; see `docs/wire-format.md`.
 public enum GossipPart: Sendable, Hashable {
-    /// SWIM direct probe. `target` is the first 8 bytes of the probed node's key, so a ping that
-    /// reaches a reused address is ignored.
-    case ping(sequence: UInt32, target: UInt64)
+    /// SWIM direct probe. It names no target: only the member whose pair keys tag it can open
+    /// its envelope, so a ping that reaches a reused address is dropped there as `bad_tag`.
+    case ping(sequence: UInt32)
     /// Ask the receiver to probe `target` at `address` and forward the ack.
     case pingRequest(sequence: UInt32, target: PublicKey, address: NodeAddress)
     /// Answer to a ping or a forwarded probe.
@@ -262,9 +262,8 @@ public enum GossipPart: Sendable, Hashable {
     private func body() -> [UInt8] {
         var w = WireWriter(capacity: 160)
         switch self {
-        case .ping(let sequence, let target):
+        case .ping(let sequence):
             w.u32(sequence)
-            w.u64(target)
         case .pingRequest(let sequence, let target, let address):
             w.u32(sequence)
             w.raw(target.bytes)
@@ -323,7 +322,7 @@ public enum GossipPart: Sendable, Hashable {
         let part: GossipPart
         switch type {
         case 1:
-            part = .ping(sequence: try r.u32("sequence"), target: try r.u64("target"))
+            part = .ping(sequence: try r.u32("sequence"))
         case 2:
             part = .pingRequest(sequence: try r.u32("sequence"), target: try key(&r), address: try address(&r))
         case 3:
@@ -442,7 +441,8 @@ public enum GossipPart: Sendable, Hashable {
 public enum Datagram {
     /// The protocol version byte every datagram starts with.
     /// 2: suspicions and deaths are signed accusations (``Accusation``, ``DeathCertificate``).
-    public static let protocolVersion: UInt8 = 2
+    /// 3: a ping names no target (its envelope's tag names the recipient).
+    public static let protocolVersion: UInt8 = 3
     /// Bytes before the first part.
     static let headerSize = 1
 

@@ -8,7 +8,7 @@ import GossipCore
 /// everywhere, (3) removing the old one.
 ///
 /// A sealed datagram is `0xC5 | nonce (24) | ciphertext | tag (16)`, with the marker byte as
-/// additional data; a plain datagram starts with the protocol version (1), so the two never mix up.
+/// additional data; a plain one starts with an envelope marker (`0xA1`–`0xA3`), so the two never mix up.
 public struct ClusterKeyRing: Sendable {
     /// The first byte of every sealed datagram.
     public static let marker: UInt8 = 0xC5

@@ -521,7 +521,10 @@ public actor GossipNode: Service {
                     metrics.dropped("unresolvable_address")
                     continue
                 }
-                let sealed = authenticator.seal(bytes, to: target.key, wallMicros: Self.wallMicros())
+                guard let sealed = authenticator.seal(bytes, to: target.key, wallMicros: Self.wallMicros()) else {
+                    metrics.dropped("untaggable_recipient")
+                    continue
+                }
                 let wire = configuration.clusterKeys.outbound(sealed)
                 guard wire.count <= maxOutbound else {
                     metrics.dropped("oversized_outbound")
