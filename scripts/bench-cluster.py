@@ -247,7 +247,20 @@ def kills(n, procs, ports, view, prefix, timeout):
         procs[victim].send_signal(signal.SIGKILL)
         procs[victim].wait()
         alive.remove(victim)
-        wait_until("dead everywhere", lambda: all(view(ports[i], name)[1].get("state") == "dead" for i in alive), timeout)
+        try:
+            wait_until("dead everywhere", lambda: all(view(ports[i], name)[1].get("state") == "dead" for i in alive), timeout)
+        except SystemExit:
+            # What the survivors list instead (state, or "absent"), so that a slow burial can be told
+            # from a member missing from /cluster/members.
+            held = {}
+            for i in alive:
+                try:
+                    state = view(ports[i], name)[1].get("state", "absent")
+                except OSError as error:
+                    state = f"unreachable ({error})"
+                held[state] = held.get(state, 0) + 1
+            print(f"  {name} not dead everywhere within {timeout} s of its SIGKILL; survivors list it: {held}", flush=True)
+            raise
         dead_at = []
         for i in alive:
             at, member = view(ports[i], name)
