@@ -47,8 +47,9 @@ public struct GossipSettings: Sendable, Hashable {
     /// round at once instead of waiting for the next regular round. Each rumour keeps the same
     /// transmit budget; it only leaves earlier. Default true.
     public var eagerGossip: Bool = true
-    /// The least time between two rumour rounds when the second one is eager, so that a burst of
-    /// news is batched into few datagrams. Default 50 ms.
+    /// The least time between a rumour round that carried rumours and an eager one, so that a
+    /// burst of news is batched into few datagrams (a regular round with nothing to send does
+    /// not count). Default 50 ms.
     public var eagerGossipSpacing: Duration = .milliseconds(50)
     /// Random members an eager round sends to. Every node that gets news passes it on at once to
     /// this many members, so about e^-eagerFanout of the nodes miss that first wave and wait for
