@@ -177,6 +177,9 @@ struct ServicesCoreTests {
         #expect(throws: WireError.self) { try Datagram.decode([3, 17, 0, 2, 2, 0]) }  // reply flag 2
         #expect(throws: WireError.self) { try Datagram.decode([3, 17, 0, 2, 0, 65]) }  // 65 ids > 64
         #expect(throws: WireError.self) { try Datagram.decode([3, 17, 0, 10, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]) }  // one id short
+        // A longer list goes out as its first 64 ids, never as a count the ids do not match.
+        let long = Datagram.encode([.messageIDs(reply: false, ids: Array(1...300)), .prune])
+        #expect(try Datagram.decode(long) == [.messageIDs(reply: false, ids: Array(1...64)), .prune])
     }
 
     @Test("ihave (19), graft (20) and prune (21) round-trip; an empty ihave or over 64 ids are refused, an empty graft is not")

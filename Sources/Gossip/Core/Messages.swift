@@ -282,9 +282,13 @@ public enum GossipPart: Sendable, Hashable {
         case .dhtResponse(let response):
             response.encode(into: &w)
         case .messageIDs(let reply, let ids):
+            // The count always matches the ids written (the first 64). A node keeps 64 messages
+            // for the pull repair, so its lists are never longer; a longer one would otherwise
+            // go out malformed, taking the anti-entropy summary beside it along.
+            let written = ids.prefix(Self.maxMessageIDs)
             w.u8(reply ? 1 : 0)
-            w.u8(UInt8(clamping: ids.count))
-            for id in ids.prefix(Self.maxMessageIDs) { w.u64(id) }
+            w.u8(UInt8(written.count))
+            for id in written { w.u64(id) }
         case .alive(let announcement), .left(let announcement):
             announcement.encode(into: &w)
         case .suspect(let accusation):
