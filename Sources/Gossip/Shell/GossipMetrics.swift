@@ -21,6 +21,7 @@ public enum GossipMetricNames {
     public static let accuserUnreliable = "chorus_gossip_accuser_unreliable"
     public static let accusationsSigned = "chorus_gossip_accusations_signed_total"
     public static let accusationsVerified = "chorus_gossip_accusations_verified_total"
+    public static let suspicionsExpired = "chorus_gossip_suspicions_expired_total"
 
     public static let help: [String: String] = [
         datagramsSent: "Datagrams sent, by the type of their first part.",
@@ -40,6 +41,7 @@ public enum GossipMetricNames {
         accuserUnreliable: "1 while the member's accusations keep being refuted (3 or more, over twice its confirmed ones): they weigh nothing here.",
         accusationsSigned: "Accusations this node signed.",
         accusationsVerified: "Distinct accusations by others whose signature this node verified.",
+        suspicionsExpired: "Suspicions ended without a verdict because every claim behind them had expired (60 s).",
     ]
 }
 
@@ -115,9 +117,13 @@ final class GossipMetrics: Sendable {
         memberGauges(GossipMetricNames.accuserUnreliable, records.mapValues { $0.isUnreliable ? 1 : 0 })
     }
 
-    /// Counts the accusations signed and verified since the last call (`total` is the core's count).
-    func accusations(signed: Int, verified: Int) {
-        for (name, total) in [(GossipMetricNames.accusationsSigned, signed), (GossipMetricNames.accusationsVerified, verified)] {
+    /// Counts the accusations signed and verified, and the suspicions that expired, since the last
+    /// call (each figure is the core's total).
+    func accusations(signed: Int, verified: Int, expired: Int) {
+        for (name, total) in [
+            (GossipMetricNames.accusationsSigned, signed), (GossipMetricNames.accusationsVerified, verified),
+            (GossipMetricNames.suspicionsExpired, expired),
+        ] {
             let delta = accusationTotals.withLock { totals in
                 defer { totals[name] = total }
                 return total - totals[name, default: 0]

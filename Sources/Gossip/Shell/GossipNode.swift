@@ -617,7 +617,7 @@ public actor GossipNode: Service {
             accusers[label(for: accuser, in: core)] = record
         }
         metrics.accusers(accusers)
-        metrics.accusations(signed: core.accusationsSigned, verified: core.accusationsVerified)
+        metrics.accusations(signed: core.accusationsSigned, verified: core.accusationsVerified, expired: core.suspicionsExpired)
     }
 
     private func label(for member: PublicKey, in core: GossipCore) -> String {
