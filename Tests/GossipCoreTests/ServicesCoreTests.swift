@@ -195,6 +195,21 @@ struct ServicesCoreTests {
         #expect(throws: WireError.self) { try Datagram.decode([3, 21, 0, 1, 0]) }  // prune has no body
     }
 
+    @Test("every duplicate from a member is answered with a prune, not only the first: a lost prune is sent again")
+    func pruneResent() throws {
+        var h = Self.converged(3)
+        let (id, out) = try h.cores[0].publishMessage(topic: "t", payload: [1], now: h.now)
+        h.collect(out, from: 0)
+        h.settle()
+        let copy = Datagram.encode([.publish(PubSubMessage(id: id, origin: h.key(0).prefix, hops: 1, topic: "t", payload: [1]))])
+        for _ in 0..<2 {
+            let answer = h.cores[1].receive(copy, from: Harness.address(2), sender: h.key(2), now: h.now)
+            let prunes = answer.filter { if case .send(let bytes, _) = $0 { (try? Datagram.decode(bytes)) == [.prune] } else { false } }
+            #expect(prunes.count == 1, "the duplicate is answered with a prune")
+        }
+        #expect(!h.cores[1].eagerNeighbours.contains(h.key(2)))
+    }
+
     @Test("duplicates thin the eager links to a tree: after a few messages each is sent about once per node")
     func treeThinsOut() throws {
         var h = Self.converged(12)
