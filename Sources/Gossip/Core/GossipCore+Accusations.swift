@@ -33,25 +33,11 @@ public struct AccuserRecord: Sendable, Hashable {
     public var recentRefuted = 0
     public var recentConfirmed = 0
     var previous = (accusations: 0, refuted: 0, confirmed: 0)
-    /// The recent refuted claims of the typical member, as this node saw them when it handed out
-    /// the record (``GossipCore/typicalRefuted``).
-    public internal(set) var typicalRefuted = 0
 
-    /// Whether its recent claims were mostly refuted — at least three, more than twice as many as
-    /// were confirmed, and more than three times the typical member's: it cannot reach members
-    /// that others reach, or it lies. Its claims then weigh nothing: they start no suspicion,
-    /// count towards no death and are not relayed.
-    ///
-    /// Measured against the typical member because an overloaded cluster accuses falsely
-    /// everywhere at once: 128 processes forming on 2 cores left most of them with three or more
-    /// refuted claims, so nearly every accuser weighed nothing for the next 10–20 minutes and a
-    /// node killed then was still listed alive by 125 of 127 after 30 s. A liar stands out
-    /// whatever the others do.
-    public var isUnreliable: Bool { isUnreliable(typical: typicalRefuted) }
-
-    func isUnreliable(typical: Int) -> Bool {
-        recentRefuted >= 3 && recentRefuted > 2 * recentConfirmed && recentRefuted > 3 * typical
-    }
+    /// Whether its recent claims were mostly refuted (at least three, more than twice as many as
+    /// were confirmed): it cannot reach members that others reach, or it lies. Its claims then
+    /// weigh nothing: they start no suspicion, count towards no death and are not relayed.
+    public var isUnreliable: Bool { recentRefuted >= 3 && recentRefuted > 2 * recentConfirmed }
 
     mutating func roll() {
         recentAccusations -= previous.accusations
@@ -60,7 +46,6 @@ public struct AccuserRecord: Sendable, Hashable {
         previous = (recentAccusations, recentRefuted, recentConfirmed)
     }
 
-    /// Equal when the figures are (the typical member's, a view of the others, is left out).
     public static func == (lhs: AccuserRecord, rhs: AccuserRecord) -> Bool {
         (lhs.accusations, lhs.refuted, lhs.confirmed, lhs.recentAccusations, lhs.recentRefuted, lhs.recentConfirmed)
             == (rhs.accusations, rhs.refuted, rhs.confirmed, rhs.recentAccusations, rhs.recentRefuted, rhs.recentConfirmed)
@@ -90,46 +75,11 @@ struct AccusationState: Sendable {
     var verified = 0
     /// Suspicions ended because every claim behind them expired (see ``GossipCore/expire(_:of:now:into:)``).
     var expired = 0
-    /// How many records have each positive recent refuted count (for ``GossipCore/typicalRefuted``).
-    var refutedHistogram: [Int: Int] = [:]
-
-    /// Moves a record from one recent refuted count to another in the histogram.
-    mutating func countRefuted(from old: Int, to new: Int) {
-        guard old != new else { return }
-        if old > 0 {
-            refutedHistogram[old, default: 0] -= 1
-            if refutedHistogram[old] == 0 { refutedHistogram[old] = nil }
-        }
-        if new > 0 { refutedHistogram[new, default: 0] += 1 }
-    }
 }
 
 extension GossipCore {
-    /// What each accuser's claims came to (see ``AccuserRecord``), judged against the typical member.
-    public var accuserRecords: [PublicKey: AccuserRecord] {
-        let typical = typicalRefuted
-        return accusations.records.mapValues { record in
-            var judged = record
-            judged.typicalRefuted = typical
-            return judged
-        }
-    }
-
-    /// The median of the members' recent refuted claims (this node and every live member, those
-    /// without a record counting 0), from the histogram kept beside the records: O(distinct
-    /// counts), never O(N).
-    public var typicalRefuted: Int {
-        let population = max(liveKeys.count + 1, accusations.records.count)
-        let counted = accusations.refutedHistogram.values.reduce(0, +)
-        var below = population - counted  // the members with no refuted claim
-        let middle = population / 2
-        guard below <= middle else { return 0 }
-        for value in accusations.refutedHistogram.keys.sorted() {
-            below += accusations.refutedHistogram[value]!
-            if below > middle { return value }
-        }
-        return 0
-    }
+    /// What each accuser's claims came to (see ``AccuserRecord``).
+    public var accuserRecords: [PublicKey: AccuserRecord] { accusations.records }
     /// Claims this node signed and verified since it started.
     public var accusationsSigned: Int { accusations.signed }
     public var accusationsVerified: Int { accusations.verified }
@@ -166,10 +116,7 @@ extension GossipCore {
         suspicion.accusations.reduce(0) { $0 + ($1.accuser == key || !isUnreliable($1.accuser) ? 1 : 0) }
     }
 
-    func isUnreliable(_ accuser: PublicKey) -> Bool {
-        guard let record = accusations.records[accuser], record.recentRefuted >= 3 else { return false }
-        return record.isUnreliable(typical: typicalRefuted)
-    }
+    func isUnreliable(_ accuser: PublicKey) -> Bool { accusations.records[accuser]?.isUnreliable ?? false }
 
     /// This node's own claim about `subject` in `life`, signed once (re-signed when older than
     /// half the accusation lifetime, so that it stays fresh wherever it is relayed).
@@ -446,9 +393,7 @@ extension GossipCore {
 
     private mutating func record(_ accuser: PublicKey, now: Duration, _ change: (inout AccuserRecord) -> Void) {
         if accusations.nextRollAt == nil { accusations.nextRollAt = now + settings.accountabilityWindow }
-        let before = accusations.records[accuser]?.recentRefuted ?? 0
         change(&accusations.records[accuser, default: AccuserRecord()])
-        accusations.countRefuted(from: before, to: accusations.records[accuser]!.recentRefuted)
     }
 
     private mutating func rollAccountability(now: Duration) {
@@ -460,10 +405,6 @@ extension GossipCore {
             if members[accuser] == nil, remembered[accuser] == nil, accusations.records[accuser]?.recentAccusations == 0 {
                 accusations.records[accuser] = nil
             }
-        }
-        accusations.refutedHistogram = [:]
-        for record in accusations.records.values where record.recentRefuted > 0 {
-            accusations.refutedHistogram[record.recentRefuted, default: 0] += 1
         }
     }
 }
