@@ -36,6 +36,45 @@ struct AccusationTests {
         #expect(h.cores[2].accuserRecords[h.key(1)]?.isUnreliable == true)
     }
 
+    @Test("local health: a node whose helpers' nacks do not come, or that must refute, slows its probes; answered probes bring it back")
+    func localHealth() {
+        var h = Harness.joined(6)
+        h.advance(.seconds(3))
+        #expect(h.cores.allSatisfy { $0.localHealth == 0 }, "healthy at rest")
+        // Node 0 hears only node 5 (as a starved process whose answers come too late): its
+        // probes of the others fail and the helpers' nacks do not come.
+        for j in 1...4 { h.cut.insert([j, 0]) }
+        var highest = 0
+        for _ in 0..<200 {
+            h.advance(.milliseconds(100))
+            highest = max(highest, h.cores[0].localHealth)
+        }
+        #expect(highest >= 2, "missing nacks raise the score: \(highest)")
+        #expect(h.cores[0].scaledByLocalHealth(.milliseconds(400)) == .milliseconds(400) * (h.cores[0].localHealth + 1))
+        // Once it hears again, answered probes bring it down.
+        h.cut = []
+        h.advance(.seconds(60))
+        #expect(h.cores[0].localHealth == 0, "\(h.cores[0].localHealth)")
+        // A node that hears nothing at all is cut off, not slow: its score stays 0, so it still
+        // finds its members gone as fast as before.
+        h.deaf.insert(1)
+        h.advance(.seconds(4))
+        #expect(h.cores[1].localHealth == 0)
+        h.deaf = []
+        h.advance(.seconds(30))
+        // A suspicion of itself that it refutes counts against it too.
+        var fresh = Harness.joined(4)
+        fresh.collect(fresh.cores[3].receive(Datagram.encode([.suspect(fresh.claim(by: 1, about: 3))]), from: Harness.address(1), sender: fresh.key(1), now: fresh.now), from: 3)
+        #expect(fresh.cores[3].life.incarnation == 1 && fresh.cores[3].localHealth == 1, "\(fresh.cores[3].life)")
+        // Turned off: never moves.
+        var off = GossipSettings()
+        off.localHealthMax = 0
+        var quiet = Harness.joined(4, settings: off)
+        quiet.cut = [[1, 0], [2, 0]]
+        quiet.advance(.seconds(5))
+        #expect(quiet.cores[0].localHealth == 0)
+    }
+
     @Test("claims that are forged, from outside, replayed, from the future, by the subject itself or about an unannounced life are dropped by reason")
     func hostileClaims() {
         var h = Harness.joined(4)

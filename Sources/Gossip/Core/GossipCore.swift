@@ -75,6 +75,10 @@ public struct GossipCore: Sendable {
         var sequence: UInt32
         var sentAt: Duration
         var indirectSent = false
+        /// Helpers asked to probe the target, and the nacks they sent back (local health: a
+        /// helper's nack that does not come was most likely lost on this node's side).
+        var helpersAsked = 0
+        var nacks = 0
         /// Claims the helpers sent with their nacks: they confirm this node's suspicion if the
         /// probe fails, and are dropped if it succeeds. (Taken at once, every helper whose own
         /// ping was lost started a suspicion that spread and had to be refuted: at 10 % loss,
@@ -129,6 +133,10 @@ public struct GossipCore: Sendable {
     var sequence: UInt32 = 0
     var rumours = RumourQueue()
     var nextProbeAt: Duration = .zero
+    /// Lifeguard's local health score, 0 (healthy) to ``GossipSettings/localHealthMax``.
+    public internal(set) var localHealth = 0
+    /// When the last authenticated datagram arrived (from anyone).
+    var lastReceivedAt: Duration?
     /// Probe intervals started, for the round-robin target's every-n-th turn.
     var probeRound = 0
     var nextGossipAt: Duration = .zero
@@ -302,6 +310,7 @@ public struct GossipCore: Sendable {
         receivingFrom = sender
         defer { receivingFrom = nil }
         noteHeard(sender, now: now)
+        lastReceivedAt = now
         var nacked = false
         for part in parts {
             if case .catchUp = part {
@@ -366,11 +375,17 @@ public struct GossipCore: Sendable {
     // MARK: Probing
 
     mutating func probeTimers(now: Duration, into out: inout [Directive]) {
+        if localHealth > 0, lastReceivedAt.map({ now - $0 > settings.probeInterval * 2 }) ?? true {
+            localHealth = 0  // cut off, not slow (see adjustLocalHealth)
+        }
         var index = 0
         while index < pending.count {
             var probe = pending[index]
-            if now >= probe.sentAt + settings.probeInterval {
+            if now >= probe.sentAt + scaledByLocalHealth(settings.probeInterval) {
                 pending.remove(at: index)
+                // Lifeguard: a failed probe whose helpers' nacks did not all come says more about
+                // this node than about the target.
+                adjustLocalHealth(by: probe.helpersAsked > 0 ? max(0, probe.helpersAsked - probe.nacks) : 1, now: now)
                 if let member = members[probe.key], !member.state.isGone {
                     suspect(member, now: now, into: &out)
                     for claim in probe.confirmations {
@@ -379,13 +394,14 @@ public struct GossipCore: Sendable {
                 }
                 continue
             }
-            if !probe.indirectSent, now >= probe.sentAt + settings.probeTimeout, let target = members[probe.key] {
+            if !probe.indirectSent, now >= probe.sentAt + scaledByLocalHealth(settings.probeTimeout), let target = members[probe.key] {
                 probe.indirectSent = true
                 // A second direct ping beside the indirect ones (as memberlist's TCP fallback
                 // ping): under 10 % loss it makes a false suspicion about five times rarer.
                 send([.ping(sequence: probe.sequence)], to: target.peer, into: &out)
                 let helpers = randomMembers(count: settings.indirectProbes, excluding: [probe.key])
                 for helper in helpers where helper.state == .alive {
+                    probe.helpersAsked += 1
                     sendWithPiggyback(
                         [.pingRequest(sequence: probe.sequence, target: target.key, address: target.address)],
                         to: helper.peer, into: &out)
@@ -407,7 +423,8 @@ public struct GossipCore: Sendable {
         // was first suspected 2.9–3.0 s later and dead everywhere after 5.1–5.2 s (3 of 30 seeds
         // at 100 nodes; now 4.3 s at most, ``GossipSettings/roundRobinProbeEvery``).
         let shortTurn = settings.probeRingSuccessor && roundRobinTurn && !widened
-        nextProbeAt = now + (shortTurn ? settings.probeInterval / 2 : settings.probeInterval)
+        let interval = scaledByLocalHealth(settings.probeInterval)
+        nextProbeAt = now + (shortTurn ? interval / 2 : interval)
         if roundRobinTurn || widened, let target = nextProbeTarget() {
             targets.append(target)
         }
@@ -423,6 +440,21 @@ public struct GossipCore: Sendable {
             if target.state == .suspect, let suspicion = suspicions[target.key] { parts.append(.suspect(suspicion.first)) }
             sendWithPiggyback(parts, to: target.peer, into: &out)
         }
+    }
+
+    /// `duration` scaled by this node's local health: `(score + 1) ×` (see
+    /// ``GossipSettings/localHealthMax``).
+    func scaledByLocalHealth(_ duration: Duration) -> Duration { duration * (localHealth + 1) }
+
+    /// Raises or lowers the local health score. A node that heard nothing at all for two probe
+    /// intervals is cut off, not slow: its score goes back to 0, so that it still finds its
+    /// members gone as fast as before (and stops following a leader it cannot hear).
+    mutating func adjustLocalHealth(by delta: Int, now: Duration) {
+        if delta > 0, lastReceivedAt.map({ now - $0 > settings.probeInterval * 2 }) ?? true {
+            localHealth = 0
+            return
+        }
+        localHealth = min(max(0, settings.localHealthMax), max(0, localHealth + delta))
     }
 
     /// The live member whose key follows this node's on the ring of keys. Probing it every
@@ -533,12 +565,16 @@ public struct GossipCore: Sendable {
             noteHeartbeat(sequence, from: sender.key, now: now)
             if let index = pending.firstIndex(where: { $0.sequence == sequence }) {
                 pending.remove(at: index)
+                adjustLocalHealth(by: -1, now: now)
             } else if let forward = forwards.removeValue(forKey: sequence) {
                 send([.ack(sequence: forward.sequence)], to: forward.requester, into: &out)
             }
-        case .nack:
-            // The helper's signed suspicion follows in the same datagram: that is what counts.
-            break
+        case .nack(let sequence):
+            // Counted for local health; the helper's signed suspicion follows in the same
+            // datagram (see `receive`).
+            if let index = pending.firstIndex(where: { $0.sequence == sequence }), pending[index].nacks < pending[index].helpersAsked {
+                pending[index].nacks += 1
+            }
         case .suspect(let claim):
             receiveAccusations([claim], from: sender, now: now, replies: &replies, into: &out)
         case .dead(let certificate):
@@ -799,6 +835,8 @@ public struct GossipCore: Sendable {
         // Only the current life is refuted: a claim about another one is stale or forged, and a
         // refutation never takes its number from the wire (2⁶⁴−1 there once made it overflow).
         guard incomingLife == life, state != .alive, !hasLeft else { return }
+        // Lifeguard: others took this node for failed, most likely because it answered late.
+        adjustLocalHealth(by: 1, now: now)
         if state == .left || life.incarnation == UInt64.max {
             guard life.generation < UInt64.max else { return }
             life = Life(generation: life.generation + 1, incarnation: 0)

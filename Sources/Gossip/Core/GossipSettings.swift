@@ -7,6 +7,12 @@ public struct GossipSettings: Sendable, Hashable {
     public var probeInterval: Duration = .seconds(1)
     /// How long a direct ping waits for its ack before indirect probes go out. Default 400 ms.
     public var probeTimeout: Duration = .milliseconds(400)
+    /// The highest local health score (Lifeguard's local health multiplier): a node that finds
+    /// itself slow — helpers' nacks it should have had did not come, or it had to refute a
+    /// suspicion of itself — probes every `(score + 1) × probeInterval` with a
+    /// `(score + 1) × probeTimeout`, and each probe answered in time lowers the score by one.
+    /// A starved node then accuses less. Default 8, as memberlist; 0 turns it off.
+    public var localHealthMax: Int = 8
     /// Members asked to probe an unresponsive target on our behalf. Default 3.
     public var indirectProbes: Int = 3
     /// Whether probes go to the ring successor (the live member whose key follows this node's),
