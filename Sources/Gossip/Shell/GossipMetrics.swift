@@ -22,6 +22,7 @@ public enum GossipMetricNames {
     public static let accusationsSigned = "chorus_gossip_accusations_signed_total"
     public static let accusationsVerified = "chorus_gossip_accusations_verified_total"
     public static let suspicionsExpired = "chorus_gossip_suspicions_expired_total"
+    public static let localHealth = "chorus_gossip_local_health"
 
     public static let help: [String: String] = [
         datagramsSent: "Datagrams sent, by the type of their first part.",
@@ -42,6 +43,7 @@ public enum GossipMetricNames {
         accusationsSigned: "Accusations this node signed.",
         accusationsVerified: "Distinct accusations by others whose signature this node verified.",
         suspicionsExpired: "Suspicions ended without a verdict because every claim behind them had expired (60 s).",
+        localHealth: "This node's local health score (Lifeguard): 0 healthy, up to 8; its probes wait (score + 1) times as long.",
     ]
 }
 
@@ -57,9 +59,14 @@ final class GossipMetrics: Sendable {
     /// Times the socket was bound again since start.
     let reopenedTotal = Atomic<Int>(0)
 
+    private let localHealthGauge: Gauge
+
     init(factory: any MetricsFactory) {
         self.factory = factory
+        localHealthGauge = Gauge(label: GossipMetricNames.localHealth, dimensions: [], factory: factory)
     }
+
+    func localHealth(_ score: Int) { localHealthGauge.record(score) }
 
     /// The part kind of a datagram's first part (its type byte follows the version byte).
     static func kind(ofDatagram bytes: [UInt8]) -> String {

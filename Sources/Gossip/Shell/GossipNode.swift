@@ -618,6 +618,7 @@ public actor GossipNode: Service {
         }
         metrics.accusers(accusers)
         metrics.accusations(signed: core.accusationsSigned, verified: core.accusationsVerified, expired: core.suspicionsExpired)
+        metrics.localHealth(core.localHealth)
     }
 
     private func label(for member: PublicKey, in core: GossipCore) -> String {
