@@ -140,8 +140,9 @@ public struct GossipCore: Sendable {
     /// Probe intervals started, for the round-robin target's every-n-th turn.
     var probeRound = 0
     var nextGossipAt: Duration = .zero
-    /// When the last rumour round that carried rumours went out, and whether news (a status, suspicion, death,
-    /// leave or refutation) was queued since: news goes out in an eager round at once.
+    /// When the last rumour round that carried rumours went out, and whether news (a status,
+    /// suspicion, death, leave or refutation) was queued since: news goes out in an eager round
+    /// at once.
     var lastRoundAt: Duration?
     var newsWaiting = false
     var nextAntiEntropyAt: Duration = .zero
@@ -375,9 +376,7 @@ public struct GossipCore: Sendable {
     // MARK: Probing
 
     mutating func probeTimers(now: Duration, into out: inout [Directive]) {
-        if localHealth > 0, lastReceivedAt.map({ now - $0 > settings.probeInterval * 2 }) ?? true {
-            localHealth = 0  // cut off, not slow (see adjustLocalHealth)
-        }
+        if localHealth > 0, isCutOff(now: now) { localHealth = 0 }
         var index = 0
         while index < pending.count {
             var probe = pending[index]
@@ -446,11 +445,14 @@ public struct GossipCore: Sendable {
     /// ``GossipSettings/localHealthMax``).
     func scaledByLocalHealth(_ duration: Duration) -> Duration { duration * (localHealth + 1) }
 
-    /// Raises or lowers the local health score. A node that heard nothing at all for two probe
-    /// intervals is cut off, not slow: its score goes back to 0, so that it still finds its
-    /// members gone as fast as before (and stops following a leader it cannot hear).
+    /// Whether this node heard nothing at all for two probe intervals: it is cut off, not slow,
+    /// so its local health score stays 0 and it still finds its members gone as fast as before
+    /// (and stops following a leader it cannot hear).
+    func isCutOff(now: Duration) -> Bool { lastReceivedAt.map { now - $0 > settings.probeInterval * 2 } ?? true }
+
+    /// Raises or lowers the local health score (never while cut off: see ``isCutOff(now:)``).
     mutating func adjustLocalHealth(by delta: Int, now: Duration) {
-        if delta > 0, lastReceivedAt.map({ now - $0 > settings.probeInterval * 2 }) ?? true {
+        if delta > 0, isCutOff(now: now) {
             localHealth = 0
             return
         }
