@@ -51,13 +51,15 @@ bench-probes:
 # built here from Debian's Go packages, never by `make test`), one size after the other (see BENCHMARKS.md).
 MEMBERLIST_GO = /usr/share/gocode/src/github.com/hashicorp/memberlist/memberlist.go
 CLUSTER_SIZES ?= 32 64 128
+# As BENCHMARKS.md's tables: the rest window begins once no node signed a new status for 60 s.
+CLUSTER_FLAGS ?= --rest 60 --settle quiet
 bench-cluster: release
 	@scripts/ensure-packages.sh $(BENCH_PACKAGES) go:golang-go file=$(MEMBERLIST_GO):golang-github-hashicorp-memberlist-dev
 	mkdir -p .build-bench
 	cd Benchmarks/memberlist-node && GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$(CURDIR)/.build-bench/go-cache" \
 		go build -o "$(CURDIR)/.build-bench/memberlist-node" .
 	python3 scripts/bench-cluster.py "$$($(SWIFT) build -c release --show-bin-path)/chorus-cluster-health" \
-		--memberlist .build-bench/memberlist-node $(CLUSTER_SIZES)
+		--memberlist .build-bench/memberlist-node $(CLUSTER_FLAGS) $(CLUSTER_SIZES)
 
 bench-gossip:
 	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
