@@ -171,6 +171,36 @@ struct ScenarioTests {
     }
 }
 
+@Suite("The simulate progress estimate")
+struct TimeLeftTests {
+    let estimate = TimeLeft(nodes: 10_000, settings: GossipSettings())
+
+    @Test("a settled node sends 2.6 datagrams a second with the defaults (probe, heartbeat, their acks, a summary)")
+    func settledRate() {
+        #expect(abs(estimate.settledDatagramsPerNodeSecond - 2.6) < 1e-9)
+    }
+
+    /// Session 17's 10 000-node run: the join went at ~110 s of wall clock per virtual second,
+    /// the 80 virtual seconds after it took ~85 s. Priced at the join's pace they would be 8800 s.
+    @Test("during the join the later phases are priced by the datagrams a settled cluster sends, not by the join's pace")
+    func join() throws {
+        // 15 s of wall clock, 0.14 virtual s, 270 000 datagrams (~55 µs each).
+        let window = TimeLeft.Window(wallSeconds: 15, virtualSeconds: 0.14, datagrams: 270_000)
+        let left = try #require(estimate.seconds(window: window, inJoin: true, phaseLeft: nil, laterPhases: 80))
+        // 80 s × 10 000 nodes × 2.6 datagrams × 55.6 µs
+        #expect(abs(left - 115.6) < 0.1)
+        #expect(estimate.seconds(window: .init(wallSeconds: 15, virtualSeconds: 0, datagrams: 0), inJoin: true, phaseLeft: nil, laterPhases: 80) == nil)
+    }
+
+    @Test("after the join, what is left of the phase and the later ones goes at the last stretch's pace")
+    func afterJoin() throws {
+        let window = TimeLeft.Window(wallSeconds: 15, virtualSeconds: 10, datagrams: 260_000)
+        let left = try #require(estimate.seconds(window: window, inJoin: false, phaseLeft: 20, laterPhases: 10))
+        #expect(abs(left - 45) < 1e-9)
+        #expect(estimate.seconds(window: .init(wallSeconds: 15, virtualSeconds: 0, datagrams: 5), inJoin: false, phaseLeft: 20, laterPhases: 10) == nil)
+    }
+}
+
 @Suite("Simulations: a node cut off, then reconnected")
 struct IsolationSimulationTests {
     /// Five nodes that joined through one seed, as `make demo` and the namespace test start them;
