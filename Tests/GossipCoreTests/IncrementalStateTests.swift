@@ -68,7 +68,39 @@ struct DigestIndexTests {
             let alive = core.members.values.filter { $0.state == .alive }.map(\.key)
             let oldest = alive.min { core.outranks(($0, 0), ($1, 0)) }
             #expect(h.cores[i].otherCandidate() == oldest, "node \(i), \(context)")
+            if let cached = core.quorumCache, cached.until.map({ h.now < $0 }) ?? true {
+                #expect(cached.quorum == core.countQuorum(now: h.now).quorum, "node \(i), \(context)")
+            }
         }
+    }
+
+    /// The quorum is counted when a member's liveness changes and when a counted death ages
+    /// out, not on every tick; at every step it agrees with a count from scratch.
+    @Test("quorum: lost when three of five die, back when their deaths age out of the memory, as a count from scratch says")
+    func quorumCache() throws {
+        var settings = GossipSettings()
+        settings.tombstoneGrace = .seconds(5)
+        settings.electionQuorumMemory = .seconds(20)
+        var h = Harness.joined(5, settings: settings)
+        let atStart = h.cores[0].hasQuorum(now: h.now)
+        #expect(atStart)
+        h.deaf = [2, 3, 4]
+        var lostAt: Duration?
+        var regainedAt: Duration?
+        for _ in 0..<400 {
+            h.advance(.milliseconds(100), skip: [2, 3, 4])
+            Self.expectCurrent(&h, "at \(h.now)")
+            let quorum = h.cores[0].hasQuorum(now: h.now)
+            #expect(quorum == h.cores[0].countQuorum(now: h.now).quorum, "at \(h.now)")
+            if !quorum, lostAt == nil { lostAt = h.now }
+            if quorum, lostAt != nil, regainedAt == nil { regainedAt = h.now }
+        }
+        let lost = try #require(lostAt, "three of five dead: no majority")
+        let regained = try #require(regainedAt, "their deaths aged out")
+        // Back when two of the three deaths are older than the 20-s memory (they came within
+        // about a second of each other).
+        #expect(regained - lost > .seconds(17) && regained - lost <= .seconds(21), "\(lost) → \(regained)")
+        #expect(h.cores[0].rememberedKeys.count == 3, "the dead moved from tombstones to remembered on the way")
     }
 
     @Test("through join, status, suspicion, death, restart, leave and reaping, every node's digest and candidate are current")
