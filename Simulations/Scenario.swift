@@ -96,8 +96,12 @@ public struct Scenario: Sendable {
         var falseDeaths = 0
         // Virtual seconds each phase is expected to take: the limits for join and crash are upper
         // bounds, so the estimate uses typical figures (BENCHMARKS.md) once those phases are reached.
+        // After the crash: its detection (~5 s, 10 allowed for), then up to 30 s of rest.
+        let crashRest = Double(min(restSeconds, 30))
+        let afterRest = Double(messages) * 0.2 + 10 + crashRest
         let meter = ProgressMeter(every: progressEvery, nodes: n, settings: configuration.settings, remainingAfter: [
-            .join: 2 + 10 + Double(restSeconds) + 10, .change: 10 + Double(restSeconds) + 10, .rest: 10 + Double(messages) * 0.2, .pubSub: 10, .crash: 0,
+            .join: 2 + 10 + Double(restSeconds) + afterRest, .change: 10 + Double(restSeconds) + afterRest, .rest: afterRest,
+            .pubSub: 10 + crashRest, .crash: crashRest, .afterCrash: 0,
         ])
         let joinDetail: (Simulation) -> String = { sim in "\(sim.fullViewCount) of \(n) nodes see every member" }
         meter.detail = joinDetail
@@ -160,7 +164,11 @@ public struct Scenario: Sendable {
         if deadEverywhere != nil {
             let seconds = min(restSeconds, 30)
             let before = sim.totalBytesSent
-            sim.run(for: .seconds(Int64(seconds)), step: .seconds(5)) { sim in falseDeaths = max(falseDeaths, sim.falselyDead) }
+            let end = sim.now + .seconds(Int64(seconds))
+            sim.run(for: .seconds(Int64(seconds)), step: .seconds(5)) { sim in
+                falseDeaths = max(falseDeaths, sim.falselyDead)
+                meter.tick(sim, progress, phase: .afterCrash, phaseEnd: end) { _ in "at rest with one dead member" }
+            }
             restAfterCrash = (Double(sim.totalBytesSent - before) / Double(seconds) / Double(sim.upCount)).rounded(toPlaces: 1)
             progress("rest after the crash: \(Int(restAfterCrash!.rounded())) bytes per node per second")
         }
@@ -223,7 +231,7 @@ public struct Scenario: Sendable {
 /// the wall-clock time left (``TimeLeft``). A class: the scenario's steps set the phase, and the
 /// simulation's pulse reads it between steps.
 final class ProgressMeter {
-    enum Phase: String { case join, change, rest, pubSub = "pub/sub", crash }
+    enum Phase: String { case join, change, rest, pubSub = "pub/sub", crash, afterCrash = "rest after the crash" }
     let every: Duration
     let nodes: Int
     let settings: GossipSettings
