@@ -60,6 +60,7 @@ struct ServicesCoreTests {
         h.advance(.seconds(30))  // the join's rumours spent
         h.events = []
         h.sent = []
+        let eager = h.cores[0].eagerNeighbours
         let (id, out) = try h.cores[0].publishMessage(topic: "probe", payload: [7], reach: .loopback, now: h.now)
         #expect(!out.contains { if case .delivered = $0 { true } else { false } }, "no local shortcut")
         h.collect(out, from: 0)
@@ -84,6 +85,10 @@ struct ServicesCoreTests {
         #expect(delivered.sorted() == ([0] + relays.sorted()), "the publisher once (its echo), each relay once")
         #expect(h.cores[0].pubSubStats.loopbacksSent == 1)
         #expect(h.cores.map(\.pubSubStats.loopbacksReturned).reduce(0, +) == 2)
+        // The second echo comes from a relay, not from the broadcast tree: it prunes no link (it
+        // did, one a probe, and thinned the tree that cluster-wide messages use).
+        #expect(!h.sent.contains { $0.parts.contains(.prune) }, "\(h.sent.filter { $0.parts.contains(.prune) }.map { ($0.from, $0.to) })")
+        #expect(h.cores[0].eagerNeighbours == eager)
 
         // A lone node has no one to carry it back.
         var lone = Harness(count: 1)

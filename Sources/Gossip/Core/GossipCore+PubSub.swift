@@ -42,6 +42,9 @@ struct PubSubState: Sendable {
     var awaitingEcho: Set<UInt64> = []
     /// Own loopback messages not back yet, for the retry (``GossipSettings/pubSubLoopbackRetryInterval``).
     var pendingLoopbacks: [UInt64: PendingLoopback] = [:]
+    /// Own loopback messages still in ``seen``: their later echoes come from relays, not from the
+    /// broadcast tree, and prune nothing.
+    var ownLoopbacks: Set<UInt64> = []
     var nextSweepAt: Duration = .zero
     /// Messages seen within ``GossipSettings/pubSubRepairWindow``, for the pull repair: id → (message, when seen).
     var recent: [UInt64: (message: PubSubMessage, at: Duration)] = [:]
@@ -112,6 +115,7 @@ extension GossipCore {
         case .loopback:
             // Not remembered for the pull repair either: that would spread it to everyone.
             pubsub.stats.loopbacksSent += 1
+            pubsub.ownLoopbacks.insert(id)
             for relay in relays { send([.loopback(message)], to: relay.peer, into: &out) }
             pubsub.pendingLoopbacks[id] = PendingLoopback(
                 message: message, relays: Set(relays.map(\.key)), sends: 1,
@@ -128,7 +132,10 @@ extension GossipCore {
         if pubsub.seen[message.id] != nil {
             if deliverEcho(of: message, into: &out) { return }
             pubsub.stats.duplicates += 1
-            if !catchingUp { pruneOnDuplicate(from: sender, into: &out) }
+            // A loopback's second echo is no sign of a redundant tree link: pruning on it demoted
+            // one of this node's eager links a probe (every 30 s), and cluster-wide messages
+            // then waited for grafts.
+            if !catchingUp, !pubsub.ownLoopbacks.contains(message.id) { pruneOnDuplicate(from: sender, into: &out) }
             return
         }
         tree.missing[message.id] = nil
@@ -235,6 +242,7 @@ extension GossipCore {
         for entry in pubsub.seen.values { pubsub.perPublisher[entry.publisher, default: 0] += 1 }
         pubsub.awaitingEcho = pubsub.awaitingEcho.filter { pubsub.seen[$0] != nil }
         pubsub.pendingLoopbacks = pubsub.pendingLoopbacks.filter { pubsub.awaitingEcho.contains($0.key) }
+        pubsub.ownLoopbacks = pubsub.ownLoopbacks.filter { pubsub.seen[$0] != nil }
         pubsub.recent = pubsub.recent.filter { now - $0.value.at < settings.pubSubRepairWindow }
     }
 
