@@ -24,6 +24,12 @@ public struct Scenario: Sendable {
     public var messages: Int = 0
     /// How long one message is followed before it counts as not delivered to all.
     public var messageLimit: Duration = .seconds(5)
+    /// Whether every node runs its network probes during the rest phase, as the `pubsub-enhanced`
+    /// and `dht-enhanced` checks do at their default intervals: a pub/sub loopback every 30 s, a
+    /// DHT put and a read from another replica every 60 s, each node at its own offset.
+    public var probes = false
+    public var pubSubProbeInterval: Duration = .seconds(30)
+    public var dhtProbeInterval: Duration = .seconds(60)
 
     public init(configuration: Simulation.Configuration, statusesAtStart: Bool) {
         self.configuration = configuration
@@ -54,6 +60,8 @@ public struct Scenario: Sendable {
         public var datagramsDelivered: Int
         /// The pub/sub phase, when it ran.
         public var pubSub: PubSubReport?
+        /// Whether the rest phase included the nodes' network probes (``Scenario/probes``).
+        public var probes = false
         /// Lying members and one-way cuts (``Simulation/Configuration``).
         public var liars = 0
         public var oneWayCuts = 0
@@ -132,10 +140,13 @@ public struct Scenario: Sendable {
         let before = sim.totalBytesSent
         let partsBefore = sim.totalPartsSent
         let (signedBefore, verifiedBefore) = sim.accusationsSignedAndVerified
+        let restStart = sim.now
         let restEnd = sim.now + .seconds(Int64(restSeconds))
-        sim.run(for: .seconds(Int64(restSeconds)), step: .seconds(5)) { sim in
+        var probesRun = 0
+        sim.run(for: .seconds(Int64(restSeconds)), step: probes ? .milliseconds(500) : .seconds(5)) { sim in
             falseDeaths = max(falseDeaths, sim.falselyDead)
-            meter.tick(sim, progress, phase: .rest, phaseEnd: restEnd) { _ in "at rest" }
+            if probes { probesRun += runProbes(sim, between: sim.now - .milliseconds(500), and: sim.now, restStart: restStart) }
+            meter.tick(sim, progress, phase: .rest, phaseEnd: restEnd) { _ in probes ? "at rest, \(probesRun) probes run" : "at rest" }
         }
         let rest = Double(sim.totalBytesSent - before) / Double(restSeconds) / Double(n)
         progress("rest: \(Int(rest.rounded())) bytes per node per second")
@@ -180,9 +191,39 @@ public struct Scenario: Sendable {
             firstSuspicionSeconds: firstSuspicion.map(seconds), deadEverywhereSeconds: deadEverywhere.map(seconds),
             restAfterCrashBytesPerNodePerSecond: restAfterCrash,
             falseDeaths: max(falseDeaths, sim.falseDeathEvents.count), datagramsLost: sim.lost, datagramsDelivered: sim.delivered,
-            pubSub: pubSub, liars: sim.liars.count, oneWayCuts: sim.cutLinks.count, nodesNamingEveryLiar: naming,
+            pubSub: pubSub, probes: probes, liars: sim.liars.count, oneWayCuts: sim.cutLinks.count, nodesNamingEveryLiar: naming,
             accusationsSignedPerNodePerSecond: perNodeSecond(signedAfter - signedBefore),
             accusationsVerifiedPerNodePerSecond: perNodeSecond(verifiedAfter - verifiedBefore))
+    }
+
+    /// Starts the probes due in (`from`, `to`]: node `i`'s pub/sub loopback at
+    /// `restStart + (i / n + k) × pubSubProbeInterval`, its DHT put likewise, and the read of
+    /// the key it put half a second after the put. Returns how many probes started.
+    func runProbes(_ sim: Simulation, between from: Duration, and to: Duration, restStart: Duration) -> Int {
+        var started = 0
+        let n = sim.nodes.count
+        func due(_ i: Int, every interval: Duration, delay: Duration = .zero) -> Int? {
+            // The k-th run of node i's schedule, if it falls in (from, to].
+            let offset = interval * (Double(i) / Double(n)) + delay
+            let elapsed = to - restStart - offset
+            guard elapsed >= .zero else { return nil }
+            let k = Int(elapsed / interval)
+            let at = restStart + offset + interval * k
+            return at > from ? k : nil
+        }
+        for i in 0..<n where sim.nodes[i].up {
+            if due(i, every: pubSubProbeInterval) != nil, (try? sim.publishMessage(i, topic: "health-probe", reach: .loopback)) != nil {
+                started += 1
+            }
+            if let k = due(i, every: dhtProbeInterval) {
+                sim.dhtPut(i, key: "health-test/\(i)/\(k)", value: Array("probe".utf8), ttl: .seconds(300))
+                started += 1
+            }
+            if let k = due(i, every: dhtProbeInterval, delay: .milliseconds(500)) {
+                sim.dhtGet(i, key: "health-test/\(i)/\(k)", remoteOnly: true)
+            }
+        }
+        return started
     }
 
     /// The pub/sub phase: `messages` messages one at a time, each followed until every running

@@ -299,8 +299,10 @@ public final class Simulation {
 
     /// Node `i` publishes `payload` on `topic`; returns the message id (see ``messageDeliveries``).
     @discardableResult
-    public func publishMessage(_ i: Int, topic: String = "sim", payload: [UInt8] = Array("hello".utf8)) throws(PubSubError) -> UInt64 {
-        let (id, directives) = try nodes[i].core.publishMessage(topic: topic, payload: payload, now: now)
+    public func publishMessage(
+        _ i: Int, topic: String = "sim", payload: [UInt8] = Array("hello".utf8), reach: PubSubReach = .cluster
+    ) throws(PubSubError) -> UInt64 {
+        let (id, directives) = try nodes[i].core.publishMessage(topic: topic, payload: payload, reach: reach, now: now)
         carryOut(directives, from: i)
         return id
     }

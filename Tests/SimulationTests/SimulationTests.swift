@@ -171,6 +171,34 @@ struct ScenarioTests {
     }
 }
 
+extension ScenarioTests {
+    /// What a node's own network probes cost at rest, beside the same run without them: a
+    /// loopback through 2 relays every 30 s (4 datagrams) and a DHT put and read every 60 s,
+    /// whatever the cluster's size (`simulate --probes` at 100 and 1000 nodes: +25.0 and
+    /// +25.3 B/s, BENCHMARKS.md).
+    @Test("--probes: each node's probes add a fixed ~25 B/s at rest, loopbacks and DHT requests, no prune")
+    func probes() async {
+        await offPool { c in
+            func run(probes: Bool) -> Scenario.Report {
+                var scenario = Scenario(configuration: .init(nodes: 60, seed: 4), statusesAtStart: true)
+                scenario.probes = probes
+                return scenario.run()
+            }
+            let plain = run(probes: false)
+            let probed = run(probes: true)
+            c.expect(probed.probes && !plain.probes)
+            let added = probed.restBytesPerNodePerSecond - plain.restBytesPerNodePerSecond
+            c.expect((15...40).contains(added), "\(added) B/s per node")
+            let parts = probed.restPartsPerNodePerSecond
+            // 2 relays every 30 s, each sending the message back.
+            c.expect(abs(parts["loopback", default: 0] - 2.0 / 30) < 0.01, "\(parts)")
+            c.expect(abs(parts["publish", default: 0] - 2.0 / 30) < 0.01, "\(parts)")
+            c.expect(parts["dht_request", default: 0] > 0 && parts["dht_response", default: 0] > 0, "\(parts)")
+            c.expect(parts["prune", default: 0] == 0, "\(parts)")
+        }
+    }
+}
+
 @Suite("The simulate progress estimate")
 struct TimeLeftTests {
     let estimate = TimeLeft(nodes: 10_000, settings: GossipSettings())

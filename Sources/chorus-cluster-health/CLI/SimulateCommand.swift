@@ -49,6 +49,9 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Cluster-wide pub/sub messages to send after the rest phase, one at a time (0: no pub/sub phase).")
     var messages: Int = 0
 
+    @Flag(help: "Every node runs its network probes during the rest phase, as the enhanced checks do (a pub/sub loopback every 30 s, a DHT put and remote read every 60 s).")
+    var probes = false
+
     @Option(help: "Members that lie: each signs claims that random members are suspect and dead (10 a second of each) and sends them around, with forged and outsiders' claims.")
     var liars: Int = 0
 
@@ -108,6 +111,7 @@ struct SimulateCommand: AsyncParsableCommand {
         var scenario = Scenario(configuration: configuration, statusesAtStart: statusesAtStart || nodes <= 300)
         scenario.restSeconds = restSeconds
         scenario.messages = messages
+        scenario.probes = probes
         let started = ContinuousClock.now
         let report = scenario.run { line in
             let elapsed = ContinuousClock.now - started
@@ -124,7 +128,7 @@ struct SimulateCommand: AsyncParsableCommand {
         print("join: converged after \(show(report.joinSeconds, "s"))")
         print("change: all \(report.nodes - 1) others hold it after \(report.changeRounds.map { "\($0) rounds of 200 ms" } ?? "not reached")")
         print("  holders per round: \(report.changeHoldersPerRound.map(String.init).joined(separator: " "))")
-        print("rest: \((report.restBytesPerNodePerSecond * 10).rounded() / 10) bytes per node per second")
+        print("rest: \((report.restBytesPerNodePerSecond * 10).rounded() / 10) bytes per node per second\(report.probes ? ", probes included" : "")")
         if let pubSub = report.pubSub {
             let times = [pubSub.deliveredToAllMedianMs, pubSub.deliveredToAllP90Ms, pubSub.deliveredToAllMaxMs].map { $0.map { "\($0)" } ?? "—" }
             print("pub/sub: \(pubSub.messages) messages, \(pubSub.copiesPerMessagePerNode) copies and \(pubSub.announcementsPerMessagePerNode) announcements per message per node")
