@@ -211,16 +211,28 @@ public struct Scenario: Sendable {
             let at = restStart + offset + interval * k
             return at > from ? k : nil
         }
+        // The probes' own sizes: a 32-hex-digit nonce, a node id, an RFC 3339 time, as the checks'
+        // JSON (`ActiveChecks`): ~110-byte messages on a 21-byte topic, ~55-byte keys, ~95-byte values.
+        func nonce(_ i: Int, _ k: Int, _ kind: UInt64) -> String {
+            let word = String(UInt64(i) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(k) &* 0xBF58_476D_1CE4_E5B9 ^ kind, radix: 16)
+            return String(repeating: "0", count: 32 - word.count) + word
+        }
+        let time = "\"timestamp\":\"2026-12-07T12:00:00.000Z\""
         for i in 0..<n where sim.nodes[i].up {
-            if due(i, every: pubSubProbeInterval) != nil, (try? sim.publishMessage(i, topic: "health-probe", reach: .loopback)) != nil {
-                started += 1
+            if let k = due(i, every: pubSubProbeInterval) {
+                let message = "{\"id\":\"\(nonce(i, k, 1))\",\"node_id\":\"node-\(i)\",\(time),\"type\":\"health-probe\"}"
+                if (try? sim.publishMessage(i, topic: "CHORUS/health-test/v1", payload: Array(message.utf8), reach: .loopback)) != nil {
+                    started += 1
+                }
             }
+            let key = { (k: Int) in "health-test/node-\(i)/\(nonce(i, k, 2))" }
             if let k = due(i, every: dhtProbeInterval) {
-                sim.dhtPut(i, key: "health-test/\(i)/\(k)", value: Array("probe".utf8), ttl: .seconds(300))
+                let value = "{\"node_id\":\"node-\(i)\",\"nonce\":\"\(nonce(i, k, 2))\",\(time)}"
+                sim.dhtPut(i, key: key(k), value: Array(value.utf8), ttl: .seconds(300))
                 started += 1
             }
             if let k = due(i, every: dhtProbeInterval, delay: .milliseconds(500)) {
-                sim.dhtGet(i, key: "health-test/\(i)/\(k)", remoteOnly: true)
+                sim.dhtGet(i, key: key(k), remoteOnly: true)
             }
         }
         return started
