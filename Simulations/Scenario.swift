@@ -286,8 +286,7 @@ public struct Scenario: Sendable {
 final class ProgressMeter {
     enum Phase: String { case join, change, rest, pubSub = "pub/sub", crash, afterCrash = "rest after the crash" }
     let every: Duration
-    let nodes: Int
-    let settings: GossipSettings
+    let estimate: TimeLeft
     /// Virtual seconds the phases after each phase are expected to take.
     let remainingAfter: [Phase: Double]
     let clock = ContinuousClock()
@@ -305,8 +304,7 @@ final class ProgressMeter {
 
     init(every: Duration, nodes: Int, settings: GossipSettings, remainingAfter: [Phase: Double]) {
         self.every = every
-        self.nodes = nodes
-        self.settings = settings
+        estimate = TimeLeft(nodes: nodes, settings: settings)
         self.remainingAfter = remainingAfter
         started = clock.now
         lastLine = started
@@ -336,7 +334,6 @@ final class ProgressMeter {
         (windowStart, windowVirtual, windowDatagrams) = (now, sim.now, sim.delivered + sim.lost)
         let wall = (now - started) / .seconds(1)
         var line = "\(phase.rawValue): virtual \((sim.now / .seconds(1)).rounded(toPlaces: 1)) s, \(detail(sim)); \(Int(wall)) s of wall clock so far"
-        let estimate = TimeLeft(nodes: nodes, settings: settings)
         let phaseLeft = phaseEnd.map { max(0, ($0 - sim.now) / .seconds(1)) }
         if let left = estimate.seconds(
             window: window, inJoin: phase == .join, phaseLeft: phaseLeft, laterPhases: remainingAfter[phase] ?? 0)
@@ -353,11 +350,11 @@ final class ProgressMeter {
 /// so the last stretch's wall clock per virtual second holds for what is left. During the join it
 /// does not: the join is much denser in datagrams (at 10 000 nodes its 15.5 virtual seconds took
 /// 2538 s of wall clock, the 80 after it about 85 s), and the pace of the join made
-/// `simulate --nodes 10000` announce ~40 000 s where ~2600 were left. A datagram costs about the
-/// same in either (~55 µs at 10 000 nodes, BENCHMARKS.md), so during the join the later phases are
-/// estimated as the datagrams a settled cluster sends in their virtual time, at the last stretch's
-/// cost per datagram. The join's own end is not estimated: its pace says nothing about how far
-/// the membership still has to go.
+/// `simulate --nodes 10000` announce up to ~120 000 s where ~2600 were left. A datagram costs
+/// about the same in either (~55 µs at 10 000 nodes, BENCHMARKS.md), so during the join the
+/// later phases are estimated as the datagrams a settled cluster sends in their virtual time, at
+/// the last stretch's cost per datagram. The join's own end is not estimated: its pace says
+/// nothing about how far the membership still has to go.
 public struct TimeLeft: Sendable {
     /// A stretch of the run: its wall clock, virtual time and datagrams (delivered or lost).
     public struct Window: Sendable {
